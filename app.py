@@ -1,0 +1,33 @@
+"""openclaw-mux entry points: the HTTP API (blueprints) and the inbound queue consumer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Chalice
+
+from chalicelib import observability
+from chalicelib.routes import admin, meta, tenant
+
+app = Chalice(app_name="openclaw-mux")
+app.register_blueprint(meta.bp)
+app.register_blueprint(admin.bp)
+app.register_blueprint(tenant.bp)
+
+
+@app.middleware("http")
+def request_context(event: Any, get_response: Any) -> Any:
+    observability.clear_log_keys()
+    observability.log_keys(path=event.path, method=event.method)
+    try:
+        return get_response(event)
+    finally:
+        observability.flush()
+
+
+@app.on_sqs_message(queue="openclaw-mux-inbound.fifo", batch_size=10)
+def handle_inbound_queue(event: Any) -> dict[str, Any]:
+    """Forward queued platform events to tenants' OpenClaw; failures are reported per message."""
+    from chalicelib.services import worker
+
+    return worker.handle_batch(event.to_dict())

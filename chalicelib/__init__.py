@@ -1,0 +1,1 @@
+"""openclaw-mux: everything below app.py (services, storage, channels, routes)."""

@@ -1,0 +1,38 @@
+"""Lazily created, cached boto3 clients; endpoints and credentials come from the standard AWS env vars."""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from typing import Any
+
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=None)
+def _client(service: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    with _lock:  # creating clients from one session is not thread-safe
+        return boto3.session.Session().client(
+            service,
+            config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10),
+        )
+
+
+def dynamodb() -> Any:
+    return _client("dynamodb")
+
+
+def sqs() -> Any:
+    return _client("sqs")
+
+
+def kms() -> Any:
+    return _client("kms")
+
+
+def reset_clients() -> None:
+    """Drop cached clients (tests entering a new moto context, the local stack after setting endpoints)."""
+    _client.cache_clear()

@@ -1,0 +1,187 @@
+"""Pydantic models: API requests/responses (they also generate /openapi.json) and domain records."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Channel = Literal["telegram", "discord", "whatsapp"]
+CHANNELS: tuple[str, ...] = ("telegram", "discord", "whatsapp")
+TENANT_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
+
+
+class ApiModel(BaseModel):
+    """Our own request bodies: unknown fields are refused so typos surface."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class Ok(BaseModel):
+    ok: Literal[True] = True
+
+
+class ErrorBody(BaseModel):
+    ok: Literal[False] = False
+    error: str
+    code: str
+    details: Any = None
+
+
+# --- admin ------------------------------------------------------------------------------------
+class BootstrapRequest(ApiModel):
+    tenantId: str = Field(pattern=TENANT_ID_PATTERN)
+    apiKey: str = Field(min_length=24, max_length=512)
+    inboundUrl: str = Field(min_length=1, max_length=2048)
+    name: str | None = Field(None, min_length=1, max_length=256)
+    inboundTimeoutMs: int = Field(15000, ge=100, le=60000)
+
+
+class TenantResponse(Ok):
+    tenantId: str
+    name: str
+    inboundUrl: str | None
+    inboundTimeoutMs: int
+    sharedTenantKey: bool = True
+    disabled: bool = False
+    createdAtMs: int | None = None
+    updatedAtMs: int | None = None
+
+
+class AdminHealthResponse(Ok):
+    stage: str
+    dependencies: dict[str, Any]
+    queues: dict[str, Any]
+    channels: dict[str, bool]
+    counters: dict[str, int]
+
+
+# --- tenant -----------------------------------------------------------------------------------
+class InboundTargetRequest(ApiModel):
+    inboundUrl: str = Field(min_length=1, max_length=2048)
+    inboundTimeoutMs: int | None = Field(None, ge=100, le=60000)
+
+
+class InboundTargetResponse(Ok):
+    configured: bool
+    inboundUrl: str | None
+    inboundTimeoutMs: int
+
+
+class PairingTokenRequest(ApiModel):
+    channel: Channel
+    ttlSec: int | None = None
+    sessionKey: str | None = Field(None, min_length=1, max_length=512)
+    agentId: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class PairingTokenResponse(Ok):
+    channel: Channel
+    token: str
+    expiresAtMs: int
+    startCommand: str | None
+    deepLink: str | None
+    instructions: str | None = None
+
+
+class PairingItem(BaseModel):
+    bindingId: str
+    channel: Channel
+    scope: str
+    routeKey: str
+    sessionKeys: list[str]
+    createdAtMs: int
+
+
+class PairingListResponse(Ok):
+    items: list[PairingItem]
+    nextCursor: str | None = None
+
+
+class UnbindRequest(ApiModel):
+    bindingId: str = Field(min_length=1, max_length=128)
+
+
+class SessionItem(BaseModel):
+    sessionKey: str
+    channel: Channel
+    routeKey: str
+    lastSeenAtMs: int | None
+
+
+class SessionListResponse(Ok):
+    items: list[SessionItem]
+
+
+# --- outbound (OpenClaw's client: unknown fields ignored) -------------------------------------
+class OutboundRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    requestId: str | None = None
+    op: Literal["send", "action"] = "send"
+    action: str | None = None
+    channel: Channel
+    sessionKey: str = Field(min_length=1, max_length=512)
+    to: str | None = None
+    text: str | None = None
+    mediaUrl: str | None = None
+    mediaUrls: list[str] | None = None
+    replyToId: str | int | None = None
+    threadId: str | int | None = None
+    channelData: dict[str, Any] | None = None
+    raw: dict[str, Any] | None = None
+    accountId: str | None = None
+
+
+class TypingRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    channel: Channel
+    sessionKey: str = Field(min_length=1, max_length=512)
+
+
+class SendResponse(Ok):
+    messageId: str
+    providerMessageIds: list[str]
+    chatId: str | None = None
+    channelId: str | None = None
+    toJid: str | None = None
+
+
+# --- domain records ---------------------------------------------------------------------------
+class Tenant(BaseModel):
+    tenant_id: str
+    name: str
+    inbound_url: str | None
+    inbound_timeout_ms: int = 15000
+    key_hash: str
+    key_ciphertext: str
+    disabled: bool = False
+    created_at_ms: int
+    updated_at_ms: int
+
+
+class Binding(BaseModel):
+    """A route bound to a tenant (the route item is the global lock)."""
+
+    binding_id: str
+    tenant_id: str
+    channel: Channel
+    scope: str
+    route_key: str
+    session_key: str
+    chat_id: str
+    topic_id: str | None = None
+    agent_id: str | None = None
+    created_at_ms: int
+    last_seen_at_ms: int | None = None
+
+
+class QueuedEvent(BaseModel):
+    """The SQS message body: a verified platform event waiting for the worker."""
+
+    eventId: str
+    channel: Channel
+    routeKey: str
+    receivedAtMs: int
+    payload: dict[str, Any]

@@ -1,0 +1,1 @@
+"""HTTP entry points (Chalice blueprints): the only chalicelib code that imports chalice."""

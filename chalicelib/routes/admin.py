@@ -1,0 +1,73 @@
+"""Operator routes (admin bearer): tenant bootstrap/rotation, inspection, disable, health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint
+
+from chalicelib.models import AdminHealthResponse, BootstrapRequest, TenantResponse
+from chalicelib.routes.http import endpoint, parse, require_admin
+from chalicelib.services import tenants
+
+bp = Blueprint(__name__)
+
+
+@endpoint(
+    bp,
+    "/v1/admin/tenants/bootstrap",
+    ["POST"],
+    summary="Create or update a tenant; a new apiKey rotates the key",
+    auth="admin",
+    request=BootstrapRequest,
+    response=TenantResponse,
+    errors=(400, 401, 404, 409, 413),
+)
+def bootstrap() -> Any:
+    require_admin(bp)
+    tenant = tenants.bootstrap(parse(bp, BootstrapRequest))
+    return tenants.to_response(tenant)
+
+
+@endpoint(
+    bp,
+    "/v1/admin/tenants/{tenantId}",
+    ["GET"],
+    summary="Show a tenant (never its key)",
+    auth="admin",
+    response=TenantResponse,
+    errors=(401, 404),
+)
+def show_tenant(tenantId: str) -> Any:  # noqa: N803 - path parameter name is the contract's
+    require_admin(bp)
+    return tenants.to_response(tenants.get(tenantId))
+
+
+@endpoint(
+    bp,
+    "/v1/admin/tenants/{tenantId}/disable",
+    ["POST"],
+    summary="Disable a tenant: its key stops working and its routes stop forwarding",
+    auth="admin",
+    response=TenantResponse,
+    errors=(401, 404),
+)
+def disable_tenant(tenantId: str) -> Any:  # noqa: N803
+    require_admin(bp)
+    return tenants.to_response(tenants.disable(tenantId))
+
+
+@endpoint(
+    bp,
+    "/v1/admin/health",
+    ["GET"],
+    summary="Dependencies, queue depths and channel enablement",
+    auth="admin",
+    response=AdminHealthResponse,
+    errors=(401, 404),
+)
+def admin_health() -> Any:
+    require_admin(bp)
+    from chalicelib.services import health
+
+    return health.report()

@@ -1,0 +1,1 @@
+"""The rules of the product, independent of HTTP and of the queue: tenants, pairing, inbound, outbound."""

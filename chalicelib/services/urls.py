@@ -1,0 +1,71 @@
+"""Validation of tenant inbound URLs, including the SSRF guard of CONTRACT §1."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from chalicelib.errors import InvalidInputError
+
+
+def _is_private(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+        or (isinstance(ip, ipaddress.IPv4Address) and ip in ipaddress.ip_network("100.64.0.0/10"))
+    )
+
+
+def check_inbound_url(url: str, *, allow_private: bool) -> str:
+    """Return the URL if it is an absolute http(s) URL that may be called; else a 400 naming why.
+
+    Unless private targets are allowed, the host must not be (or resolve to) a loopback, private,
+    link-local (cloud metadata), carrier-grade NAT, multicast or reserved address.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        raise InvalidInputError("inboundUrl is not a valid URL.", code="INVALID_INBOUND_URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInputError(
+            "inboundUrl must be an absolute http(s) URL.", code="INVALID_INBOUND_URL"
+        )
+    if parts.username or parts.password:
+        raise InvalidInputError("inboundUrl must not carry credentials.", code="INVALID_INBOUND_URL")
+    if allow_private:
+        return url.strip()
+    host = parts.hostname
+    try:
+        addresses = [host] if _is_ip(host) else _resolve(host, port or (443 if parts.scheme == "https" else 80))
+    except OSError:
+        raise InvalidInputError(
+            f"inboundUrl host {host!r} does not resolve.", code="INVALID_INBOUND_URL"
+        ) from None
+    if host.lower() in ("localhost", "localhost.localdomain") or any(_is_private(a) for a in addresses):
+        raise InvalidInputError(
+            "inboundUrl points to a loopback, private or link-local address, which is not allowed "
+            "(set MUX_ALLOW_PRIVATE_INBOUND_URLS=true to allow it).",
+            code="INBOUND_URL_NOT_ALLOWED",
+        )
+    return url.strip()
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    return sorted({str(info[4][0]).split("%")[0] for info in socket.getaddrinfo(host, port)})

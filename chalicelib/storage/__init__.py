@@ -1,0 +1,23 @@
+"""DynamoDB storage: one on-demand table, every access pattern of CONTRACT §10.
+
+Key design (table `MUX_TABLE_NAME`; partition key `pk`, sort key `sk`, both strings; TTL attribute
+`expiresAt` in epoch seconds; one sparse GSI `gsi1` on `gsi1pk`/`gsi1sk`):
+
+| item                  | pk                                          | sk          | gsi1pk / gsi1sk                      | TTL |
+|-----------------------|---------------------------------------------|-------------|--------------------------------------|-----|
+| tenant                | `TENANT#<tenantId>`                         | `TENANT`    |                                      |     |
+| key hash → tenant     | `KEYHASH#<sha256(key) hex>`                 | `KEYHASH`   |                                      |     |
+| route → binding lock  | `ROUTE#<routeKey>`                          | `ROUTE`     | `TBIND#<tenantId>` / `<createdAtMs:013d>#<bindingId>` | |
+| binding id → route    | `BINDING#<bindingId>`                       | `BINDING`   |                                      |     |
+| session route         | `SESSION#<tenantId>#<channel>#<sessionKey>` | `SESSION`   |                                      |     |
+| pairing token         | `PAIRTOKEN#<sha256(token) hex>`             | `PAIRTOKEN` |                                      | yes |
+| idempotency record    | `IDEMP#<tenantId>#<sha256(key) hex>`        | `IDEMP`     |                                      | yes |
+| inbound dedupe record | `EVENT#<eventId>`                           | `EVENT`     |                                      | yes |
+
+Access patterns: tenant by id (GetItem); tenant by key (GetItem on the key hash, then the tenant);
+binding of a route (BatchGetItem of the topic route and its chat route: one round trip); a tenant's
+bindings newest first (Query on gsi1, descending, paginated); a binding by id (GetItem); the route of
+`(tenant, channel, sessionKey)` (GetItem); token claim, unbind and key rotation are TransactWriteItems
+with conditions, so no window exists where two tenants own one route or a token is consumed twice.
+moto does not expire TTL items, so every read of a TTL item also checks its expiry itself.
+"""

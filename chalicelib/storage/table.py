@@ -1,0 +1,159 @@
+"""Low-level access to the one table: key builders, (de)serialisation, transactions, conditional errors."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from typing import Any
+
+from chalicelib import aws
+from chalicelib.config import get_settings
+
+TTL_ATTRIBUTE = "expiresAt"
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+# --- key builders: the only place item keys are spelled ---------------------------------------
+def tenant_key(tenant_id: str) -> dict[str, str]:
+    return {"pk": f"TENANT#{tenant_id}", "sk": "TENANT"}
+
+
+def key_hash_key(key_hash: str) -> dict[str, str]:
+    return {"pk": f"KEYHASH#{key_hash}", "sk": "KEYHASH"}
+
+
+def route_key(route: str) -> dict[str, str]:
+    return {"pk": f"ROUTE#{route}", "sk": "ROUTE"}
+
+
+def binding_key(binding_id: str) -> dict[str, str]:
+    return {"pk": f"BINDING#{binding_id}", "sk": "BINDING"}
+
+
+def tenant_bindings_gsi(tenant_id: str) -> str:
+    return f"TBIND#{tenant_id}"
+
+
+def session_key(tenant_id: str, channel: str, session: str) -> dict[str, str]:
+    return {"pk": f"SESSION#{tenant_id}#{channel}#{session}", "sk": "SESSION"}
+
+
+def pairing_token_key(token_hash: str) -> dict[str, str]:
+    return {"pk": f"PAIRTOKEN#{token_hash}", "sk": "PAIRTOKEN"}
+
+
+def idempotency_key(tenant_id: str, key_hash: str) -> dict[str, str]:
+    return {"pk": f"IDEMP#{tenant_id}#{key_hash}", "sk": "IDEMP"}
+
+
+def event_key(event_id: str) -> dict[str, str]:
+    return {"pk": f"EVENT#{event_id}", "sk": "EVENT"}
+
+
+# --- serialisation ----------------------------------------------------------------------------
+@lru_cache(maxsize=1)
+def _serializers() -> tuple[Any, Any]:
+    from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+    return TypeSerializer(), TypeDeserializer()
+
+
+def to_ddb(item: dict[str, Any]) -> dict[str, Any]:
+    ser = _serializers()[0]
+    return {k: ser.serialize(v) for k, v in item.items() if v is not None}
+
+
+def from_ddb(item: dict[str, Any]) -> dict[str, Any]:
+    de = _serializers()[1]
+    out = {k: de.deserialize(v) for k, v in item.items()}
+    # Numbers come back as Decimal; every number we store is an integer.
+    return {k: (int(v) if type(v).__name__ == "Decimal" else v) for k, v in out.items()}
+
+
+def values(**kwargs: Any) -> dict[str, Any]:
+    """ExpressionAttributeValues from keyword arguments (`now=1` → `{":now": {"N": "1"}}`)."""
+    ser = _serializers()[0]
+    return {f":{k}": ser.serialize(v) for k, v in kwargs.items()}
+
+
+# --- calls ------------------------------------------------------------------------------------
+def table_name() -> str:
+    return get_settings().require("table_name")
+
+
+def get(key: dict[str, str], consistent: bool = True) -> dict[str, Any] | None:
+    resp = aws.dynamodb().get_item(TableName=table_name(), Key=to_ddb(key), ConsistentRead=consistent)
+    item = resp.get("Item")
+    return from_ddb(item) if item else None
+
+
+def batch_get(keys: list[dict[str, str]]) -> list[dict[str, Any]]:
+    """Strongly consistent BatchGetItem of up to 100 keys (retrying unprocessed keys)."""
+    name = table_name()
+    request: dict[str, Any] = {name: {"Keys": [to_ddb(k) for k in keys], "ConsistentRead": True}}
+    found: list[dict[str, Any]] = []
+    for _ in range(5):
+        resp = aws.dynamodb().batch_get_item(RequestItems=request)
+        found.extend(from_ddb(i) for i in resp.get("Responses", {}).get(name, []))
+        request = resp.get("UnprocessedKeys") or {}
+        if not request:
+            break
+    return found
+
+
+def put(item: dict[str, Any], condition: str | None = None, **expr: Any) -> None:
+    kwargs: dict[str, Any] = {"TableName": table_name(), "Item": to_ddb(item)}
+    if condition:
+        kwargs["ConditionExpression"] = condition
+    kwargs.update(expr)
+    aws.dynamodb().put_item(**kwargs)
+
+
+def delete(key: dict[str, str], condition: str | None = None, **expr: Any) -> None:
+    kwargs: dict[str, Any] = {"TableName": table_name(), "Key": to_ddb(key)}
+    if condition:
+        kwargs["ConditionExpression"] = condition
+    kwargs.update(expr)
+    aws.dynamodb().delete_item(**kwargs)
+
+
+def update(key: dict[str, str], expression: str, condition: str | None = None, **expr: Any) -> None:
+    kwargs: dict[str, Any] = {"TableName": table_name(), "Key": to_ddb(key), "UpdateExpression": expression}
+    if condition:
+        kwargs["ConditionExpression"] = condition
+    kwargs.update(expr)
+    aws.dynamodb().update_item(**kwargs)
+
+
+def transact(operations: list[dict[str, Any]]) -> None:
+    """TransactWriteItems; each operation is `{"Put"|"Delete"|"Update"|"ConditionCheck": {...}}`
+    without TableName (added here) and with Key/Item as plain dicts (serialised here)."""
+    name = table_name()
+    items: list[dict[str, Any]] = []
+    for op in operations:
+        ((kind, body),) = op.items()
+        body = dict(body, TableName=name)
+        if "Item" in body:
+            body["Item"] = to_ddb(body["Item"])
+        if "Key" in body:
+            body["Key"] = to_ddb(body["Key"])
+        items.append({kind: body})
+    aws.dynamodb().transact_write_items(TransactItems=items)
+
+
+def error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def is_conditional_failure(exc: Exception) -> bool:
+    return error_code(exc) in {"ConditionalCheckFailedException", "TransactionCanceledException"}
+
+
+def cancellation_reasons(exc: Exception) -> list[str]:
+    """Per-operation codes of a cancelled transaction ("None" for operations that were fine)."""
+    response = getattr(exc, "response", None) or {}
+    return [str(r.get("Code", "None")) for r in response.get("CancellationReasons", [])]
