@@ -1,0 +1,289 @@
+"""Route bindings (the global route lock), binding ids, session routes and pairing-token claims."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from chalicelib import aws
+from chalicelib.errors import InvalidInputError
+from chalicelib.models import Binding
+from chalicelib.storage import table
+
+GSI = "gsi1"
+
+
+class ClaimRefusedError(Exception):
+    """The token is unknown/expired/used/for another channel, or the route belongs to another tenant."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _to_binding(item: dict[str, Any]) -> Binding:
+    return Binding(
+        binding_id=item["bindingId"],
+        tenant_id=item["tenantId"],
+        channel=item["channel"],
+        scope=item["scope"],
+        route_key=item["routeKey"],
+        session_key=item["sessionKey"],
+        chat_id=item["chatId"],
+        topic_id=item.get("topicId"),
+        agent_id=item.get("agentId"),
+        created_at_ms=item["createdAtMs"],
+        last_seen_at_ms=item.get("lastSeenAtMs"),
+    )
+
+
+def _route_item(b: Binding) -> dict[str, Any]:
+    return {
+        **table.route_key(b.route_key),
+        "type": "route",
+        "bindingId": b.binding_id,
+        "tenantId": b.tenant_id,
+        "channel": b.channel,
+        "scope": b.scope,
+        "routeKey": b.route_key,
+        "sessionKey": b.session_key,
+        "chatId": b.chat_id,
+        "topicId": b.topic_id,
+        "agentId": b.agent_id,
+        "createdAtMs": b.created_at_ms,
+        "lastSeenAtMs": b.last_seen_at_ms,
+        "gsi1pk": table.tenant_bindings_gsi(b.tenant_id),
+        "gsi1sk": f"{b.created_at_ms:013d}#{b.binding_id}",
+    }
+
+
+def _session_item(b: Binding, now_ms: int) -> dict[str, Any]:
+    return {
+        **table.session_key(b.tenant_id, b.channel, b.session_key),
+        "type": "session",
+        "tenantId": b.tenant_id,
+        "channel": b.channel,
+        "sessionKey": b.session_key,
+        "routeKey": b.route_key,
+        "bindingId": b.binding_id,
+        "chatId": b.chat_id,
+        "topicId": b.topic_id,
+        "updatedAtMs": now_ms,
+    }
+
+
+def routes_for(route_keys: list[str]) -> dict[str, Binding]:
+    """The bindings of several routes in one round trip (most specific first is the caller's job)."""
+    items = table.batch_get([table.route_key(r) for r in route_keys])
+    return {i["routeKey"]: _to_binding(i) for i in items if i.get("type") == "route"}
+
+
+def get_route(route_key: str) -> Binding | None:
+    item = table.get(table.route_key(route_key))
+    return _to_binding(item) if item else None
+
+
+def get_by_id(binding_id: str) -> Binding | None:
+    ref = table.get(table.binding_key(binding_id))
+    if not ref:
+        return None
+    binding = get_route(ref["routeKey"])
+    if binding is None or binding.binding_id != binding_id:
+        return None
+    return binding
+
+
+def session_route(tenant_id: str, channel: str, session_key: str) -> dict[str, Any] | None:
+    """The route a session key resolves to for outbound sends: routeKey, bindingId, chatId, topicId."""
+    return table.get(table.session_key(tenant_id, channel, session_key))
+
+
+def claim(
+    *,
+    token_hash: str,
+    channel: str,
+    binding: Binding,
+    existing: Binding | None,
+    now_ms: int,
+) -> Binding:
+    """Consume a pairing token and bind the route in one transaction.
+
+    Conditions: the token exists, is unexpired and was minted for this channel; the route is free or already
+    bound to the same tenant (then its binding id is kept). Any failed condition cancels everything, so the
+    token stays usable and no route ever has two owners.
+    """
+    if existing is not None and existing.tenant_id == binding.tenant_id:
+        binding = binding.model_copy(
+            update={"binding_id": existing.binding_id, "created_at_ms": existing.created_at_ms}
+        )
+    route_condition: dict[str, Any]
+    if existing is None:
+        route_condition = {"ConditionExpression": "attribute_not_exists(pk)"}
+    else:
+        route_condition = {
+            "ConditionExpression": "tenantId = :tid AND bindingId = :bid",
+            "ExpressionAttributeValues": table.values(tid=binding.tenant_id, bid=existing.binding_id),
+        }
+    ops: list[dict[str, Any]] = [
+        {
+            "Delete": {
+                "Key": table.pairing_token_key(token_hash),
+                "ConditionExpression": "attribute_exists(pk) AND expiresAtMs > :now AND channel = :ch "
+                "AND tenantId = :tid",
+                "ExpressionAttributeValues": table.values(now=now_ms, ch=channel, tid=binding.tenant_id),
+            }
+        },
+        {"Put": {"Item": _route_item(binding), **route_condition}},
+        {
+            "Put": {
+                "Item": {
+                    **table.binding_key(binding.binding_id),
+                    "type": "binding",
+                    "routeKey": binding.route_key,
+                    "tenantId": binding.tenant_id,
+                }
+            }
+        },
+        {"Put": {"Item": _session_item(binding, now_ms)}},
+    ]
+    try:
+        table.transact(ops)
+    except Exception as exc:
+        if not table.is_conditional_failure(exc):
+            raise
+        reasons = table.cancellation_reasons(exc)
+        if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+            raise ClaimRefusedError("route bound to another tenant") from None
+        raise ClaimRefusedError("token invalid, expired, used or for another channel") from None
+    if existing is not None and existing.session_key != binding.session_key:
+        # The route moved to a new session key: its old session route must stop resolving to it.
+        _delete_session_if_ours(existing)
+    return binding
+
+
+def _delete_session_if_ours(b: Binding) -> None:
+    """Delete the session route of `b` unless it now points to another binding."""
+    try:
+        table.delete(
+            table.session_key(b.tenant_id, b.channel, b.session_key),
+            condition="bindingId = :bid",
+            ExpressionAttributeValues=table.values(bid=b.binding_id),
+        )
+    except Exception as exc:
+        if not table.is_conditional_failure(exc):
+            raise
+
+
+def unbind(binding: Binding) -> bool:
+    """Remove a binding: route lock, id item and (when it still points here) its session route."""
+    try:
+        table.transact(
+            [
+                {
+                    "Delete": {
+                        "Key": table.route_key(binding.route_key),
+                        "ConditionExpression": "bindingId = :bid",
+                        "ExpressionAttributeValues": table.values(bid=binding.binding_id),
+                    }
+                },
+                {"Delete": {"Key": table.binding_key(binding.binding_id)}},
+            ]
+        )
+    except Exception as exc:
+        if table.is_conditional_failure(exc):
+            return False
+        raise
+    _delete_session_if_ours(binding)
+    return True
+
+
+def touch(binding: Binding, now_ms: int, *, refresh_session: bool) -> None:
+    """Record activity on a route; with `refresh_session` the session route is pointed back at it (a
+    session key shared by several chats answers to the most recently active one)."""
+    table.update(
+        table.route_key(binding.route_key),
+        "SET lastSeenAtMs = :now",
+        condition="bindingId = :bid",
+        ExpressionAttributeValues=table.values(now=now_ms, bid=binding.binding_id),
+    )
+    if refresh_session:
+        table.put(_session_item(binding, now_ms))
+
+
+def update_chat_id(binding: Binding, new_chat_id: str, new_route_key: str) -> Binding:
+    """A Telegram group migrated to a supergroup: move the route lock to the new chat id atomically."""
+    moved = binding.model_copy(update={"chat_id": new_chat_id, "route_key": new_route_key})
+    table.transact(
+        [
+            {
+                "Delete": {
+                    "Key": table.route_key(binding.route_key),
+                    "ConditionExpression": "bindingId = :bid",
+                    "ExpressionAttributeValues": table.values(bid=binding.binding_id),
+                }
+            },
+            {"Put": {"Item": _route_item(moved), "ConditionExpression": "attribute_not_exists(pk)"}},
+            {
+                "Put": {
+                    "Item": {
+                        **table.binding_key(moved.binding_id),
+                        "type": "binding",
+                        "routeKey": moved.route_key,
+                        "tenantId": moved.tenant_id,
+                    }
+                }
+            },
+            {"Put": {"Item": _session_item(moved, moved.last_seen_at_ms or moved.created_at_ms)}},
+        ]
+    )
+    return moved
+
+
+def list_for_tenant(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Binding], str | None]:
+    """A tenant's bindings, newest first, `limit` per page, with an opaque cursor for the next page."""
+    kwargs: dict[str, Any] = {
+        "TableName": table.table_name(),
+        "IndexName": GSI,
+        "KeyConditionExpression": "gsi1pk = :p",
+        "ExpressionAttributeValues": table.values(p=table.tenant_bindings_gsi(tenant_id)),
+        "ScanIndexForward": False,
+        "Limit": limit,
+    }
+    if cursor:
+        kwargs["ExclusiveStartKey"] = _decode_cursor(cursor, tenant_id)
+    resp = aws.dynamodb().query(**kwargs)
+    items = [_to_binding(table.from_ddb(i)) for i in resp.get("Items", [])]
+    last = resp.get("LastEvaluatedKey")
+    next_cursor = base64.urlsafe_b64encode(json.dumps(table.from_ddb(last)).encode()).decode() if last else None
+    return items, next_cursor
+
+
+def _decode_cursor(cursor: str, tenant_id: str) -> dict[str, Any]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(data, dict) or data.get("gsi1pk") != table.tenant_bindings_gsi(tenant_id):
+            raise ValueError
+        return table.to_ddb({k: str(data[k]) for k in ("pk", "sk", "gsi1pk", "gsi1sk")})
+    except (ValueError, KeyError, TypeError):
+        raise InvalidInputError("cursor is not a valid pagination cursor.", code="INVALID_CURSOR") from None
+
+
+def put_token(token_hash: str, item: dict[str, Any], expires_at_ms: int) -> None:
+    table.put(
+        {
+            **table.pairing_token_key(token_hash),
+            "type": "pairtoken",
+            **item,
+            "expiresAtMs": expires_at_ms,
+            table.TTL_ATTRIBUTE: expires_at_ms // 1000 + 1,
+        },
+        condition="attribute_not_exists(pk)",
+    )
+
+
+def get_token(token_hash: str, now_ms: int) -> dict[str, Any] | None:
+    item = table.get(table.pairing_token_key(token_hash))
+    if not item or int(item.get("expiresAtMs", 0)) <= now_ms:
+        return None  # moto never expires TTL items; expiry is checked here, not trusted to TTL
+    return item
