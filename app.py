@@ -7,12 +7,15 @@ from typing import Any
 from chalice import Chalice
 
 from chalicelib import observability
-from chalicelib.routes import admin, meta, tenant
+from chalicelib.routes import admin, meta, outbound, pairings, tenant, webhooks
 
 app = Chalice(app_name="openclaw-mux")
 app.register_blueprint(meta.bp)
 app.register_blueprint(admin.bp)
 app.register_blueprint(tenant.bp)
+app.register_blueprint(pairings.bp)
+app.register_blueprint(outbound.bp)
+app.register_blueprint(webhooks.bp)
 
 
 @app.middleware("http")

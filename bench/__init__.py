@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): AWS calls per message and handler time, printed as tables."""

@@ -1,0 +1,1 @@
+"""One package per chat platform: webhook verification, update parsing, the platform API client, senders."""

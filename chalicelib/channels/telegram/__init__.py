@@ -1,0 +1,1 @@
+"""Telegram: Bot API client, update parsing (inbound) and the outbound sender."""

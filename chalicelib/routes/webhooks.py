@@ -1,0 +1,7 @@
+"""Platform webhooks: verify, enqueue, answer (no forwarding inside the request)."""
+
+from __future__ import annotations
+
+from chalice import Blueprint
+
+bp = Blueprint(__name__)
