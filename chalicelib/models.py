@@ -173,6 +173,7 @@ class Binding(BaseModel):
     chat_id: str
     topic_id: str | None = None
     agent_id: str | None = None
+    session_override: bool = False  # the token carried a sessionKey (used verbatim; may be shared)
     created_at_ms: int
     last_seen_at_ms: int | None = None
 

@@ -37,19 +37,19 @@ def metrics() -> Metrics:
 
 def count(name: str, value: int = 1, **dimensions: str) -> None:
     """Add to a metric: EMF for CloudWatch, plus a process-local counter for /v1/admin/health."""
-    from aws_lambda_powertools.metrics import MetricUnit
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
     key = name if not dimensions else name + "{" + ",".join(f"{k}={v}" for k, v in sorted(dimensions.items())) + "}"
     with _counts_lock:
         _counts[key] += value
-    m = metrics()
     if dimensions:
         # A dimensioned datum goes out as its own EMF blob so dimensions never leak onto other metrics.
-        with m.single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=NAMESPACE) as single:
-            for dim_name, dim_value in dimensions.items():
-                single.add_dimension(name=dim_name, value=dim_value)
+        with single_metric(
+            name=name, unit=MetricUnit.Count, value=value, namespace=NAMESPACE, default_dimensions=dimensions
+        ):
+            pass
     else:
-        m.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        metrics().add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 def counters() -> dict[str, int]:

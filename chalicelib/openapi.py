@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from chalicelib.models import ErrorBody
 
-_AUTH = {"admin": [{"adminToken": []}], "tenant": [{"tenantKey": []}], "none": [], "platform": []}
+_AUTH: dict[str, list[dict[str, list[str]]]] = {"admin": [{"adminToken": []}], "tenant": [{"tenantKey": []}], "none": [], "platform": []}
 
 
 def build(operations: list[Any], version: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint
+from chalice.app import Blueprint
 
 from chalicelib.models import AdminHealthResponse, BootstrapRequest, TenantResponse
 from chalicelib.routes.http import endpoint, parse, require_admin

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from chalice import Blueprint, Response
+from chalice.app import Blueprint, Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib import observability
@@ -69,7 +69,8 @@ def validation_error(exc: ValidationError) -> InvalidInputError:
 
 def raw_body(bp: Blueprint) -> bytes:
     request = bp.current_request
-    body: bytes = request.raw_body or b""
+    raw = request.raw_body or b""
+    body = raw.encode("utf-8") if isinstance(raw, str) else raw
     if len(body) > get_settings().max_body_bytes:
         raise PayloadTooLargeError(
             f"The request body is larger than the {get_settings().max_body_bytes}-byte limit."

@@ -2,6 +2,84 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint
+from typing import Any
+
+from chalice.app import Blueprint
+
+from chalicelib.models import (
+    Ok,
+    PairingListResponse,
+    PairingTokenRequest,
+    PairingTokenResponse,
+    SessionListResponse,
+    UnbindRequest,
+)
+from chalicelib.routes.http import endpoint, parse, require_tenant
+from chalicelib.services import pairing
 
 bp = Blueprint(__name__)
+
+
+def _query(name: str) -> str | None:
+    params = bp.current_request.query_params
+    value = params.get(name) if params else None
+    return str(value) if value is not None else None
+
+
+@endpoint(
+    bp,
+    "/v1/pairings/token",
+    ["POST"],
+    summary="Mint a one-time pairing token (and Telegram deep link)",
+    auth="tenant",
+    request=PairingTokenRequest,
+    response=PairingTokenResponse,
+    errors=(400, 401, 413),
+)
+def create_token() -> Any:
+    tenant = require_tenant(bp)
+    return pairing.create_token(tenant, parse(bp, PairingTokenRequest))
+
+
+@endpoint(
+    bp,
+    "/v1/pairings",
+    ["GET"],
+    summary="The tenant's bindings, newest first (?limit=&cursor=)",
+    auth="tenant",
+    response=PairingListResponse,
+    errors=(400, 401),
+)
+def list_pairings() -> Any:
+    tenant = require_tenant(bp)
+    return pairing.list_bindings(tenant, pairing.parse_limit(_query("limit")), _query("cursor"))
+
+
+@endpoint(
+    bp,
+    "/v1/pairings/unbind",
+    ["POST"],
+    summary="Remove a binding; the chat is no longer forwarded",
+    auth="tenant",
+    request=UnbindRequest,
+    response=Ok,
+    errors=(400, 401, 404, 413),
+)
+def unbind() -> Any:
+    tenant = require_tenant(bp)
+    pairing.unbind(tenant, parse(bp, UnbindRequest).bindingId)
+    return Ok()
+
+
+@endpoint(
+    bp,
+    "/v1/mux/sessions",
+    ["GET"],
+    summary="The tenant's known sessions with their routes",
+    auth="tenant",
+    response=SessionListResponse,
+    errors=(400, 401),
+)
+def list_sessions() -> Any:
+    tenant = require_tenant(bp)
+    return pairing.list_sessions(tenant, pairing.parse_limit(_query("limit"), 200), _query("cursor"))

@@ -2,6 +2,60 @@
 
 from __future__ import annotations
 
-from chalice import Blueprint
+import time
+from typing import Any
+
+from chalice.app import Blueprint
+
+from chalicelib import observability
+from chalicelib.config import get_settings
+from chalicelib.errors import NotFoundError, ServiceUnavailableError, UnauthorizedError
+from chalicelib.routes.http import endpoint, json_object, raw_body
 
 bp = Blueprint(__name__)
+
+
+@endpoint(
+    bp,
+    "/v1/webhooks/telegram",
+    ["POST"],
+    summary="Telegram Bot API webhook (X-Telegram-Bot-Api-Secret-Token)",
+    auth="platform",
+    errors=(400, 401, 404, 413, 503),
+)
+def telegram_webhook() -> Any:
+    from chalicelib.channels.telegram import inbound as telegram
+    from chalicelib.models import QueuedEvent
+    from chalicelib.queue import enqueue
+    from chalicelib.secrets import same_secret
+
+    settings = get_settings()
+    if not settings.telegram_enabled:
+        raise NotFoundError("Telegram is not enabled on this mux.", code="CHANNEL_DISABLED")
+    secret = settings.require("telegram_webhook_secret")
+    given = bp.current_request.headers.get("x-telegram-bot-api-secret-token")
+    if not same_secret(given, secret):
+        observability.count("AuthFailures", route="webhook", channel="telegram")
+        raise UnauthorizedError("The webhook secret token is missing or wrong.")
+    update = json_object(raw_body(bp))
+    msg = telegram.parse(update)
+    if msg is None:
+        observability.count("UpdatesIgnored", channel="telegram")
+        return {"ok": True, "ignored": True}
+    observability.log_keys(event_id=msg.event_id, route_key=msg.route_key)
+    event = QueuedEvent(
+        eventId=msg.event_id,
+        channel="telegram",
+        routeKey=msg.route_key,
+        receivedAtMs=int(time.time() * 1000),
+        payload=update,
+    )
+    try:
+        enqueue(event)
+    except Exception:
+        observability.logger().exception("enqueue failed")
+        observability.count("EnqueueFailures", channel="telegram")
+        # 5xx so Telegram delivers the update again later: nothing authentic is dropped.
+        raise ServiceUnavailableError("The update could not be queued; retry later.") from None
+    observability.count("Received", channel="telegram")
+    return {"ok": True}

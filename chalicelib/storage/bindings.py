@@ -33,6 +33,7 @@ def _to_binding(item: dict[str, Any]) -> Binding:
         chat_id=item["chatId"],
         topic_id=item.get("topicId"),
         agent_id=item.get("agentId"),
+        session_override=bool(item.get("sessionOverride", False)),
         created_at_ms=item["createdAtMs"],
         last_seen_at_ms=item.get("lastSeenAtMs"),
     )
@@ -51,6 +52,7 @@ def _route_item(b: Binding) -> dict[str, Any]:
         "chatId": b.chat_id,
         "topicId": b.topic_id,
         "agentId": b.agent_id,
+        "sessionOverride": b.session_override,
         "createdAtMs": b.created_at_ms,
         "lastSeenAtMs": b.last_seen_at_ms,
         "gsi1pk": table.tenant_bindings_gsi(b.tenant_id),
@@ -106,24 +108,27 @@ def claim(
     binding: Binding,
     existing: Binding | None,
     now_ms: int,
+    replace: bool = False,
 ) -> Binding:
     """Consume a pairing token and bind the route in one transaction.
 
-    Conditions: the token exists, is unexpired and was minted for this channel; the route is free or already
-    bound to the same tenant (then its binding id is kept). Any failed condition cancels everything, so the
-    token stays usable and no route ever has two owners.
+    Conditions: the token exists, is unexpired and was minted for this channel and tenant; the route is
+    free, or already bound to the same tenant (its binding id is kept), or — with `replace` (the
+    `/bot_switch` command) — still bound to exactly the binding we read. Any failed condition cancels
+    everything, so the token stays usable and no route ever has two owners.
     """
-    if existing is not None and existing.tenant_id == binding.tenant_id:
+    same_tenant = existing is not None and existing.tenant_id == binding.tenant_id
+    if existing is not None and same_tenant:
         binding = binding.model_copy(
             update={"binding_id": existing.binding_id, "created_at_ms": existing.created_at_ms}
         )
     route_condition: dict[str, Any]
-    if existing is None:
+    if existing is None or not (same_tenant or replace):
         route_condition = {"ConditionExpression": "attribute_not_exists(pk)"}
     else:
         route_condition = {
-            "ConditionExpression": "tenantId = :tid AND bindingId = :bid",
-            "ExpressionAttributeValues": table.values(tid=binding.tenant_id, bid=existing.binding_id),
+            "ConditionExpression": "bindingId = :bid",
+            "ExpressionAttributeValues": table.values(bid=existing.binding_id),
         }
     ops: list[dict[str, Any]] = [
         {
@@ -147,6 +152,8 @@ def claim(
         },
         {"Put": {"Item": _session_item(binding, now_ms)}},
     ]
+    if existing is not None and replace and not same_tenant:
+        ops.append({"Delete": {"Key": table.binding_key(existing.binding_id)}})
     try:
         table.transact(ops)
     except Exception as exc:
@@ -156,8 +163,8 @@ def claim(
         if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
             raise ClaimRefusedError("route bound to another tenant") from None
         raise ClaimRefusedError("token invalid, expired, used or for another channel") from None
-    if existing is not None and existing.session_key != binding.session_key:
-        # The route moved to a new session key: its old session route must stop resolving to it.
+    if existing is not None and (existing.session_key != binding.session_key or not same_tenant):
+        # The route moved to a new session key or tenant: its old session route must stop resolving to it.
         _delete_session_if_ours(existing)
     return binding
 
@@ -198,15 +205,16 @@ def unbind(binding: Binding) -> bool:
     return True
 
 
-def touch(binding: Binding, now_ms: int, *, refresh_session: bool) -> None:
-    """Record activity on a route; with `refresh_session` the session route is pointed back at it (a
+def touch(binding: Binding, now_ms: int, *, refresh_session: bool, route_too: bool = True) -> None:
+    """Record activity on a route; with `refresh_session` the session route is (re)pointed at it (a
     session key shared by several chats answers to the most recently active one)."""
-    table.update(
-        table.route_key(binding.route_key),
-        "SET lastSeenAtMs = :now",
-        condition="bindingId = :bid",
-        ExpressionAttributeValues=table.values(now=now_ms, bid=binding.binding_id),
-    )
+    if route_too:
+        table.update(
+            table.route_key(binding.route_key),
+            "SET lastSeenAtMs = :now",
+            condition="bindingId = :bid",
+            ExpressionAttributeValues=table.values(now=now_ms, bid=binding.binding_id),
+        )
     if refresh_session:
         table.put(_session_item(binding, now_ms))
 

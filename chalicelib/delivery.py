@@ -1,0 +1,60 @@
+"""HTTP delivery of one envelope to a tenant's OpenClaw (`POST <inboundUrl>`), with result classification.
+
+2xx = delivered. Network errors, timeouts, 3xx, 5xx, 408, 409 and 429 = retry later. Any other 4xx is a
+permanent rejection (CONTRACT §8). Redirects are not followed: the SSRF guard checked the configured URL,
+not wherever a redirect would lead.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+RETRYABLE_4XX = {408, 409, 429}
+_session: Any = None
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    delivered: bool
+    retryable: bool
+    status: int | None
+    reason: str
+
+
+def _http() -> Any:
+    global _session
+    if _session is None:
+        import requests
+
+        _session = requests.Session()
+    return _session
+
+
+def post_envelope(url: str, key: str, envelope: dict[str, Any], timeout_ms: int) -> DeliveryResult:
+    import requests
+
+    body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    headers = {
+        "Authorization": f"Bearer {key}",
+        "Content-Type": "application/json; charset=utf-8",
+        "X-Mux-Event-Id": str(envelope.get("eventId", "")),
+        "User-Agent": "openclaw-mux/0.1",
+    }
+    timeout = max(timeout_ms, 100) / 1000.0
+    try:
+        resp = _http().post(url, data=body, headers=headers, timeout=(min(timeout, 5.0), timeout),
+                            allow_redirects=False)
+    except requests.Timeout:
+        return DeliveryResult(False, True, None, f"timed out after {timeout_ms} ms")
+    except requests.RequestException as exc:
+        return DeliveryResult(False, True, None, f"connection failed ({type(exc).__name__})")
+    status = resp.status_code
+    if 200 <= status < 300:
+        return DeliveryResult(True, False, status, "delivered")
+    snippet = resp.text[:200].replace("\n", " ") if resp.text else ""
+    reason = f"OpenClaw answered HTTP {status}" + (f": {snippet}" if snippet else "")
+    if 400 <= status < 500 and status not in RETRYABLE_4XX:
+        return DeliveryResult(False, False, status, reason)
+    return DeliveryResult(False, True, status, reason)

@@ -1,0 +1,166 @@
+"""The inbound SQS FIFO queue and its dead-letter queue: enqueue, dead-letter with a reason, list, redrive."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib import aws
+from chalicelib.config import get_settings
+from chalicelib.models import QueuedEvent
+
+_SQS_ID = re.compile(r"^[A-Za-z0-9!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~]{1,128}$")
+
+
+def fifo_id(value: str) -> str:
+    """A MessageGroupId/MessageDeduplicationId (≤ 128 printable ASCII): the value itself, else its hash."""
+    return value if _SQS_ID.match(value) else hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def enqueue(event: QueuedEvent) -> str:
+    """Queue one verified platform event; the group is its route so each chat keeps its order."""
+    resp = aws.sqs().send_message(
+        QueueUrl=get_settings().require("inbound_queue_url"),
+        MessageBody=event.model_dump_json(),
+        MessageGroupId=fifo_id(event.routeKey),
+        MessageDeduplicationId=fifo_id(event.eventId),
+    )
+    return str(resp["MessageId"])
+
+
+def dead_letter(record: dict[str, Any], *, reason: str, status: int | None, attempts: int) -> None:
+    """Move a record to the dead-letter queue with why it failed (the original is then deleted)."""
+    attrs = record.get("attributes", {})
+    group = attrs.get("MessageGroupId") or "dead-letter"
+    attributes: dict[str, Any] = {
+        "muxReason": {"DataType": "String", "StringValue": reason[:1000] or "unknown"},
+        "muxAttempts": {"DataType": "Number", "StringValue": str(attempts)},
+        "muxDeadLetteredAtMs": {"DataType": "Number", "StringValue": str(int(time.time() * 1000))},
+        "muxSourceMessageId": {"DataType": "String", "StringValue": str(record.get("messageId", ""))},
+    }
+    if status is not None:
+        attributes["muxStatus"] = {"DataType": "Number", "StringValue": str(status)}
+    aws.sqs().send_message(
+        QueueUrl=get_settings().require("dead_letter_queue_url"),
+        MessageBody=record["body"],
+        MessageGroupId=group,
+        MessageDeduplicationId=fifo_id(f"dead:{record.get('messageId', '')}"),
+        MessageAttributes=attributes,
+    )
+
+
+def change_visibility(receipt_handle: str, seconds: int) -> None:
+    aws.sqs().change_message_visibility(
+        QueueUrl=get_settings().require("inbound_queue_url"),
+        ReceiptHandle=receipt_handle,
+        VisibilityTimeout=max(0, min(seconds, 43_200)),
+    )
+
+
+@dataclass
+class DeadLetter:
+    message_id: str
+    receipt_handle: str
+    group_id: str
+    body: str
+    event_id: str | None
+    route_key: str | None
+    reason: str
+    status: int | None
+    attempts: int | None
+    dead_lettered_at_ms: int | None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "id": self.message_id,
+            "eventId": self.event_id,
+            "routeKey": self.route_key,
+            "reason": self.reason,
+            "status": self.status,
+            "attempts": self.attempts,
+            "deadLetteredAtMs": self.dead_lettered_at_ms,
+        }
+
+
+def _parse_dead(msg: dict[str, Any]) -> DeadLetter:
+    attrs = msg.get("MessageAttributes") or {}
+
+    def num(name: str) -> int | None:
+        value = attrs.get(name, {}).get("StringValue")
+        return int(value) if value is not None else None
+
+    try:
+        body = json.loads(msg["Body"])
+    except ValueError:
+        body = {}
+    reason = attrs.get("muxReason", {}).get("StringValue")
+    if reason is None:
+        count = msg.get("Attributes", {}).get("ApproximateReceiveCount", "?")
+        reason = f"moved by the queue's redrive policy after {count} receives (worker crash or timeout)"
+    return DeadLetter(
+        message_id=msg["MessageId"],
+        receipt_handle=msg["ReceiptHandle"],
+        group_id=msg.get("Attributes", {}).get("MessageGroupId", "dead-letter"),
+        body=msg["Body"],
+        event_id=body.get("eventId") if isinstance(body, dict) else None,
+        route_key=body.get("routeKey") if isinstance(body, dict) else None,
+        reason=reason,
+        status=num("muxStatus"),
+        attempts=num("muxAttempts"),
+        dead_lettered_at_ms=num("muxDeadLetteredAtMs"),
+    )
+
+
+def _receive_dead(limit: int, hold_sec: int) -> list[DeadLetter]:
+    url = get_settings().require("dead_letter_queue_url")
+    out: list[DeadLetter] = []
+    while len(out) < limit:
+        resp = aws.sqs().receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=min(10, limit - len(out)),
+            VisibilityTimeout=hold_sec,
+            WaitTimeSeconds=0,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        batch = resp.get("Messages", [])
+        if not batch:
+            break
+        out.extend(_parse_dead(m) for m in batch)
+    return out
+
+
+def list_dead(limit: int = 100) -> list[DeadLetter]:
+    """Peek at dead letters (they are received, then made visible again at once)."""
+    url = get_settings().require("dead_letter_queue_url")
+    found = _receive_dead(limit, hold_sec=30)
+    for dead in found:
+        aws.sqs().change_message_visibility(QueueUrl=url, ReceiptHandle=dead.receipt_handle, VisibilityTimeout=0)
+    return found
+
+
+def redrive(ids: set[str] | None, limit: int = 1000) -> list[str]:
+    """Send dead letters (all, or those with the given message ids) back to the inbound queue, in order."""
+    dlq = get_settings().require("dead_letter_queue_url")
+    inbound = get_settings().require("inbound_queue_url")
+    moved: list[str] = []
+    found = _receive_dead(limit, hold_sec=60)
+    stamp = str(int(time.time() * 1000))
+    for dead in found:
+        if ids is not None and dead.message_id not in ids:
+            aws.sqs().change_message_visibility(QueueUrl=dlq, ReceiptHandle=dead.receipt_handle, VisibilityTimeout=0)
+            continue
+        aws.sqs().send_message(
+            QueueUrl=inbound,
+            MessageBody=dead.body,
+            MessageGroupId=dead.group_id,
+            # A fresh id: SQS would otherwise drop it as a duplicate of the original send for 5 minutes.
+            MessageDeduplicationId=fifo_id(f"redrive:{dead.message_id}:{stamp}"),
+        )
+        aws.sqs().delete_message(QueueUrl=dlq, ReceiptHandle=dead.receipt_handle)
+        moved.append(dead.message_id)
+    return moved

@@ -1,0 +1,257 @@
+"""The inbound pipeline for one queued event: dedupe, route → binding, claims, bot commands, forwarding.
+
+Raises `RetryLater` for failures worth retrying (OpenClaw down, tenant without target, AWS hiccups) and
+`Rejected` for permanent ones (OpenClaw refused the envelope with a 4xx); the worker turns them into
+visibility backoff or a dead letter. Pairing-token messages and bot commands are never forwarded.
+"""
+
+from __future__ import annotations
+
+import time
+
+from chalicelib import observability, secrets
+from chalicelib.channels.telegram import inbound as tg
+from chalicelib.channels.telegram import notices
+from chalicelib.config import get_settings
+from chalicelib.delivery import post_envelope
+from chalicelib.models import Binding, QueuedEvent, Tenant
+from chalicelib.services.pairing import new_binding_id
+from chalicelib.storage import bindings as binding_store
+from chalicelib.storage import events
+from chalicelib.storage import table as tbl
+from chalicelib.storage import tenants as tenant_store
+from chalicelib.storage.table import sha256_hex
+
+CONTROL_COMMANDS = {"bot_help", "bot_status", "bot_unpair", "bot_switch"}
+TOUCH_INTERVAL_MS = 5 * 60 * 1000
+
+
+class RetryLaterError(Exception):
+    def __init__(self, reason: str, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class RejectedError(Exception):
+    def __init__(self, reason: str, status: int | None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def process(event: QueuedEvent, attempt: int) -> str:
+    """Handle one event; returns its outcome (for logs and metrics)."""
+    if event.channel != "telegram":
+        return "ignored"
+    msg = tg.parse(event.payload)
+    if msg is None:
+        return "ignored"
+    return _process_telegram(msg, attempt)
+
+
+def _lookup(msg: tg.TelegramMessage) -> tuple[bool, Binding | None, dict[str, Binding]]:
+    """Dedupe record and candidate routes in one BatchGetItem."""
+    candidates = msg.route_candidates()
+    keys = [events.key(msg.event_id)] + [tbl.route_key(r) for r in candidates]
+    found = tbl.batch_get(keys)
+    handled = any(i.get("type") == "event" and events.is_handled(i, now_ms()) for i in found)
+    routes = {
+        i["routeKey"]: binding_store._to_binding(i) for i in found if i.get("type") == "route"
+    }
+    binding = next((routes[r] for r in candidates if r in routes), None)
+    return handled, binding, routes
+
+
+def _process_telegram(msg: tg.TelegramMessage, attempt: int) -> str:
+    settings = get_settings()
+    handled, binding, routes = _lookup(msg)
+    if handled:
+        observability.count("DuplicatesSkipped", channel="telegram")
+        return "duplicate"
+    outcome: str
+    tenant_id = binding.tenant_id if binding else None
+    if msg.kind == "message":
+        token = tg.find_token(msg.text)
+        cmd = tg.command(msg.text)
+        if cmd is not None and tg.addressed_to_other_bot(cmd, settings.telegram_bot_username):
+            cmd = None
+        if cmd is not None and cmd.name in CONTROL_COMMANDS:
+            outcome = _control(msg, cmd, binding, routes.get(msg.route_key))
+            _mark(msg, outcome, tenant_id)
+            return outcome
+        if token is not None:
+            outcome = _claim(msg, token, routes.get(msg.route_key), replace=False)
+            _mark(msg, outcome, tenant_id)
+            return outcome
+        if binding is None:
+            if (msg.is_private and (msg.text.strip() or msg.media)) or cmd is not None:
+                notices.send(msg, settings.unpaired_hint_text)
+                outcome = "unpaired_hint"
+            else:
+                outcome = "unpaired_ignored"
+            _mark(msg, outcome, None)
+            return outcome
+    elif binding is None:
+        notices.answer_callback(msg)
+        _mark(msg, "unpaired_callback", None)
+        return "unpaired_callback"
+    assert binding is not None
+    _forward(msg, binding, attempt)
+    _mark(msg, "forwarded", binding.tenant_id)
+    return "forwarded"
+
+
+def _mark(msg: tg.TelegramMessage, outcome: str, tenant_id: str | None) -> None:
+    events.mark_handled(msg.event_id, outcome, now_ms(), get_settings().dedupe_ttl_sec, tenant_id)
+
+
+# --- forwarding -------------------------------------------------------------------------------
+def _session_for(msg: tg.TelegramMessage, binding: Binding) -> tuple[str, bool]:
+    """The session key of this message, and whether its session route must be (re)written.
+
+    A binding's own session key is used as is; a private-chat thread under a chat binding gets its own
+    derived key (`…:thread:<n>`) whose session route points at that thread for outbound sends.
+    """
+    if msg.private_thread_id and not binding.session_override:
+        return msg.session_key(binding.agent_id), True
+    return binding.session_key, False
+
+
+def _base_session(msg: tg.TelegramMessage, agent_id: str | None) -> str:
+    agent = agent_id or "main"
+    if msg.is_private:
+        return f"agent:{agent}:telegram:direct:{msg.chat_id}"
+    key = f"agent:{agent}:telegram:group:{msg.chat_id}"
+    return key + (f":topic:{msg.topic_id}" if msg.topic_id is not None else "")
+
+
+def _forward(msg: tg.TelegramMessage, binding: Binding, attempt: int) -> None:
+    settings = get_settings()
+    observability.log_keys(tenant_id=binding.tenant_id, route_key=binding.route_key, event_id=msg.event_id)
+    if msg.kind == "callback" and attempt == 1:
+        notices.answer_callback(msg)
+    tenant = tenant_store.get(binding.tenant_id)
+    if tenant is None or tenant.disabled:
+        observability.count("ForwardSkipped", reason="tenant_disabled")
+        raise RetryLaterError("tenant is disabled or deleted")
+    if not tenant.inbound_url:
+        observability.count("ForwardSkipped", reason="no_inbound_target")
+        raise RetryLaterError("tenant has no inbound target")
+    session_key, sub_session = _session_for(msg, binding)
+    from chalicelib.channels.telegram import media
+
+    attachments = media.attachments(msg, settings)
+    envelope = tg.envelope(
+        msg,
+        session_key=session_key,
+        account_id=settings.openclaw_account_id,
+        route_key=binding.route_key,
+        attachments=attachments,
+    )
+    key = secrets.decrypt_key(tenant.tenant_id, tenant.key_ciphertext)
+    result = post_envelope(tenant.inbound_url, key, envelope, tenant.inbound_timeout_ms)
+    if not result.delivered:
+        observability.count("ForwardFailures", channel="telegram")
+        if result.retryable:
+            raise RetryLaterError(result.reason, result.status)
+        raise RejectedError(result.reason, result.status)
+    observability.count("Forwarded", channel="telegram")
+    _after_forward(msg, binding, tenant, session_key, sub_session)
+
+
+def _after_forward(
+    msg: tg.TelegramMessage, binding: Binding, tenant: Tenant, session_key: str, sub_session: bool
+) -> None:
+    """Activity bookkeeping, throttled so a busy chat costs no extra write per message."""
+    now = now_ms()
+    try:
+        if sub_session:
+            thread = binding.model_copy(update={"session_key": session_key, "topic_id": msg.private_thread_id})
+            binding_store.touch(thread, now, refresh_session=True, route_too=False)
+        if binding.last_seen_at_ms is None or now - binding.last_seen_at_ms > TOUCH_INTERVAL_MS:
+            binding_store.touch(binding, now, refresh_session=binding.session_override, route_too=True)
+    except Exception:  # noqa: BLE001 - bookkeeping must not turn a delivered message into a retry
+        observability.logger().warning("activity bookkeeping failed", exc_info=True)
+
+
+# --- pairing ----------------------------------------------------------------------------------
+def _claim(msg: tg.TelegramMessage, token: str, existing: Binding | None, *, replace: bool) -> str:
+    settings = get_settings()
+    now = now_ms()
+    token_hash = sha256_hex(token)
+    item = binding_store.get_token(token_hash, now)
+    tenant = tenant_store.get(str(item["tenantId"])) if item else None
+    if item is None or item.get("channel") != "telegram" or tenant is None or tenant.disabled:
+        observability.count("PairingFailures", channel="telegram", reason="invalid_token")
+        notices.send(msg, settings.pairing_invalid_text)
+        return "claim_invalid"
+    agent_id = item.get("agentId")
+    override = item.get("sessionKey")
+    session_key = override or _base_session(msg, agent_id)
+    binding = Binding(
+        binding_id=new_binding_id(),
+        tenant_id=tenant.tenant_id,
+        channel="telegram",
+        scope=msg.scope,
+        route_key=msg.route_key,
+        session_key=session_key,
+        chat_id=msg.chat_id,
+        topic_id=msg.topic_id,
+        agent_id=agent_id,
+        session_override=bool(override),
+        created_at_ms=now,
+        last_seen_at_ms=None,
+    )
+    try:
+        binding_store.claim(
+            token_hash=token_hash, channel="telegram", binding=binding, existing=existing, now_ms=now,
+            replace=replace,
+        )
+    except binding_store.ClaimRefusedError as exc:
+        observability.count("PairingFailures", channel="telegram", reason="refused")
+        observability.logger().info("claim refused", extra={"reason": exc.reason})
+        notices.send(msg, settings.pairing_invalid_text)
+        return "claim_refused"
+    observability.count("Paired", channel="telegram")
+    observability.log_keys(tenant_id=tenant.tenant_id, route_key=binding.route_key)
+    notices.send(msg, settings.pairing_success_text)
+    return "claimed"
+
+
+# --- bot control commands ---------------------------------------------------------------------
+def _control(msg: tg.TelegramMessage, cmd: tg.Command, binding: Binding | None, exact: Binding | None) -> str:
+    settings = get_settings()
+    if cmd.name == "bot_help":
+        notices.send(msg, settings.bot_help_text)
+        return "cmd_help"
+    if cmd.name == "bot_status":
+        if binding is None:
+            notices.send(msg, "Status: not paired. " + settings.unpaired_hint_text)
+        else:
+            session_key, _ = _session_for(msg, binding)
+            notices.send(
+                msg, f"Status: paired.\nSession: {session_key}\nRoute: {binding.route_key}"
+            )
+        return "cmd_status"
+    if not msg.is_private and not notices.is_chat_admin(msg):
+        notices.send(msg, "Only chat administrators can do that.")
+        return "cmd_denied"
+    if cmd.name == "bot_unpair":
+        if binding is None:
+            notices.send(msg, "This chat is not paired.")
+            return "cmd_unpair_noop"
+        binding_store.unbind(binding)
+        observability.count("Unpaired", channel="telegram")
+        notices.send(msg, "This chat is no longer paired. Messages here are not forwarded anymore.")
+        return "cmd_unpaired"
+    token = tg.find_token(cmd.args)
+    if token is None:
+        notices.send(msg, "Usage: /bot_switch <pairing token from your dashboard>")
+        return "cmd_switch_usage"
+    return _claim(msg, token, exact, replace=True)
+

@@ -1,0 +1,122 @@
+"""Pairing: one-time tokens, claims (atomic), bindings listing, unbind, sessions."""
+
+from __future__ import annotations
+
+import base64
+import secrets as pysecrets
+import time
+import uuid
+
+from chalicelib.config import get_settings
+from chalicelib.errors import InvalidInputError, NotFoundError
+from chalicelib.models import (
+    Binding,
+    PairingItem,
+    PairingListResponse,
+    PairingTokenRequest,
+    PairingTokenResponse,
+    SessionItem,
+    SessionListResponse,
+    Tenant,
+)
+from chalicelib.storage import bindings as store
+from chalicelib.storage.table import sha256_hex
+
+TOKEN_PREFIX = "mpt_"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def new_token() -> str:
+    """`mpt_` + 32 base64url characters from 24 random bytes (CONTRACT §6)."""
+    return TOKEN_PREFIX + base64.urlsafe_b64encode(pysecrets.token_bytes(24)).decode("ascii")
+
+
+def new_binding_id() -> str:
+    return f"bind_{uuid.uuid4()}"
+
+
+def channel_enabled(channel: str) -> bool:
+    s = get_settings()
+    return {"telegram": s.telegram_enabled, "discord": s.discord_enabled, "whatsapp": s.whatsapp_enabled}[channel]
+
+
+def create_token(tenant: Tenant, req: PairingTokenRequest) -> PairingTokenResponse:
+    settings = get_settings()
+    if not channel_enabled(req.channel):
+        raise InvalidInputError(f"The {req.channel} channel is not enabled on this mux.", code="CHANNEL_DISABLED")
+    ttl = req.ttlSec if req.ttlSec is not None else settings.pairing_token_ttl_sec
+    ttl = max(1, min(ttl, settings.pairing_token_max_ttl_sec))
+    token = new_token()
+    expires = now_ms() + ttl * 1000
+    store.put_token(
+        sha256_hex(token),
+        {"tenantId": tenant.tenant_id, "channel": req.channel, "sessionKey": req.sessionKey, "agentId": req.agentId},
+        expires,
+    )
+    start_command = deep_link = instructions = None
+    if req.channel == "telegram":
+        start_command = f"/start {token}"
+        if settings.telegram_bot_username:
+            deep_link = f"https://t.me/{settings.telegram_bot_username.lstrip('@')}?start={token}"
+    elif req.channel == "discord":
+        instructions = f"Use /pair token:{token} or send it to the bot in a DM."
+    else:
+        number = settings.whatsapp_phone_number_id or "the mux's WhatsApp number"
+        instructions = f"Send it to {number}."
+    return PairingTokenResponse(
+        channel=req.channel,
+        token=token,
+        expiresAtMs=expires,
+        startCommand=start_command,
+        deepLink=deep_link,
+        instructions=instructions,
+    )
+
+
+def _item(b: Binding) -> PairingItem:
+    return PairingItem(
+        bindingId=b.binding_id,
+        channel=b.channel,
+        scope=b.scope,
+        routeKey=b.route_key,
+        sessionKeys=[b.session_key],
+        createdAtMs=b.created_at_ms,
+    )
+
+
+def parse_limit(raw: str | None, default: int = 50, maximum: int = 200) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInputError("limit must be an integer.", details={"fields": ["limit"]}) from None
+    if not 1 <= value <= maximum:
+        raise InvalidInputError(f"limit must be between 1 and {maximum}.", details={"fields": ["limit"]})
+    return value
+
+
+def list_bindings(tenant: Tenant, limit: int, cursor: str | None) -> PairingListResponse:
+    items, next_cursor = store.list_for_tenant(tenant.tenant_id, limit, cursor)
+    return PairingListResponse(items=[_item(b) for b in items], nextCursor=next_cursor)
+
+
+def unbind(tenant: Tenant, binding_id: str) -> None:
+    binding = store.get_by_id(binding_id)
+    if binding is None or binding.tenant_id != tenant.tenant_id or not store.unbind(binding):
+        raise NotFoundError("No binding with this id belongs to this tenant.", code="BINDING_NOT_FOUND")
+
+
+def list_sessions(tenant: Tenant, limit: int, cursor: str | None) -> SessionListResponse:
+    items, _ = store.list_for_tenant(tenant.tenant_id, limit, cursor)
+    return SessionListResponse(
+        items=[
+            SessionItem(
+                sessionKey=b.session_key, channel=b.channel, routeKey=b.route_key, lastSeenAtMs=b.last_seen_at_ms
+            )
+            for b in items
+        ]
+    )
