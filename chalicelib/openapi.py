@@ -9,7 +9,12 @@ from pydantic import BaseModel
 
 from chalicelib.models import ErrorBody
 
-_AUTH: dict[str, list[dict[str, list[str]]]] = {"admin": [{"adminToken": []}], "tenant": [{"tenantKey": []}], "none": [], "platform": []}
+_AUTH: dict[str, list[dict[str, list[str]]]] = {
+    "admin": [{"adminToken": []}],
+    "tenant": [{"tenantKey": []}],
+    "none": [],
+    "platform": [],
+}
 
 
 def build(operations: list[Any], version: str) -> dict[str, Any]:
