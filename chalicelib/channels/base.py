@@ -1,0 +1,115 @@
+"""The outbound sender interface every platform implements, and the registry that finds a channel's sender.
+
+A platform plugs in by adding `chalicelib/channels/<channel>/outbound.py` exposing `SENDER` (an object that
+satisfies :class:`Sender`) and listing the module in `_SENDER_MODULES`; the outbound route and service never
+change. Senders get a :class:`Destination` that the service has already resolved from the session route and
+checked against the route lock, so a sender never chooses where a message goes: it only maps the request onto
+the platform API for that fixed destination.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from chalicelib.config import Settings
+from chalicelib.models import Binding, OutboundRequest
+
+# channel → module exposing SENDER; imported on first use (cold start only pays for the channel it serves).
+_SENDER_MODULES: dict[str, str] = {
+    "telegram": "chalicelib.channels.telegram.outbound",
+    "discord": "chalicelib.channels.discord.outbound",
+    "whatsapp": "chalicelib.channels.whatsapp.outbound",
+}
+_overrides: dict[str, Sender] = {}
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where a send goes: the tenant's bound route, plus a hook to persist a platform-announced move.
+
+    `relocate(new_chat_id, new_route_key)` moves the binding (e.g. a Telegram group upgraded to a supergroup)
+    and returns the updated binding; the sender then retries on the new chat.
+    """
+
+    binding: Binding
+    relocate: Callable[[str, str], Binding] | None = None
+
+    @property
+    def chat_id(self) -> str:
+        return self.binding.chat_id
+
+    @property
+    def topic_id(self) -> str | None:
+        return self.binding.topic_id
+
+
+@dataclass
+class SendResult:
+    """Provider message ids in send order (the first is the answer's `messageId`) and the destination id."""
+
+    message_ids: list[str]
+    chat_id: str | None = None
+    channel_id: str | None = None
+    to_jid: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def body(self) -> dict[str, Any]:
+        """CONTRACT §7 success body; only the destination key that applies to the platform is present."""
+        if not self.message_ids or not all(isinstance(m, str) and m for m in self.message_ids):
+            raise ValueError("a successful send needs at least one non-empty provider message id")
+        out: dict[str, Any] = {"ok": True, "messageId": self.message_ids[0], "providerMessageIds": self.message_ids}
+        for key, value in (("chatId", self.chat_id), ("channelId", self.channel_id), ("toJid", self.to_jid)):
+            if value is not None:
+                out[key] = value
+        out.update(self.extra)
+        return out
+
+
+class Sender(Protocol):
+    """One platform's outbound side."""
+
+    channel: str
+
+    def enabled(self, settings: Settings) -> bool:
+        """Whether the platform is configured (else the route answers 400 CHANNEL_DISABLED)."""
+        ...
+
+    def validate(self, request: OutboundRequest) -> None:
+        """Reject what can never be sent (400 UNSUPPORTED_METHOD, INVALID_REQUEST …) before any I/O."""
+        ...
+
+    def send(self, destination: Destination, request: OutboundRequest) -> SendResult:
+        """Deliver a send request to the bound destination; platform failures raise ProviderError."""
+        ...
+
+    def typing(self, destination: Destination, request: OutboundRequest | None = None) -> None:
+        """Show a typing indicator on the bound destination."""
+        ...
+
+
+def sender_for(channel: str) -> Sender | None:
+    """The sender of `channel`, or None when no sender module exists for it (yet)."""
+    if channel in _overrides:
+        return _overrides[channel]
+    module_name = _SENDER_MODULES.get(channel)
+    if module_name is None:
+        return None
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        return None
+    sender: Sender = module.SENDER
+    return sender
+
+
+def register(channel: str, sender: Sender | None) -> None:
+    """Install (or with None, remove) a sender for `channel` ahead of the module registry (tests, plug-ins)."""
+    if sender is None:
+        _overrides.pop(channel, None)
+    else:
+        _overrides[channel] = sender

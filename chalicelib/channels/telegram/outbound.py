@@ -1,0 +1,311 @@
+"""Telegram sender: raw Bot API calls and text/media sends onto the bound chat, with the route lock enforced.
+
+Route lock (CONTRACT §7): whatever a raw body says, `chat_id` is the bound chat and, for a topic binding,
+`message_thread_id` is the bound topic. Decisions worth knowing:
+
+* General topic: Telegram refuses `message_thread_id=1` on sends ("message thread not found"), so a binding
+  to topic 1 sends without it; `sendChatAction` accepts (and needs) it, so typing keeps it.
+* Unthreaded bindings (a chat, or a private chat with threads): the caller's `threadId` is injected when
+  the raw body has no `message_thread_id` of its own (it cannot leave the bound chat either way).
+* `editMessageText` and `setMessageReaction` take no `message_thread_id` (dropped). `answerCallbackQuery`
+  has no chat and is passed through (its callback query id is an unguessable token the tenant received).
+  `editMessageText` with only `inline_message_id` edits an inline-mode message, which belongs to no chat:
+  passed through without `chat_id`.
+* Message ids for methods whose result is `true` (answerCallbackQuery, setMessageReaction,
+  sendChatAction, inline edits): the request's `message_id` (or `inline_message_id`) when it has one, else
+  `"<method>:<requestId>"` (a fresh uuid when the caller sent no requestId). OpenClaw only needs a
+  non-empty string, and an idempotent replay returns the stored one.
+* Text mode is plain text (no parse mode). Text is split at 4096 UTF-16 code units (Telegram's unit),
+  preferring line breaks, then spaces. Captions over 1024 units go out as a media message without caption
+  followed by the text. Media type is guessed from the URL's extension: images → sendPhoto (also when there
+  is no extension), anything else → sendDocument.
+* A group upgraded to a supergroup (`migrate_to_chat_id`) moves the binding to the new chat id and the
+  call is retried once there.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+from chalicelib import observability
+from chalicelib.channels.base import Destination, SendResult
+from chalicelib.channels.telegram import api
+from chalicelib.config import Settings
+from chalicelib.errors import InvalidInputError, ProviderError
+from chalicelib.models import OutboundRequest
+
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+GENERAL_TOPIC = "1"
+
+RAW_METHODS = frozenset(
+    {
+        "sendMessage",
+        "sendPhoto",
+        "sendDocument",
+        "sendChatAction",
+        "editMessageText",
+        "answerCallbackQuery",
+        "setMessageReaction",
+    }
+)
+_NO_THREAD_METHODS = frozenset({"editMessageText", "setMessageReaction", "answerCallbackQuery"})
+_IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".heic"})
+
+
+def route_key(chat_id: str, topic_id: str | None) -> str:
+    """CONTRACT §4 route key of a Telegram chat or forum topic."""
+    base = f"telegram:default:chat:{chat_id}"
+    return f"{base}:topic:{topic_id}" if topic_id else base
+
+
+def _chat_id_value(chat_id: str) -> int | str:
+    """Telegram chat ids are integers; send them as JSON numbers (usernames like @channel stay strings)."""
+    try:
+        return int(chat_id)
+    except ValueError:
+        return chat_id
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    """Split `text` into chunks of at most `limit` UTF-16 units, on a line break, else a space, else hard.
+
+    The separator at a cut is dropped; chunks that are only whitespace are skipped (Telegram refuses them).
+    """
+    chunks: list[str] = []
+    rest = text
+    while rest:
+        if utf16_len(rest) <= limit:
+            chunks.append(rest)
+            break
+        # Largest prefix (in code points) that fits in `limit` UTF-16 units.
+        units = 0
+        fit = 0
+        for ch in rest:
+            width = 2 if ord(ch) > 0xFFFF else 1
+            if units + width > limit:
+                break
+            units += width
+            fit += 1
+        window = rest[:fit]
+        cut = window.rfind("\n")
+        if cut <= 0:
+            cut = max(window.rfind(" "), window.rfind("\t"))
+        if cut > 0:
+            chunks.append(rest[:cut])
+            rest = rest[cut + 1 :]
+        else:
+            chunks.append(window)
+            rest = rest[fit:]
+    return [c for c in chunks if c.strip()]
+
+
+def _is_image(url: str) -> bool:
+    path = urlsplit(url).path if "://" in url else url
+    ext = posixpath.splitext(path)[1].lower()
+    return ext == "" or ext in _IMAGE_EXTENSIONS
+
+
+def _media_urls(request: OutboundRequest) -> list[str]:
+    urls: list[str] = []
+    for url in [request.mediaUrl, *(request.mediaUrls or [])]:
+        if isinstance(url, str) and url.strip() and url.strip() not in urls:
+            urls.append(url.strip())
+    return urls
+
+
+def _raw_telegram(request: OutboundRequest) -> dict[str, Any] | None:
+    raw = request.raw or {}
+    value = raw.get("telegram")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidInputError("raw.telegram must be an object {method, body}.", details={"fields": ["raw.telegram"]})
+    method = value.get("method")
+    if not isinstance(method, str) or not method:
+        raise InvalidInputError(
+            "raw.telegram.method must be a Telegram Bot API method name.",
+            details={"fields": ["raw.telegram.method"]},
+        )
+    body = value.get("body", {})
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise InvalidInputError("raw.telegram.body must be an object.", details={"fields": ["raw.telegram.body"]})
+    return {"method": method, "body": body}
+
+
+def _fallback_id(method: str, request: OutboundRequest) -> str:
+    return f"{method}:{request.requestId or uuid.uuid4()}"
+
+
+class TelegramSender:
+    channel = "telegram"
+
+    # --- Sender protocol ------------------------------------------------------------------------
+    def enabled(self, settings: Settings) -> bool:
+        return settings.telegram_enabled
+
+    def validate(self, request: OutboundRequest) -> None:
+        raw = _raw_telegram(request)
+        if raw is not None:
+            if raw["method"] not in RAW_METHODS:
+                raise InvalidInputError(
+                    f"raw.telegram.method {raw['method']!r} is not supported; use one of "
+                    + ", ".join(sorted(RAW_METHODS))
+                    + ".",
+                    code="UNSUPPORTED_METHOD",
+                )
+            return
+        if not (request.text or "").strip() and not _media_urls(request):
+            raise InvalidInputError(
+                "Nothing to send: give text, mediaUrl/mediaUrls or raw.telegram.",
+                details={"fields": ["text"]},
+            )
+
+    def send(self, destination: Destination, request: OutboundRequest) -> SendResult:
+        call = _Calls(destination)
+        raw = _raw_telegram(request)
+        if raw is not None:
+            ids = [self._send_raw(call, raw["method"], raw["body"], request)]
+        else:
+            ids = self._send_text(call, request)
+        return SendResult(message_ids=ids, chat_id=call.chat_id)
+
+    def typing(self, destination: Destination, request: OutboundRequest | None = None) -> None:
+        call = _Calls(destination)
+        body: dict[str, Any] = {"action": "typing"}
+        thread = request.threadId if request is not None else None
+        call("sendChatAction", body, thread_id=thread)
+
+    # --- modes ----------------------------------------------------------------------------------
+    def _send_raw(self, call: _Calls, method: str, body: dict[str, Any], request: OutboundRequest) -> str:
+        result = call(method, dict(body), thread_id=request.threadId)
+        if isinstance(result, dict) and result.get("message_id") is not None:
+            return str(result["message_id"])
+        for key in ("message_id", "inline_message_id"):
+            if body.get(key) not in (None, ""):
+                return str(body[key])
+        return _fallback_id(method, request)
+
+    def _send_text(self, call: _Calls, request: OutboundRequest) -> list[str]:
+        text = request.text or ""
+        has_text = bool(text.strip())
+        media = _media_urls(request)
+        reply_to = _int_or_none(request.replyToId)
+        ids: list[str] = []
+
+        def send(method: str, body: dict[str, Any]) -> None:
+            if reply_to is not None and not ids:
+                # Only the first message replies; a deleted original must not fail the whole send.
+                body["reply_parameters"] = {"message_id": reply_to, "allow_sending_without_reply": True}
+            result = call(method, body, thread_id=request.threadId)
+            ids.append(str(result["message_id"]) if isinstance(result, dict) else _fallback_id(method, request))
+
+        caption_used = False
+        for index, url in enumerate(media):
+            method, field = ("sendPhoto", "photo") if _is_image(url) else ("sendDocument", "document")
+            body: dict[str, Any] = {field: url}
+            if index == 0 and has_text and utf16_len(text) <= CAPTION_LIMIT:
+                body["caption"] = text
+                caption_used = True
+            send(method, body)
+        if has_text and not caption_used:
+            for chunk in split_text(text):
+                send("sendMessage", {"text": chunk})
+        return ids
+
+
+class _Calls:
+    """Bot API calls pinned to one destination: route lock, topic rules, error mapping, migration retry."""
+
+    def __init__(self, destination: Destination) -> None:
+        self.destination = destination
+        self.chat_id = destination.chat_id
+        self.migrated = False
+
+    def __call__(self, method: str, body: dict[str, Any], *, thread_id: Any = None) -> Any:
+        locked = self._lock(method, body, thread_id)
+        try:
+            return api.call(method, locked)
+        except api.TelegramApiError as exc:
+            if exc.migrate_to_chat_id is not None and not self.migrated and "chat_id" in locked:
+                self._migrate(str(exc.migrate_to_chat_id))
+                locked["chat_id"] = _chat_id_value(self.chat_id)
+                try:
+                    return api.call(method, locked)
+                except api.TelegramApiError as again:
+                    raise _provider_error(again) from None
+            raise _provider_error(exc) from None
+
+    def _lock(self, method: str, body: dict[str, Any], thread_id: Any) -> dict[str, Any]:
+        out = dict(body)
+        if method == "answerCallbackQuery":
+            return out
+        inline_only = method == "editMessageText" and out.get("inline_message_id") and "message_id" not in out
+        if inline_only:
+            out.pop("chat_id", None)
+        else:
+            out["chat_id"] = _chat_id_value(self.chat_id)
+        if method in _NO_THREAD_METHODS:
+            out.pop("message_thread_id", None)
+            return out
+        topic = self.destination.topic_id
+        if topic:
+            if topic == GENERAL_TOPIC and method != "sendChatAction":
+                out.pop("message_thread_id", None)
+            else:
+                out["message_thread_id"] = _int_or_none(topic) or topic
+        elif "message_thread_id" not in out:
+            thread = _int_or_none(thread_id)
+            if thread is not None:
+                out["message_thread_id"] = thread
+        return out
+
+    def _migrate(self, new_chat_id: str) -> None:
+        self.migrated = True
+        observability.count("TelegramChatMigrated")
+        relocate = self.destination.relocate
+        if relocate is not None:
+            moved = relocate(new_chat_id, route_key(new_chat_id, self.destination.topic_id))
+            self.chat_id = moved.chat_id
+        else:
+            self.chat_id = new_chat_id
+
+
+def _provider_error(exc: api.TelegramApiError) -> ProviderError:
+    details = {"method": exc.method, "status": exc.status, "description": exc.description}
+    if exc.status == 429:
+        retry_ms = int(exc.retry_after_sec or 1) * 1000
+        return ProviderError(
+            f"Telegram rate limit: retry after {retry_ms // 1000} s.",
+            code="PROVIDER_RATE_LIMITED",
+            details=details,
+            retry_after_ms=retry_ms,
+            http_status=429,
+        )
+    return ProviderError(
+        f"Telegram refused {exc.method}: {exc.description}",
+        details=details,
+        http_status=exc.status or None,
+    )
+
+
+SENDER = TelegramSender()

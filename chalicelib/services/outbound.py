@@ -1,0 +1,237 @@
+"""Outbound (OpenClaw → mux → chat): request rules, route resolution and lock, idempotency, dispatch to senders.
+
+Order of checks for `POST /v1/mux/outbound/send` (after the route's auth, body-size and JSON checks):
+schema (400 INVALID_REQUEST) → channel enabled (400 CHANNEL_DISABLED) → operation/method rules that depend
+only on the body (400 UNSUPPORTED_ACTION / UNSUPPORTED_METHOD / INVALID_REQUEST) → idempotency claim
+(409 IDEMPOTENCY_KEY_REUSED / IDEMPOTENCY_IN_PROGRESS, or a replay) → destination from the session route
+(403 ROUTE_NOT_BOUND) → platform send (502 PROVIDER_ERROR / PROVIDER_RATE_LIMITED).
+
+Body-only 400s are checked before the idempotency claim: they are a pure function of the body, so
+answering them again is the same as replaying them, and they cost no write. Everything after the claim is
+recorded: 2xx and 4xx answers are stored and replayed byte for byte; 5xx answers release the key so a retry
+can succeed. A send that succeeded but whose answer could not be stored still answers 200 (the message
+is out); its key then stays locked until the lock expires.
+
+The destination is only ever the route bound to (tenant, channel, sessionKey): `to` and any chat id in a
+raw body are ignored or overwritten by the sender.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib import observability
+from chalicelib.channels.base import Destination, Sender, sender_for
+from chalicelib.config import get_settings
+from chalicelib.errors import ConflictError, ForbiddenError, InvalidInputError, MuxError
+from chalicelib.models import Binding, OutboundRequest, Tenant, TypingRequest
+from chalicelib.storage import bindings, table
+from chalicelib.storage import idempotency as store
+
+# Longer than the function timeout (60 s): by the time a lock expires, the attempt holding it is dead.
+IDEMPOTENCY_LOCK_MS = 60_000
+IDEMPOTENCY_KEY_MAX = 255
+SUPPORTED_ACTIONS = frozenset({"typing"})
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the route answers: status and JSON body; `replayed` when it comes from an idempotency record."""
+
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def response_json(body: dict[str, Any]) -> str:
+    """The answer's JSON text as stored for replay (same encoding as the HTTP layer's)."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+# --- entry points -------------------------------------------------------------------------------
+def send(tenant: Tenant, data: dict[str, Any], *, idempotency_key: str | None = None) -> Outcome:
+    """`POST /v1/mux/outbound/send`: a send (`op: send`) or an action (`op: action`)."""
+    request = OutboundRequest.model_validate(_normalise(data))
+    return _execute(tenant, request, data, idempotency_key)
+
+
+def typing(tenant: Tenant, data: dict[str, Any], *, idempotency_key: str | None = None) -> Outcome:
+    """`POST /v1/mux/outbound/typing` `{channel, sessionKey}`."""
+    req = TypingRequest.model_validate(data)
+    request = OutboundRequest(channel=req.channel, sessionKey=req.sessionKey, op="action", action="typing")
+    return _execute(tenant, request, data, idempotency_key)
+
+
+# --- the pipeline -------------------------------------------------------------------------------
+def _normalise(data: dict[str, Any]) -> dict[str, Any]:
+    """Accept the operation spellings OpenClaw's mux contract accepts (`op: typing`, bare `action: typing`)."""
+    out = dict(data)
+    op = out.get("op")
+    action = out.get("action")
+    if isinstance(op, str):
+        out["op"] = op.strip().lower() or "send"
+    if isinstance(action, str):
+        out["action"] = action.strip().lower()
+    if out.get("op") == "typing":
+        out["op"], out["action"] = "action", "typing"
+    elif "op" not in out and out.get("action") == "typing":
+        out["op"] = "action"
+    return out
+
+
+def _sender(channel: str) -> Sender:
+    sender = sender_for(channel)
+    if sender is None or not sender.enabled(get_settings()):
+        raise InvalidInputError(f"The {channel} channel is not enabled on this mux.", code="CHANNEL_DISABLED")
+    return sender
+
+
+def _execute(
+    tenant: Tenant, request: OutboundRequest, data: dict[str, Any], idempotency_key: str | None
+) -> Outcome:
+    sender = _sender(request.channel)
+    if request.op == "action":
+        if request.action not in SUPPORTED_ACTIONS:
+            raise InvalidInputError(
+                f"Unsupported action {request.action!r}; supported: typing.", code="UNSUPPORTED_ACTION"
+            )
+    else:
+        sender.validate(request)
+
+    def run() -> Outcome:
+        destination = _destination(tenant.tenant_id, request.channel, request.sessionKey)
+        if request.op == "action":
+            sender.typing(destination, request)
+            return Outcome(200, {"ok": True})
+        return Outcome(200, sender.send(destination, request).body())
+
+    key = (idempotency_key or "").strip()
+    if not key:
+        outcome = _count(request, _run_plain(run))
+        return outcome
+    if len(key) > IDEMPOTENCY_KEY_MAX:
+        raise InvalidInputError(
+            f"Idempotency-Key must be at most {IDEMPOTENCY_KEY_MAX} characters.",
+            details={"fields": ["Idempotency-Key"]},
+        )
+    return _count(request, _run_idempotent(tenant, key, data, run))
+
+
+def _run_plain(run: Callable[[], Outcome]) -> Outcome:
+    try:
+        return run()
+    except MuxError as exc:
+        return Outcome(exc.status, exc.body())
+
+
+def _run_idempotent(tenant: Tenant, key: str, data: dict[str, Any], run: Callable[[], Outcome]) -> Outcome:
+    body_hash = table.sha256_hex(canonical_json(data))
+    got = store.claim(
+        tenant.tenant_id,
+        table.sha256_hex(key),
+        body_hash,
+        now_ms=now_ms(),
+        ttl_ms=get_settings().idempotency_ttl_ms,
+        lock_ms=IDEMPOTENCY_LOCK_MS,
+    )
+    if isinstance(got, store.Existing):
+        if got.body_hash != body_hash:
+            raise ConflictError(
+                "This Idempotency-Key was already used with a different request body.",
+                code="IDEMPOTENCY_KEY_REUSED",
+            )
+        if got.status == store.DONE and got.response_status is not None and got.response_body is not None:
+            observability.count("OutboundIdempotentReplays")
+            return Outcome(got.response_status, json.loads(got.response_body), replayed=True)
+        raise ConflictError(
+            "A request with this Idempotency-Key is still in progress; retry later.",
+            code="IDEMPOTENCY_IN_PROGRESS",
+        )
+    try:
+        outcome = _run_plain(run)
+    except BaseException:
+        _safely(store.release, got)
+        raise
+    if outcome.status >= 500:
+        _safely(store.release, got)
+    else:
+        _safely(store.finish, got, outcome.status, response_json(outcome.body))
+    return outcome
+
+
+def _safely(fn: Callable[..., bool], *args: Any) -> None:
+    """Record-keeping after a send must not turn a delivered message into an error answer."""
+    try:
+        fn(*args)
+    except Exception:  # noqa: BLE001 - logged; the key's lock expires on its own
+        observability.logger().warning("idempotency record update failed", exc_info=True)
+
+
+def _count(request: OutboundRequest, outcome: Outcome) -> Outcome:
+    if outcome.status >= 500:
+        observability.logger().error(
+            "outbound failed", extra={"code": outcome.body.get("code"), "channel": request.channel}
+        )
+    observability.count(
+        "OutboundRequests", channel=request.channel, op=request.op, outcome=f"{outcome.status // 100}xx"
+    )
+    return outcome
+
+
+# --- destination --------------------------------------------------------------------------------
+def _not_bound() -> ForbiddenError:
+    return ForbiddenError(
+        "No chat is bound to this sessionKey for this tenant and channel.", code="ROUTE_NOT_BOUND"
+    )
+
+
+def resolve_binding(tenant_id: str, channel: str, session_key: str) -> Binding:
+    """The binding a session key sends to; the route item (the global lock) must still name this tenant
+    and the binding the session route points at."""
+    session = bindings.session_route(tenant_id, channel, session_key)
+    if not session or not session.get("routeKey"):
+        raise _not_bound()
+    binding = bindings.get_route(str(session["routeKey"]))
+    if (
+        binding is None
+        or binding.tenant_id != tenant_id
+        or binding.binding_id != session.get("bindingId")
+        or binding.channel != channel
+    ):
+        raise _not_bound()
+    return binding
+
+
+def _destination(tenant_id: str, channel: str, session_key: str) -> Destination:
+    binding = resolve_binding(tenant_id, channel, session_key)
+    return Destination(binding=binding, relocate=_relocator(binding))
+
+
+def _relocator(binding: Binding) -> Callable[[str, str], Binding]:
+    def relocate(new_chat_id: str, new_route_key: str) -> Binding:
+        try:
+            moved = bindings.update_chat_id(binding, new_chat_id, new_route_key)
+        except Exception as exc:
+            if not table.is_conditional_failure(exc):
+                raise
+            # Moved already (a concurrent send, or the inbound migration notice)? Then send there.
+            current = bindings.get_route(new_route_key)
+            if current is None or current.binding_id != binding.binding_id:
+                raise _not_bound() from None
+            return current
+        observability.logger().info("binding moved to migrated chat", extra={"binding_id": binding.binding_id})
+        return moved
+
+    return relocate

@@ -1,0 +1,134 @@
+"""Outbound idempotency records: claim a key with one conditional write, finish or release it, replay it.
+
+Item (key `table.idempotency_key(tenant, sha256(Idempotency-Key))`): bodyHash, status `in_progress|done`,
+attemptId, lockExpiresAtMs, responseStatus, responseBody (the JSON text answered), createdAtMs and the TTL
+attribute `expiresAt` (epoch seconds). moto never expires TTL items and DynamoDB deletes them up to days
+late, so an item past `expiresAt` is treated as absent by the claim condition itself.
+
+An in-progress claim holds a lock until `lockExpiresAtMs`; a crashed attempt (Lambda killed mid-send) thus
+blocks its key only until then, after which a retry takes the key over. Finishing and releasing are
+conditioned on the attempt id, so a slow attempt whose lock was taken over cannot clobber the new one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib import aws
+from chalicelib.storage import table
+
+IN_PROGRESS = "in_progress"
+DONE = "done"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """We own the key for this attempt."""
+
+    key: dict[str, str]
+    attempt_id: str
+
+
+@dataclass(frozen=True)
+class Existing:
+    """Someone holds (or finished) the key: what the record says."""
+
+    body_hash: str
+    status: str
+    lock_expires_at_ms: int
+    response_status: int | None
+    response_body: str | None
+
+
+def claim(
+    tenant_id: str,
+    key_hash: str,
+    body_hash: str,
+    *,
+    now_ms: int,
+    ttl_ms: int,
+    lock_ms: int,
+) -> Claim | Existing:
+    """Take the key (absent, expired, or stale in-progress lock) or return the record that holds it."""
+    key = table.idempotency_key(tenant_id, key_hash)
+    attempt_id = uuid.uuid4().hex
+    item = {
+        **key,
+        "type": "idempotency",
+        "tenantId": tenant_id,
+        "bodyHash": body_hash,
+        "status": IN_PROGRESS,
+        "attemptId": attempt_id,
+        "lockExpiresAtMs": now_ms + lock_ms,
+        "createdAtMs": now_ms,
+        table.TTL_ATTRIBUTE: (now_ms + ttl_ms) // 1000 + 1,
+    }
+    for _ in range(3):
+        try:
+            aws.dynamodb().put_item(
+                TableName=table.table_name(),
+                Item=table.to_ddb(item),
+                ConditionExpression="attribute_not_exists(pk) OR #exp <= :nowsec "
+                "OR (#st = :inprog AND lockExpiresAtMs < :now)",
+                ExpressionAttributeNames={"#exp": table.TTL_ATTRIBUTE, "#st": "status"},
+                ExpressionAttributeValues=table.values(nowsec=now_ms // 1000, inprog=IN_PROGRESS, now=now_ms),
+                # The holder's record comes back with the refusal: no extra read on a conflict.
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+            return Claim(key=key, attempt_id=attempt_id)
+        except Exception as exc:
+            if table.error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            old = getattr(exc, "response", {}).get("Item")
+            found = table.from_ddb(old) if old else table.get(key)
+            if found is not None:
+                return _existing(found)
+            # Deleted between our write and the read (a failed attempt released it): claim again.
+    raise RuntimeError("idempotency key kept changing under us")
+
+
+def _existing(item: dict[str, Any]) -> Existing:
+    status = item.get("responseStatus")
+    return Existing(
+        body_hash=str(item.get("bodyHash", "")),
+        status=str(item.get("status", "")),
+        lock_expires_at_ms=int(item.get("lockExpiresAtMs", 0)),
+        response_status=int(status) if status is not None else None,
+        response_body=item.get("responseBody"),
+    )
+
+
+def finish(claim_: Claim, response_status: int, response_body: str) -> bool:
+    """Store the answer for replay; False when our attempt no longer owns the key."""
+    try:
+        table.update(
+            claim_.key,
+            "SET #st = :done, responseStatus = :rs, responseBody = :rb",
+            condition="attemptId = :aid",
+            ExpressionAttributeNames={"#st": "status"},
+            ExpressionAttributeValues=table.values(
+                done=DONE, rs=response_status, rb=response_body, aid=claim_.attempt_id
+            ),
+        )
+    except Exception as exc:
+        if table.is_conditional_failure(exc):
+            return False
+        raise
+    return True
+
+
+def release(claim_: Claim) -> bool:
+    """Forget the key (the attempt failed in a retryable way); False when another attempt owns it now."""
+    try:
+        table.delete(
+            claim_.key,
+            condition="attemptId = :aid",
+            ExpressionAttributeValues=table.values(aid=claim_.attempt_id),
+        )
+    except Exception as exc:
+        if table.is_conditional_failure(exc):
+            return False
+        raise
+    return True

@@ -1,0 +1,1 @@
+"""Fakes of the outside world for tests and benchmarks (platform APIs on loopback)."""

@@ -1,0 +1,82 @@
+"""A fake tenant OpenClaw on 127.0.0.1: records every POST /v1/mux/inbound and answers as scripted."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class FakeOpenClaw:
+    """Answers 202 by default; `fail_next(n, status)` makes the next n requests fail with `status`
+    (0 = drop the connection); `status = 400` makes every request fail permanently."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.status = 202
+        self._failures: list[int] = []
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                with fake._lock:
+                    status = fake._failures.pop(0) if fake._failures else fake.status
+                    if 200 <= status < 300:
+                        fake.received.append(json.loads(raw))
+                        fake.headers.append({k.lower(): v for k, v in self.headers.items()})
+                    fake._cond.notify_all()
+                if status == 0:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    return
+                body = json.dumps({"ok": 200 <= status < 300}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/mux/inbound"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeOpenClaw:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def fail_next(self, count: int, status: int = 503) -> None:
+        with self._lock:
+            self._failures.extend([status] * count)
+
+    def bodies(self) -> list[str]:
+        with self._lock:
+            return [e["body"] for e in self.received]
+
+    def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not predicate(self.received):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
