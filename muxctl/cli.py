@@ -1,0 +1,104 @@
+"""muxctl: the operator CLI for openclaw-mux.
+
+Everything goes through the mux's HTTP API (so it works against a deployed mux); `dlq --via sqs` talks
+to SQS with boto3. Exit codes: 0 ok, 1 failed (or a check failed), 2 usage/missing configuration,
+3 mux/platform unreachable, 4 refused credentials (401/403).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from muxctl import __version__
+from muxctl.commands.check import check
+from muxctl.commands.dev import dev
+from muxctl.commands.dlq import dlq
+from muxctl.commands.openclaw import openclaw_group
+from muxctl.commands.pairing import bindings, pair
+from muxctl.commands.simulate import simulate
+from muxctl.commands.telegram import telegram
+from muxctl.commands.tenant import tenant
+from muxctl.context import DEFAULT_URL, State, connection_options, pass_state
+from muxctl.errors import EXIT_FAILED
+
+EPILOG = """\b
+Quick start (local stack):
+  make run                                    # the mux on http://127.0.0.1:18891
+  muxctl dev openclaw --port 18901            # a tenant's OpenClaw stand-in
+  muxctl tenant create acme --inbound-url http://127.0.0.1:18901/v1/mux/inbound
+  muxctl pair telegram --key <key>
+  muxctl simulate telegram --chat 5123456789 "/start <token>"
+  muxctl simulate telegram --chat 5123456789 hello
+\b
+Exit codes: 0 ok · 1 failed · 2 usage/missing config · 3 unreachable · 4 credentials refused.
+"""
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
+    epilog=EPILOG,
+)
+@click.option("--url", envvar="MUX_URL", show_envvar=True, default=DEFAULT_URL, show_default=True,
+              help="Mux base URL.")
+@click.option("--admin-token", envvar="MUX_ADMIN_TOKEN", show_envvar=True, help="Admin token (operator routes).")
+@click.option("--key", envvar="MUX_TENANT_KEY", show_envvar=True, help="Tenant key (tenant routes).")
+@click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON on stdout.")
+@click.option("--http-timeout", type=click.FloatRange(0.1, 300), default=15.0, show_default=True,
+              envvar="MUX_HTTP_TIMEOUT", help="Seconds per HTTP request.")
+@click.version_option(__version__, "--version", prog_name="muxctl")
+@click.pass_context
+def cli(
+    ctx: click.Context, url: str, admin_token: str | None, key: str | None, json_output: bool, http_timeout: float
+) -> None:
+    """Operate openclaw-mux: tenants, OpenClaw configs, pairing, webhooks, dead letters, checks."""
+    ctx.obj = State(url=url, admin_token=admin_token, key=key, json_output=json_output, http_timeout=http_timeout)
+
+
+@cli.command("health")
+@connection_options(key=False)
+@pass_state
+def health(state: State) -> None:
+    """Is the mux up? With the admin token: dependencies, queue depths and channels."""
+    client = state.client()
+    basic = client.call("GET", "/health", what="GET /health")
+    data = {"ok": bool(basic.get("ok")), "url": client.base_url}
+    if state.admin_token:
+        data["admin"] = client.call("GET", "/v1/admin/health", auth="admin", what="GET /v1/admin/health")
+
+    def human() -> None:
+        click.echo(f"{client.base_url}: up")
+        admin = data.get("admin")
+        if isinstance(admin, dict):
+            channels = ", ".join(f"{k} {'on' if v else 'off'}" for k, v in (admin.get("channels") or {}).items())
+            click.echo(f"stage:        {admin.get('stage')}")
+            click.echo(f"channels:     {channels}")
+            for name, value in (admin.get("queues") or {}).items():
+                click.echo(f"queue {name + ':':<8}{value}")
+            for name, value in (admin.get("dependencies") or {}).items():
+                click.echo(f"{name + ':':<14}{value}")
+
+    state.emit(data, human)
+
+
+for command in (tenant, openclaw_group, pair, bindings, telegram, simulate, dev, dlq, check):
+    cli.add_command(command)
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="muxctl")
+    except KeyboardInterrupt:
+        click.echo("muxctl: interrupted", err=True)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # pragma: no cover - a bug, but still one line for the operator
+        click.echo(f"muxctl: unexpected error: {type(exc).__name__}: {exc} (set MUXCTL_DEBUG=1 for the traceback)",
+                   err=True)
+        import os
+
+        if os.environ.get("MUXCTL_DEBUG"):
+            raise
+        sys.exit(EXIT_FAILED)

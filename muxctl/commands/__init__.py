@@ -1,0 +1,1 @@
+"""The muxctl command groups, one module each."""

@@ -1,0 +1,113 @@
+"""`muxctl check tenant …`: the Minimum Acceptance Checks (CONTRACT §12) against a running mux."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from muxctl.acceptance import AcceptanceRun, poll
+from muxctl.context import State, connection_options, is_tty, pass_state, table
+from muxctl.errors import EXIT_FAILED, UsageProblem
+
+SYMBOL = {"pass": "PASS", "fail": "FAIL", "skip": "skip"}
+
+
+def progress_wait(label: str, timeout: float, probe: Callable[[], Any]) -> Any:
+    """`poll` with a progress bar on a terminal, a single line otherwise."""
+    if not is_tty() or timeout <= 0:
+        click.echo(f"… {label} (up to {timeout:.0f} s)", err=True)
+        return poll(label, timeout, probe)
+    steps = max(1, int(timeout * 10))
+    start = time.monotonic()
+    with click.progressbar(length=steps, label=label, file=click.get_text_stream("stderr"),
+                           show_eta=False, width=24) as bar:
+        done = 0
+
+        def tick() -> Any:
+            nonlocal done
+            value = probe()
+            target = min(steps, int((time.monotonic() - start) * 10))
+            bar.update(target - done)
+            done = target
+            return value
+
+        return poll(label, timeout, tick)
+
+
+@click.group()
+def check() -> None:
+    """Acceptance checks against a deployed or local mux."""
+
+
+@check.command("tenant")
+@click.argument("tenant_id")
+@click.option("--chat", "chat_id", type=int, help="Telegram chat id to pair (simulated, or the user's real chat).")
+@click.option("--simulate", is_flag=True,
+              help="Post the chat's messages to the mux webhook yourself (needs --secret); no real user needed.")
+@click.option("--secret", envvar="MUX_TELEGRAM_WEBHOOK_SECRET", show_envvar=True, help="Telegram webhook secret.")
+@click.option("--observe", metavar="URL",
+              help="A `muxctl dev openclaw` receiver serving as the tenant's OpenClaw (reads /_mux/received).")
+@click.option("--timeout", type=click.FloatRange(0.5, 3600), default=30.0, show_default=True,
+              help="Seconds to wait for the pairing and for inbound delivery.")
+@click.option("--quiet-seconds", type=click.FloatRange(0.5, 600), default=5.0, show_default=True,
+              help="Seconds to watch that nothing is forwarded after unbind.")
+@click.option("--send-text", help="Also send this text to the paired chat through the outbound API.")
+@connection_options()
+@pass_state
+def tenant(
+    state: State,
+    tenant_id: str,
+    chat_id: int | None,
+    simulate: bool,
+    secret: str | None,
+    observe: str | None,
+    timeout: float,
+    quiet_seconds: float,
+    send_text: str | None,
+) -> None:
+    """Run outbound, pairing, inbound and unbind checks for TENANT_ID; exit 0 only if none fails.
+
+    Needs the admin token and the tenant's key. With --simulate the chat is simulated through the
+    webhook (a random private chat unless --chat); without it a real user redeems the printed token.
+    """
+    client = state.client()
+    client.require("admin", "tenant")
+    if simulate and not secret:
+        raise UsageProblem("--simulate needs the webhook secret: --secret or MUX_TELEGRAM_WEBHOOK_SECRET")
+    if simulate and chat_id is None:
+        chat_id = 7_000_000_000 + secrets.randbelow(1_000_000_000)
+    def say(line: str) -> None:
+        click.echo(line, err=True)
+
+    run = AcceptanceRun(
+        client=client,
+        tenant_id=tenant_id,
+        chat_id=chat_id,
+        simulate=simulate,
+        secret=secret,
+        observe=observe,
+        timeout=timeout,
+        quiet_seconds=quiet_seconds,
+        send_text=send_text,
+        say=say,
+        wait=progress_wait,
+    )
+    results = run.run()
+    data = {"ok": run.ok, "tenantId": tenant_id, "chatId": run.chat_id, "checks": [r.as_dict() for r in results]}
+
+    def human() -> None:
+        rows = [(r.id, r.name, SYMBOL[r.status], f"{r.seconds:.1f}s", r.detail) for r in results]
+        click.echo(table(rows, ["#", "CHECK", "RESULT", "TIME", "DETAIL"]))
+        failed = sum(r.status == "fail" for r in results)
+        skipped = sum(r.status == "skip" for r in results)
+        verdict = "FAILED" if failed else "PASSED"
+        click.echo(f"{verdict}: {sum(r.status == 'pass' for r in results)} passed, {failed} failed, "
+                   f"{skipped} skipped")
+
+    state.emit(data, human)
+    if not run.ok:
+        raise click.exceptions.Exit(EXIT_FAILED)

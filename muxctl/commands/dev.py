@@ -1,0 +1,62 @@
+"""`muxctl dev …`: local stand-ins for a tenant's OpenClaw and for the Telegram Bot API."""
+
+from __future__ import annotations
+
+import click
+
+from muxctl.devservers import FakeTelegram, InboundReceiver
+from muxctl.errors import UsageProblem
+
+
+def _echo(line: str) -> None:
+    click.echo(line)
+
+
+@click.group()
+def dev() -> None:
+    """Local development servers (127.0.0.1 only)."""
+
+
+@dev.command("openclaw")
+@click.option("--port", type=click.IntRange(0, 65535), default=18901, show_default=True)
+@click.option("--status", type=click.IntRange(100, 599), default=202, show_default=True,
+              help="Status to answer (e.g. 503 to watch the mux retry).")
+@click.option("--key", envvar="MUX_TENANT_KEY", show_envvar=True,
+              help="Require this bearer (the tenant key); others get 401.")
+@click.option("--record", "record_file", type=click.Path(dir_okay=False), help="Append each envelope as a JSON line.")
+@click.option("--verbose", "-v", is_flag=True, help="Print each full envelope.")
+def openclaw(port: int, status: int, key: str | None, record_file: str | None, verbose: bool) -> None:
+    """A tenant's OpenClaw inbound endpoint: prints every envelope the mux forwards.
+
+    Use http://127.0.0.1:PORT/v1/mux/inbound as the tenant's inbound URL. Received envelopes are also
+    served at GET /_mux/received (for `muxctl check tenant --observe`).
+    """
+    receiver = InboundReceiver(port, key=key, status=status, record_file=record_file, printer=_echo, verbose=verbose)
+    try:
+        receiver.start()
+    except OSError as exc:
+        raise UsageProblem(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+    click.echo(f"OpenClaw stand-in on {receiver.url}/v1/mux/inbound (answers {status}; "
+               f"{'bearer checked' if key else 'bearer NOT checked: pass --key'}); Ctrl-C to stop.")
+    click.echo(f"received envelopes: GET {receiver.url}/_mux/received")
+    receiver.serve_forever()
+
+
+@dev.command("telegram")
+@click.option("--port", type=click.IntRange(0, 65535), default=18902, show_default=True)
+@click.option("--bot-token", help="Answer 401 unless calls use this token (default: accept any).")
+@click.option("--member-status", default="administrator", show_default=True,
+              type=click.Choice(["creator", "administrator", "member", "restricted", "left", "kicked"]),
+              help="What getChatMember answers (decides who may /bot_unpair in groups).")
+def telegram(port: int, bot_token: str | None, member_status: str) -> None:
+    """A stand-in for the Telegram Bot API that prints every call the mux makes."""
+    fake = FakeTelegram(port, token=bot_token, member_status=member_status, printer=_echo)
+    try:
+        fake.start()
+    except OSError as exc:
+        raise UsageProblem(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+    click.echo(f"Telegram Bot API stand-in on {fake.url} (recorded calls: GET {fake.url}/_fake/calls).")
+    click.echo("Point the local stack at it:")
+    click.echo(f"  MUX_TELEGRAM_API_BASE_URL={fake.url} TELEGRAM_BOT_TOKEN=123:local "
+               "MUX_TELEGRAM_WEBHOOK_SECRET=local-secret make run")
+    fake.serve_forever()

@@ -1,0 +1,122 @@
+"""`muxctl openclaw-config …`: validate or update a tenant's OpenClaw config (CONTRACT §11)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from muxctl import lenient_json, openclaw_config
+from muxctl.commands.tenant import write_private
+from muxctl.context import State, pass_state
+from muxctl.errors import EXIT_FAILED, CliError, UsageProblem
+
+
+def parse_channels(value: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in value.split(",") if part.strip())
+    unknown = [n for n in names if n not in openclaw_config.CHANNELS]
+    if unknown or not names:
+        raise UsageProblem(f"--channels: unknown channel(s) {', '.join(unknown) or '(none)'}; "
+                           f"choose from {', '.join(openclaw_config.CHANNELS)}")
+    return names
+
+
+def load_config(path: str) -> tuple[Any, str]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageProblem(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return lenient_json.loads(text), text
+    except lenient_json.LenientJsonError as exc:
+        raise CliError(f"{path} is not valid JSON/JSON5: {exc}") from None
+
+
+channels_option = click.option(
+    "--channels", default=",".join(openclaw_config.CHANNELS), show_default=True,
+    help="Channels that must be set up for the mux (comma-separated).",
+)
+
+
+@click.group("openclaw-config")
+def openclaw_group() -> None:
+    """Check or update a tenant's OpenClaw config for the mux."""
+
+
+@openclaw_group.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--key", help="The tenant key: the config's mux token must equal it.")
+@click.option("--url", "base_url", help="The mux URL: the config's mux baseUrl must equal it.")
+@channels_option
+@click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON on stdout.")
+@pass_state
+def check(state: State, file: str, key: str | None, base_url: str | None, channels: str, json_output: bool) -> None:
+    """Validate an OpenClaw config (JSON or JSON5) against the mux contract; exit 1 on any problem."""
+    state.json_output = state.json_output or json_output
+    config, _text = load_config(file)
+    problems = openclaw_config.check(config, key=key, base_url=base_url, channels=parse_channels(channels))
+    data = {"ok": not problems, "file": file, "problems": [p.as_dict() for p in problems]}
+
+    def human() -> None:
+        if not problems:
+            click.echo(f"{file}: OK — mux endpoint and {', '.join(parse_channels(channels))} accounts are set up.")
+            return
+        click.echo(f"{file}: {len(problems)} problem(s)")
+        for p in problems:
+            click.echo(f"  ✗ {p.path}: {p.message}")
+            click.echo(f"      fix: {p.fix}")
+
+    state.emit(data, human)
+    if problems:
+        raise click.exceptions.Exit(EXIT_FAILED)
+
+
+@openclaw_group.command("merge")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--key", help="Tenant key for gateway.http.endpoints.mux.token (default: the file's, or MUX_TENANT_KEY).")
+@click.option(
+    "--base-url",
+    help="Mux URL for gateway.http.endpoints.mux.baseUrl (default: MUX_PUBLIC_URL, the file's, or --url).",
+)
+@channels_option
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the result here (may be FILE); default stdout.")
+@click.option("--json", "json_output", is_flag=True, help="Print {config, changes} as JSON.")
+@pass_state
+def merge(
+    state: State,
+    file: str,
+    key: str | None,
+    base_url: str | None,
+    channels: str,
+    out: str | None,
+    json_output: bool,
+) -> None:
+    """Write the mux settings into an existing OpenClaw config, keeping everything else."""
+    state.json_output = state.json_output or json_output
+    config, text = load_config(file)
+    if not isinstance(config, dict):
+        raise CliError(f"{file}: the config must be a JSON object")
+    existing = openclaw_config.get_path(config, "gateway", "http", "endpoints", "mux")
+    existing = existing if isinstance(existing, dict) else {}
+    key = key or state.key or existing.get("token")
+    if not key:
+        raise UsageProblem("no tenant key: pass --key or set MUX_TENANT_KEY")
+    url = base_url or os.environ.get("MUX_PUBLIC_URL") or existing.get("baseUrl") or state.url
+    merged, changes = openclaw_config.merge(config, key=key, base_url=url, channels=parse_channels(channels))
+    if out:
+        write_private(out, merged)
+    if lenient_json.has_json5_features(text):
+        state.warn(f"{file} uses JSON5 (comments, trailing commas…); the output is plain JSON without them")
+    if state.json_output:
+        state.emit({"ok": True, "config": merged, "changes": changes, "out": out})
+        return
+    if not out:
+        click.echo(json.dumps(merged, indent=2, ensure_ascii=False))
+    state.note(f"{len(changes)} change(s):" if changes else "Already up to date: no changes.")
+    for change in changes:
+        state.note(f"  - {change}")
+    if out:
+        state.note(f"wrote {out}")

@@ -1,0 +1,118 @@
+"""`muxctl pair` and `muxctl bindings …`: pairing tokens, the tenant's bindings, unbind."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from muxctl.context import State, connection_options, pass_state, table
+from muxctl.qr import terminal_qr
+from muxctl.timefmt import until, when
+
+CHANNEL_CHOICE = click.Choice(["telegram", "discord", "whatsapp"])
+
+
+def create_token(
+    state: State, channel: str, ttl: int | None = None, session_key: str | None = None, agent_id: str | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"channel": channel}
+    if ttl is not None:
+        body["ttlSec"] = ttl
+    if session_key:
+        body["sessionKey"] = session_key
+    if agent_id:
+        body["agentId"] = agent_id
+    return state.client().call("POST", "/v1/pairings/token", auth="tenant", json_body=body, what="pairing token")
+
+
+def print_token(result: dict[str, Any], *, qr: bool = True) -> None:
+    click.echo(f"Pairing token ({result.get('channel')}): {result.get('token')}")
+    if result.get("startCommand"):
+        click.echo(f"Send to the bot:  {result['startCommand']}")
+    if result.get("deepLink"):
+        click.echo(f"Deep link:        {result['deepLink']}")
+    if result.get("instructions"):
+        click.echo(f"How:              {result['instructions']}")
+    click.echo(f"Expires:          {until(result.get('expiresAtMs'))}")
+    if qr and result.get("deepLink"):
+        code = terminal_qr(str(result["deepLink"]))
+        if code:
+            click.echo("")
+            click.echo(code, nl=False)
+
+
+def list_bindings(
+    state: State, *, limit: int | None = None, follow: bool = False
+) -> tuple[list[dict[str, Any]], str | None]:
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {}
+        if limit:
+            params["limit"] = limit
+        if cursor:
+            params["cursor"] = cursor
+        page = state.client().call("GET", "/v1/pairings", auth="tenant", params=params, what="list bindings")
+        items.extend(page.get("items") or [])
+        cursor = page.get("nextCursor")
+        if not follow or not cursor:
+            return items, cursor
+
+
+@click.command("pair")
+@click.argument("channel", type=CHANNEL_CHOICE)
+@click.option("--ttl", type=click.IntRange(min=1), help="Token lifetime in seconds (clamped by the mux).")
+@click.option("--session-key", help="Bind the chat to this OpenClaw session key (verbatim).")
+@click.option("--agent-id", help="Derive agent:<id>:… session keys instead of agent:main:….")
+@click.option("--no-qr", is_flag=True, help="Do not draw the QR code.")
+@connection_options(admin=False)
+@pass_state
+def pair(
+    state: State, channel: str, ttl: int | None, session_key: str | None, agent_id: str | None, no_qr: bool
+) -> None:
+    """Create a one-time pairing token; the user sends it to the bot to bind their chat."""
+    result = create_token(state, channel, ttl, session_key, agent_id)
+    state.emit(result, lambda: print_token(result, qr=not no_qr))
+
+
+@click.group()
+def bindings() -> None:
+    """The tenant's bound chats."""
+
+
+@bindings.command("list")
+@click.option("--limit", type=click.IntRange(1, 1000), help="Page size.")
+@click.option("--all", "follow", is_flag=True, help="Follow nextCursor to list every binding.")
+@connection_options(admin=False)
+@pass_state
+def list_cmd(state: State, limit: int | None, follow: bool) -> None:
+    """List bindings, newest first."""
+    items, cursor = list_bindings(state, limit=limit, follow=follow)
+
+    def human() -> None:
+        if not items:
+            click.echo("No bindings.")
+            return
+        rows = [
+            (i.get("bindingId"), i.get("channel"), i.get("scope"), i.get("routeKey"),
+             ", ".join(i.get("sessionKeys") or []), when(i.get("createdAtMs")))
+            for i in items
+        ]
+        click.echo(table(rows, ["BINDING", "CHANNEL", "SCOPE", "ROUTE", "SESSION KEYS", "CREATED"]))
+        if cursor:
+            click.echo(f"(more: pass --all, or the next page's cursor is {cursor})")
+
+    state.emit({"ok": True, "items": items, "nextCursor": cursor}, human)
+
+
+@bindings.command("unbind")
+@click.argument("binding_id")
+@connection_options(admin=False)
+@pass_state
+def unbind(state: State, binding_id: str) -> None:
+    """Remove a binding: messages from that chat are no longer forwarded."""
+    result = state.client().call(
+        "POST", "/v1/pairings/unbind", auth="tenant", json_body={"bindingId": binding_id}, what="unbind"
+    )
+    state.emit(result, f"Unbound {binding_id}: its chat is no longer forwarded.")
