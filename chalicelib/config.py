@@ -68,6 +68,7 @@ class Settings(BaseModel):
     retry_max_attempts: int = Field(10, alias="MUX_RETRY_MAX_ATTEMPTS", ge=1, le=100)
     retry_base_delay_sec: int = Field(30, alias="MUX_RETRY_BASE_DELAY_SEC", ge=0, le=43_200)
     retry_max_delay_sec: int = Field(900, alias="MUX_RETRY_MAX_DELAY_SEC", ge=0, le=43_200)
+    metrics_disabled: bool = Field(False, alias="POWERTOOLS_METRICS_DISABLED")
     dedupe_ttl_sec: int = Field(8 * 86_400, alias="MUX_DEDUPE_TTL_SEC", ge=86_400)
 
     @field_validator(

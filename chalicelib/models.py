@@ -186,3 +186,26 @@ class QueuedEvent(BaseModel):
     routeKey: str
     receivedAtMs: int
     payload: dict[str, Any]
+
+
+class DeadLetterItem(BaseModel):
+    id: str
+    eventId: str | None
+    routeKey: str | None
+    reason: str
+    status: int | None
+    attempts: int | None
+    deadLetteredAtMs: int | None
+
+
+class DeadLetterListResponse(Ok):
+    items: list[DeadLetterItem]
+
+
+class RedriveRequest(ApiModel):
+    ids: list[str] | None = Field(None, min_length=1, max_length=1000)
+    all: bool = False
+
+
+class RedriveResponse(Ok):
+    redriven: list[str]

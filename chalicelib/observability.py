@@ -42,6 +42,10 @@ def count(name: str, value: int = 1, **dimensions: str) -> None:
     key = name if not dimensions else name + "{" + ",".join(f"{k}={v}" for k, v in sorted(dimensions.items())) + "}"
     with _counts_lock:
         _counts[key] += value
+    from chalicelib.config import get_settings
+
+    if get_settings().metrics_disabled:
+        return
     if dimensions:
         # A dimensioned datum goes out as its own EMF blob so dimensions never leak onto other metrics.
         with single_metric(

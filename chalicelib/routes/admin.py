@@ -6,7 +6,16 @@ from typing import Any
 
 from chalice.app import Blueprint
 
-from chalicelib.models import AdminHealthResponse, BootstrapRequest, TenantResponse
+from chalicelib.errors import InvalidInputError
+from chalicelib.models import (
+    AdminHealthResponse,
+    BootstrapRequest,
+    DeadLetterItem,
+    DeadLetterListResponse,
+    RedriveRequest,
+    RedriveResponse,
+    TenantResponse,
+)
 from chalicelib.routes.http import endpoint, parse, require_admin
 from chalicelib.services import tenants
 
@@ -71,3 +80,42 @@ def admin_health() -> Any:
     from chalicelib.services import health
 
     return health.report()
+
+
+@endpoint(
+    bp,
+    "/v1/admin/dead-letters",
+    ["GET"],
+    summary="Dead-lettered inbound messages with the reason each failed (?limit=)",
+    auth="admin",
+    response=DeadLetterListResponse,
+    errors=(400, 401, 404),
+)
+def list_dead_letters() -> Any:
+    require_admin(bp)
+    from chalicelib import queue
+    from chalicelib.services.pairing import parse_limit
+
+    params = bp.current_request.query_params
+    limit = parse_limit(params.get("limit") if params else None, default=100, maximum=1000)
+    return DeadLetterListResponse(items=[DeadLetterItem(**d.summary()) for d in queue.list_dead(limit)])
+
+
+@endpoint(
+    bp,
+    "/v1/admin/dead-letters/redrive",
+    ["POST"],
+    summary="Send dead letters (given ids, or all) back to the inbound queue",
+    auth="admin",
+    request=RedriveRequest,
+    response=RedriveResponse,
+    errors=(400, 401, 404, 413),
+)
+def redrive_dead_letters() -> Any:
+    require_admin(bp)
+    from chalicelib import queue
+
+    req = parse(bp, RedriveRequest)
+    if not req.all and not req.ids:
+        raise InvalidInputError("Give the dead-letter ids to redrive, or all: true.", details={"fields": ["ids"]})
+    return RedriveResponse(redriven=queue.redrive(None if req.all else set(req.ids or [])))

@@ -23,7 +23,7 @@ from typing import Any
 from chalicelib import observability
 from chalicelib.config import get_settings
 from chalicelib.models import QueuedEvent
-from chalicelib.queue import change_visibility, dead_letter
+from chalicelib.queue import change_visibility, dead_letter, set_visibility_batch
 from chalicelib.services.inbound import RejectedError, RetryLaterError, process
 
 
@@ -44,54 +44,68 @@ def _age_sec(record: dict[str, Any]) -> float:
 
 def handle_batch(event: dict[str, Any]) -> dict[str, Any]:
     failures: list[dict[str, str]] = []
-    blocked_groups: set[str] = set()
+    blocked_groups: dict[str, int] = {}  # group → retry delay of its failed head
+    held_back: list[tuple[str, int]] = []  # (receipt handle, delay) of records behind a failed head
     try:
         for record in event.get("Records", []):
             group = record.get("attributes", {}).get("MessageGroupId", "")
             if group in blocked_groups:
                 failures.append({"itemIdentifier": record["messageId"]})
+                held_back.append((record["receiptHandle"], blocked_groups[group]))
                 continue
-            if not handle_record(record):
+            delay = handle_record(record)
+            if delay is not None:
                 failures.append({"itemIdentifier": record["messageId"]})
-                blocked_groups.add(group)
+                blocked_groups[group] = delay
+        if held_back:
+            # Records behind a failed head come back with it, not after the queue's default visibility
+            # timeout: while any of them is in flight, SQS FIFO holds the whole group.
+            _hold(held_back)
     finally:
         observability.flush()
     return {"batchItemFailures": failures}
 
 
-def handle_record(record: dict[str, Any]) -> bool:
-    """Process one record; True when it is finished (delete it), False to retry it later."""
+def _hold(records: list[tuple[str, int]]) -> None:
+    try:
+        set_visibility_batch(records)
+    except Exception:  # noqa: BLE001 - the queue's own visibility timeout then applies
+        observability.logger().warning("could not set the visibility of held-back records", exc_info=True)
+
+
+def handle_record(record: dict[str, Any]) -> int | None:
+    """Process one record: None when it is finished (delete it), else the delay before its retry."""
     attempt = _attempt(record)
     observability.clear_log_keys()
     try:
         event = QueuedEvent.model_validate_json(record["body"])
     except ValueError:
         _dead_letter(record, "the queued message is not a valid event", None, attempt)
-        return True
+        return None
     observability.log_keys(event_id=event.eventId, route_key=event.routeKey, attempt=attempt)
     try:
         outcome = process(event, attempt)
     except RejectedError as exc:
         observability.logger().warning("permanently rejected", extra={"status": exc.status})
         _dead_letter(record, exc.reason, exc.status, attempt)
-        return True
+        return None
     except RetryLaterError as exc:
         return _retry(record, exc.reason, exc.status, attempt)
     except Exception as exc:  # noqa: BLE001 - anything unexpected is retried, never lost
         observability.logger().exception("inbound processing failed")
         return _retry(record, f"internal error ({type(exc).__name__})", None, attempt)
     observability.logger().info("inbound handled", extra={"outcome": outcome})
-    return True
+    return None
 
 
-def _retry(record: dict[str, Any], reason: str, status: int | None, attempt: int) -> bool:
+def _retry(record: dict[str, Any], reason: str, status: int | None, attempt: int) -> int | None:
     settings = get_settings()
     if attempt >= settings.retry_max_attempts or (
         attempt > 1 and _age_sec(record) > settings.retry_window_sec + settings.retry_max_delay_sec
     ):
         _dead_letter(record, f"retry budget exhausted after {attempt} attempts; last error: {reason}", status,
                      attempt)
-        return True
+        return None
     delay = settings.retry_delay_sec(attempt)
     observability.count("Retries", channel="telegram")
     observability.logger().warning("will retry", extra={"reason": reason, "status": status, "delaySec": delay})
@@ -99,7 +113,7 @@ def _retry(record: dict[str, Any], reason: str, status: int | None, attempt: int
         change_visibility(record["receiptHandle"], delay)
     except Exception:  # noqa: BLE001 - the queue's own visibility timeout then applies
         observability.logger().warning("could not set retry delay", exc_info=True)
-    return False
+    return delay
 
 
 def _dead_letter(record: dict[str, Any], reason: str, status: int | None, attempts: int) -> None:
