@@ -1,4 +1,4 @@
-"""Pairing routes (tenant bearer): tokens, bindings list, unbind, sessions."""
+"""Pairing routes (tenant bearer): tokens, bindings list, unbind, sessions, and the inbound file proxy."""
 
 from __future__ import annotations
 
@@ -83,3 +83,25 @@ def unbind() -> Any:
 def list_sessions() -> Any:
     tenant = require_tenant(bp)
     return pairing.list_sessions(tenant, pairing.parse_limit(_query("limit"), 200), _query("cursor"))
+
+
+@endpoint(
+    bp,
+    "/v1/mux/files/{channel}",
+    ["GET"],
+    summary="An inbound attachment's bytes (?id=<platform file id>), for files from this tenant's routes",
+    auth="tenant",
+    errors=(400, 401, 404, 502),
+)
+def get_file(channel: str) -> Any:
+    from chalice.app import Response
+
+    from chalicelib.services import files
+
+    tenant = require_tenant(bp)
+    data, mime, name = files.fetch(tenant, channel, _query("id"))
+    headers: dict[str, str | list[str]] = {"Content-Type": mime, "Cache-Control": "private, max-age=300"}
+    if name:
+        safe = "".join(c for c in name if c.isalnum() or c in "._- ")[:200] or "file"
+        headers["Content-Disposition"] = f'attachment; filename="{safe}"'
+    return Response(body=data, status_code=200, headers=headers)

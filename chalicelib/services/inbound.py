@@ -153,6 +153,9 @@ def _forward(msg: tg.TelegramMessage, binding: Binding, attempt: int) -> None:
         route_key=binding.route_key,
         attachments=attachments,
     )
+    if msg.media:
+        events.record_files("telegram", msg.media, tenant.tenant_id, binding.route_key, now_ms(),
+                            settings.dedupe_ttl_sec)
     key = secrets.decrypt_key(tenant.tenant_id, tenant.key_ciphertext)
     result = post_envelope(tenant.inbound_url, key, envelope, tenant.inbound_timeout_ms)
     if not result.delivered:

@@ -13,6 +13,7 @@ Key design (table `MUX_TABLE_NAME`; partition key `pk`, sort key `sk`, both stri
 | pairing token         | `PAIRTOKEN#<sha256(token) hex>`             | `PAIRTOKEN` |                                      | yes |
 | idempotency record    | `IDEMP#<tenantId>#<sha256(key) hex>`        | `IDEMP`     |                                      | yes |
 | inbound dedupe record | `EVENT#<eventId>`                           | `EVENT`     |                                      | yes |
+| inbound file → tenant | `FILE#<channel>#<fileId>`                   | `FILE`      |                                      | yes |
 
 Access patterns: tenant by id (GetItem); tenant by key (GetItem on the key hash, then the tenant);
 binding of a route (BatchGetItem of the topic route and its chat route: one round trip); a tenant's

@@ -1,4 +1,5 @@
-"""Inbound dedupe records: one per forwarded/handled event id, kept for MUX_DEDUPE_TTL_SEC (≥ 7 days)."""
+"""Inbound dedupe records (one per handled event id) and file records (which tenant may fetch an
+attachment), both kept for MUX_DEDUPE_TTL_SEC (≥ 7 days)."""
 
 from __future__ import annotations
 
@@ -27,3 +28,27 @@ def mark_handled(event_id: str, outcome: str, now_ms: int, ttl_sec: int, tenant_
             table.TTL_ATTRIBUTE: now_ms // 1000 + ttl_sec,
         }
     )
+
+
+def record_files(channel: str, files: list[dict[str, Any]], tenant_id: str, route_key: str, now_ms: int,
+                 ttl_sec: int) -> None:
+    """Remember that these inbound files came from a route of `tenant_id` (for the file proxy)."""
+    for f in files:
+        table.put(
+            {
+                **table.file_key(channel, f["fileId"]),
+                "type": "file",
+                "tenantId": tenant_id,
+                "routeKey": route_key,
+                "mimeType": f.get("mimeType"),
+                "fileName": f.get("fileName"),
+                table.TTL_ATTRIBUTE: now_ms // 1000 + ttl_sec,
+            }
+        )
+
+
+def file_owner(channel: str, file_id: str, now_ms: int) -> dict[str, Any] | None:
+    item = table.get(table.file_key(channel, file_id))
+    if not item or int(item.get(table.TTL_ATTRIBUTE, 0)) * 1000 <= now_ms:
+        return None
+    return item

@@ -49,6 +49,10 @@ def idempotency_key(tenant_id: str, key_hash: str) -> dict[str, str]:
     return {"pk": f"IDEMP#{tenant_id}#{key_hash}", "sk": "IDEMP"}
 
 
+def file_key(channel: str, file_id: str) -> dict[str, str]:
+    return {"pk": f"FILE#{channel}#{file_id}", "sk": "FILE"}
+
+
 def event_key(event_id: str) -> dict[str, str]:
     return {"pk": f"EVENT#{event_id}", "sk": "EVENT"}
 

@@ -497,3 +497,15 @@ def test_photo_is_described_and_inlined_as_base64(
     assert attachment["type"] == "image" and attachment["mimeType"] == "image/jpeg"
     assert base64.b64decode(attachment["content"]) == image
     assert attachment["url"].endswith(f"/v1/mux/files/telegram?id={photo['file_id']}")
+    # The file proxy serves it to this tenant only.
+    from urllib.parse import quote
+
+    path = f"/v1/mux/files/telegram?id={quote(photo['file_id'])}"
+    got = client.http.get(path, headers={"Authorization": f"Bearer {key}", "Accept": "*/*"})
+    assert got.status_code == 200, got.body
+    assert got.body == image
+    _, other_key = make_tenant("other")
+    denied = client.http.get(path, headers={"Authorization": f"Bearer {other_key}"})
+    assert denied.status_code == 404 and json.loads(denied.body)["code"] == "FILE_NOT_FOUND"
+    missing = client.http.get("/v1/mux/files/telegram", headers={"Authorization": f"Bearer {key}"})
+    assert missing.status_code == 400

@@ -1,0 +1,36 @@
+"""The inbound file proxy: a tenant fetches an attachment's bytes, only if it came from one of its routes."""
+
+from __future__ import annotations
+
+import time
+
+from chalicelib.errors import InvalidInputError, NotFoundError, PayloadTooLargeError, ProviderError
+from chalicelib.models import Tenant
+from chalicelib.storage import events
+
+# Lambda responses are capped at 6 MB and binary bodies travel base64-encoded through API Gateway.
+MAX_PROXY_BYTES = 4_400_000
+
+
+def fetch(tenant: Tenant, channel: str, file_id: str | None) -> tuple[bytes, str, str | None]:
+    """(bytes, content type, file name) of an inbound attachment owned by `tenant`."""
+    if channel != "telegram":
+        raise InvalidInputError(f"Files of channel {channel!r} are not served by this mux.", code="UNSUPPORTED_CHANNEL")
+    if not file_id:
+        raise InvalidInputError("The id query parameter is required.", details={"fields": ["id"]})
+    owner = events.file_owner(channel, file_id, int(time.time() * 1000))
+    if owner is None or owner.get("tenantId") != tenant.tenant_id:
+        raise NotFoundError("No file with this id came from a route of this tenant.", code="FILE_NOT_FOUND")
+    from chalicelib.channels.telegram import media
+
+    fetched = media.download(file_id, MAX_PROXY_BYTES)
+    if fetched is None:
+        raise ProviderError(
+            "Telegram did not provide the file (expired, unavailable or larger than the proxy limit).",
+            details={"maxBytes": MAX_PROXY_BYTES},
+        )
+    data, content_type = fetched
+    if len(data) > MAX_PROXY_BYTES:
+        raise PayloadTooLargeError("The file is larger than the proxy limit.")
+    mime = owner.get("mimeType") or content_type or "application/octet-stream"
+    return data, str(mime), owner.get("fileName")
