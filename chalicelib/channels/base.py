@@ -100,7 +100,8 @@ def sender_for(channel: str) -> Sender | None:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name != module_name:
+        # The platform's package or module does not exist (yet); a failing import inside it still raises.
+        if exc.name is None or not module_name.startswith(exc.name):
             raise
         return None
     sender: Sender = module.SENDER
