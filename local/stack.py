@@ -175,6 +175,10 @@ class LocalStack:
     def _start_server(self) -> None:
         from chalice.local import ChaliceRequestHandler
 
+        from local.gateway import install_greedy_routes
+
+        install_greedy_routes()
+
         class QuietRequestHandler(ChaliceRequestHandler):  # type: ignore[misc]
             """Access log without query strings (they may carry verification tokens)."""
 

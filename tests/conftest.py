@@ -123,6 +123,14 @@ def _fast_moto_symmetric_keys() -> Iterator[None]:
         kms_models.generate_private_key = original
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _api_gateway_greedy_routes() -> None:
+    """`/{proxy+}` matches several path segments, as in API Gateway (see local/gateway.py)."""
+    from local.gateway import install_greedy_routes
+
+    install_greedy_routes()
+
+
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """moto-backed resources from infra/resources.json and the env vars that name them."""
