@@ -317,8 +317,8 @@ class AcceptanceRun:
         if problems:
             self.record("3", name, "fail", "envelope arrived but " + "; ".join(problems), started)
             return
-        self.inbound_latency = round(time.monotonic() - sent, 2)
-        self.record("3", name, "pass", f"{envelope.get('eventId')} delivered in {self.inbound_latency} s "
+        self.inbound_latency = time.monotonic() - sent
+        self.record("3", name, "pass", f"{envelope.get('eventId')} delivered in {self.inbound_latency * 1000:.0f} ms "
                     f"(session {envelope.get('sessionKey')}, accountId {envelope.get('accountId')})", started)
 
     def check_unbind(self, observer: Observer | None) -> None:
@@ -363,7 +363,7 @@ class AcceptanceRun:
         if leaked is not None:
             self.record("4b", name, "fail", f"{leaked.get('eventId')} was forwarded after unbind", started)
             return
-        basis = f"; inbound took {self.inbound_latency} s" if self.inbound_latency is not None else ""
+        basis = f"; inbound took {self.inbound_latency * 1000:.0f} ms" if self.inbound_latency is not None else ""
         self.record("4b", name, "pass", f"not forwarded (waited {window:.1f} s{basis})", started)
 
     def run(self) -> list[CheckResult]:
@@ -377,6 +377,8 @@ class AcceptanceRun:
                 self.check_unbind(observer)
             except CliError as exc:
                 self.record("!", "aborted", "fail", exc.message, time.monotonic())
+        order = ["0", "1a", "1b", "2", "3", "4a", "4b", "!"]
+        self.results.sort(key=lambda r: order.index(r.id) if r.id in order else len(order))
         return self.results
 
     @property

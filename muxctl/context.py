@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from muxctl import errors
 from muxctl.client import MuxClient
 
 DEFAULT_URL = "http://127.0.0.1:18891"
@@ -24,6 +25,11 @@ class State:
     json_output: bool = False
     http_timeout: float = 15.0
     _client: MuxClient | None = field(default=None, repr=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "json_output":
+            errors.json_errors = bool(value)
+        super().__setattr__(name, value)
 
     def client(self) -> MuxClient:
         if self._client is None:

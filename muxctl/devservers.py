@@ -192,6 +192,8 @@ class InboundReceiver(_Server):
         record = {
             "receivedAtMs": int(time.time() * 1000),
             "path": path,
+            # Everything but the bearer (it is the tenant key).
+            "headers": {k: v for k, v in headers.items() if k.lower() != "authorization"},
             "status": status,
             "authorized": authorized,
             "eventId": envelope.get("eventId") if isinstance(envelope, dict) else None,

@@ -12,6 +12,9 @@ EXIT_USAGE = 2  # bad arguments or missing configuration (click uses 2 for usage
 EXIT_UNREACHABLE = 3  # could not connect / timed out
 EXIT_AUTH = 4  # 401/403 from the mux or a platform
 
+# Set by the CLI state when --json is given, so errors (shown after the click context is gone) are JSON too.
+json_errors = False
+
 
 class CliError(click.ClickException):
     """An expected failure: printed as `muxctl: error: <reason>` (or a JSON object with --json)."""
@@ -45,9 +48,7 @@ class CliError(click.ClickException):
         return out
 
     def show(self, file: Any = None) -> None:
-        ctx = click.get_current_context(silent=True)
-        state = ctx.find_root().obj if ctx is not None else None
-        if getattr(state, "json_output", False):
+        if json_errors:
             click.echo(json.dumps(self.as_json(), ensure_ascii=False))
         click.echo(f"muxctl: error: {self.message}", err=True)
 

@@ -17,6 +17,10 @@ ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 WEBHOOK_PATH = "/v1/webhooks/telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 GENERAL_TOPIC = 1
+TOPIC_CREATOR = {
+    "id": 1_000_000_001, "is_bot": False, "first_name": "Topic", "last_name": "Creator",
+    "username": "topic_creator", "language_code": "en",
+}
 
 
 def unique_update_id() -> int:
@@ -41,6 +45,7 @@ def build_update(
     update_id: int | None = None,
     message_id: int | None = None,
     first_name: str = "Muxctl",
+    last_name: str | None = "Test",
     username: str | None = "muxctl_user",
     edited: bool = False,
     date: int | None = None,
@@ -55,12 +60,16 @@ def build_update(
     chat_id = group_chat_id(chat_id) if is_group else chat_id
     sender_id = user_id if user_id is not None else (chat_id if not is_group else 6_234_567_890)
     sender: dict[str, Any] = {"id": sender_id, "is_bot": False, "first_name": first_name}
+    if last_name:
+        sender["last_name"] = last_name
     if username:
         sender["username"] = username
     sender["language_code"] = "en"
     chat: dict[str, Any]
     if not is_group:
         chat = {"id": chat_id, "first_name": first_name}
+        if last_name:
+            chat["last_name"] = last_name
         if username:
             chat["username"] = username
         chat["type"] = "private"
@@ -76,7 +85,7 @@ def build_update(
         message["message_thread_id"] = topic
         message["reply_to_message"] = {
             "message_id": topic,
-            "from": dict(sender),
+            "from": TOPIC_CREATOR,
             "chat": dict(chat),
             "date": now - 86_400,
             "message_thread_id": topic,
