@@ -1,0 +1,99 @@
+"""Build the deployable SAM template: `chalice package` merged with infra/resources.json, then cfn-lint.
+
+    python infra/package.py --stage dev --out out/dev        # what `make package STAGE=dev` runs
+
+The merge template is `infra/resources.json`, deep-merged first with `infra/stages/<stage>.json` when
+that file exists (per-stage additions such as the prod secrets' dynamic references). The merge follows
+Chalice's own rules: objects merge key by key, anything else (lists, strings, intrinsics) is replaced.
+Packaging runs offline-safe: a region is set and AWS credentials/profiles are removed from the child
+environment (`chalice package` needs neither; it downloads Lambda wheels from PyPI only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE_TEMPLATE = ROOT / "infra" / "resources.json"
+STAGE_DIR = ROOT / "infra" / "stages"
+CREDENTIAL_VARS = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ENDPOINT_URL",
+)
+
+
+def deep_merge(base: Any, patch: Any) -> Any:
+    if isinstance(base, dict) and isinstance(patch, dict):
+        out = dict(base)
+        for key, value in patch.items():
+            out[key] = deep_merge(base[key], value) if key in base else value
+        return out
+    return patch
+
+
+def merge_template(stage: str) -> dict[str, Any]:
+    template: dict[str, Any] = json.loads(BASE_TEMPLATE.read_text(encoding="utf-8"))
+    overlay = STAGE_DIR / f"{stage}.json"
+    if overlay.exists():
+        template = deep_merge(template, json.loads(overlay.read_text(encoding="utf-8")))
+    return template
+
+
+def _tool(name: str) -> str:
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
+
+
+def package(stage: str, out: Path, *, lint: bool = True) -> Path:
+    """Write `<out>/sam.json` and `<out>/deployment.zip`; return the sam.json path."""
+    env = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARS}
+    env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix=f"merge-{stage}-", delete=False) as handle:
+        json.dump(merge_template(stage), handle, indent=2)
+        merge_path = Path(handle.name)
+    try:
+        subprocess.run(
+            [_tool("chalice"), "package", "--stage", stage, "--merge-template", str(merge_path), str(out)],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
+    finally:
+        merge_path.unlink(missing_ok=True)
+    sam = out / "sam.json"
+    if lint:
+        subprocess.run([_tool("cfn-lint"), str(sam)], cwd=ROOT, env=env, check=True)
+    return sam
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", default="dev")
+    parser.add_argument("--out", type=Path, default=None, help="output directory (default out/<stage>)")
+    parser.add_argument("--no-lint", action="store_true")
+    args = parser.parse_args(argv)
+    out = args.out if args.out is not None else ROOT / "out" / args.stage
+    try:
+        sam = package(args.stage, out.resolve(), lint=not args.no_lint)
+    except subprocess.CalledProcessError as exc:
+        print(f"packaging failed: {' '.join(map(str, exc.cmd[:2]))} exited {exc.returncode}", file=sys.stderr)
+        return exc.returncode or 1
+    print(f"wrote {sam} and {sam.parent / 'deployment.zip'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
