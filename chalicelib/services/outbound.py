@@ -98,9 +98,7 @@ def _sender(channel: str) -> Sender:
     return sender
 
 
-def _execute(
-    tenant: Tenant, request: OutboundRequest, data: dict[str, Any], idempotency_key: str | None
-) -> Outcome:
+def _execute(tenant: Tenant, request: OutboundRequest, data: dict[str, Any], idempotency_key: str | None) -> Outcome:
     sender = _sender(request.channel)
     if request.op == "action":
         if request.action not in SUPPORTED_ACTIONS:
@@ -192,9 +190,7 @@ def _count(request: OutboundRequest, outcome: Outcome) -> Outcome:
 
 # --- destination --------------------------------------------------------------------------------
 def _not_bound() -> ForbiddenError:
-    return ForbiddenError(
-        "No chat is bound to this sessionKey for this tenant and channel.", code="ROUTE_NOT_BOUND"
-    )
+    return ForbiddenError("No chat is bound to this sessionKey for this tenant and channel.", code="ROUTE_NOT_BOUND")
 
 
 def resolve_binding(tenant_id: str, channel: str, session_key: str) -> Binding:

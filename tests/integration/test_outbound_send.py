@@ -101,9 +101,7 @@ def test_topic_binding_forces_its_topic(client: Any, tenants: None, tg: FakeTele
     ]
 
 
-def test_general_topic_is_omitted_on_sends_and_kept_for_typing(
-    client: Any, tenants: None, tg: FakeTelegram
-) -> None:
+def test_general_topic_is_omitted_on_sends_and_kept_for_typing(client: Any, tenants: None, tg: FakeTelegram) -> None:
     bind_telegram("t1", GROUP, topic_id=1)
     session = telegram_session_key(GROUP, "1")
     status, _, _ = post(client, raw_send(session, "sendMessage", {"text": "a", "message_thread_id": 1}))
@@ -309,9 +307,7 @@ def test_stale_session_route_is_403(client: Any, tenants: None, tg: FakeTelegram
     assert [c.body["chat_id"] for c in tg.calls()] == [int(DM)]
 
 
-def test_wrong_channel_for_the_session_is_refused(
-    client: Any, tenants: None, tg: FakeTelegram, configure: Any
-) -> None:
+def test_wrong_channel_for_the_session_is_refused(client: Any, tenants: None, tg: FakeTelegram, configure: Any) -> None:
     bind_telegram("t1", DM)
     configure(DISCORD_BOT_TOKEN="x", DISCORD_PUBLIC_KEY="y")
     status, answer, _ = post(client, {"channel": "discord", "sessionKey": telegram_session_key(DM), "text": "x"})
