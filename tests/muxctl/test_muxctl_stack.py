@@ -1,0 +1,325 @@
+"""muxctl against the real local stack (`python -m local` in a subprocess on a free port, one per module),
+with the Telegram Bot API replaced by `muxctl dev telegram`'s server and tenants' OpenClaw by
+`muxctl dev openclaw`'s receiver, both in-process."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from muxctl.devservers import FakeTelegram, InboundReceiver
+from tests.muxctl.support import free_port, run, run_json, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN = "muxctl-test-admin-token-0123456789"
+SECRET = "muxctl-test-webhook-secret"
+BOT_TOKEN = "123456:muxctl-test-bot-token"
+
+
+@dataclass
+class Stack:
+    url: str
+    telegram: FakeTelegram
+    log: Path
+    aws_endpoint: str
+    inbound_queue: str
+    dead_letter_queue: str
+
+    def env(self, **extra: str | None) -> dict[str, str | None]:
+        return {"MUX_URL": self.url, "MUX_ADMIN_TOKEN": ADMIN, "MUX_TELEGRAM_WEBHOOK_SECRET": SECRET, **extra}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    if not (ROOT / "local" / "__main__.py").exists():
+        pytest.skip("the local stack (python -m local) is not in this tree")
+    telegram = FakeTelegram(token=BOT_TOKEN).start()
+    port = free_port()
+    log = tmp_path_factory.mktemp("stack") / "stack.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MUX_", "TELEGRAM_", "DISCORD_", "WHATSAPP_"))}
+    env.update(
+        MUX_PORT=str(port),
+        MUX_ADMIN_TOKEN=ADMIN,
+        TELEGRAM_BOT_TOKEN=BOT_TOKEN,
+        MUX_TELEGRAM_WEBHOOK_SECRET=SECRET,
+        MUX_TELEGRAM_API_BASE_URL=telegram.url,
+        MUX_TELEGRAM_BOT_USERNAME="MuxLocalBot",
+        MUX_LOCAL_LOG_LEVEL="WARNING",
+    )
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "local"], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            pytest.fail(f"python -m local exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            return requests.get(f"{url}/health", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_for(healthy, 90, "the local stack's GET /health")
+        text = wait_for(lambda: log.read_text() if "dead letters" in log.read_text() else None, 10, "stack banner")
+        aws = re.search(r"AWS \(moto\)\s+(\S+)", text)
+        inbound = re.search(r"inbound queue\s+(\S+)", text)
+        dead = re.search(r"dead letters\s+(\S+)", text)
+        yield Stack(url, telegram, log, aws.group(1) if aws else "", inbound.group(1) if inbound else "",
+                    dead.group(1) if dead else "")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        telegram.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[InboundReceiver]:
+    with InboundReceiver() as server:
+        yield server  # type: ignore[misc]
+
+
+def new_tenant(stack: Stack, receiver: InboundReceiver, name: str) -> tuple[str, str]:
+    """Create a tenant with muxctl and make the receiver check its key; returns (tenantId, key)."""
+    tenant_id = f"{name}-{time.time_ns() % 10**9}"
+    data = run_json(["tenant", "create", tenant_id, "--inbound-url", f"{receiver.url}/v1/mux/inbound"], stack.env())
+    receiver.key = data["tenantApiKey"]
+    return tenant_id, data["tenantApiKey"]
+
+
+def pair_chat(stack: Stack, key: str, chat: int, *extra: str) -> dict[str, Any]:
+    token = run_json(["pair", "telegram", "--key", key], stack.env())
+    sent = run_json(["simulate", "telegram", "--chat", str(chat), *extra, token["startCommand"]], stack.env())
+    assert sent["status"] == 200
+
+    def bound() -> dict[str, Any] | None:
+        items = run_json(["bindings", "list", "--all", "--key", key], stack.env())["items"]
+        return next((b for b in items if b["routeKey"].startswith(f"telegram:default:chat:{sent['chatId']}")), None)
+
+    return wait_for(bound, 15, f"the binding of chat {chat}")
+
+
+def envelope_for(receiver: InboundReceiver, event_id: str) -> dict[str, Any]:
+    return wait_for(lambda: next((e for e in receiver.envelopes() if e.get("eventId") == event_id), None), 15,
+                    f"{event_id} at the tenant's OpenClaw")
+
+
+# --- tenants ------------------------------------------------------------------------------------
+def test_tenant_create_prints_a_valid_config_and_a_working_key(
+    stack: Stack, receiver: InboundReceiver, tmp_path: Path
+) -> None:
+    out = tmp_path / "openclaw.json"
+    result = run(["tenant", "create", "acme-cfg", "--inbound-url", f"{receiver.url}/v1/mux/inbound",
+                  "--name", "Acme", "--timeout-ms", "5000", "--out", str(out)], stack.env())
+    assert result.exit_code == 0, result.stderr
+    key = re.search(r"Tenant key: (\S+)", result.stdout).group(1)  # type: ignore[union-attr]
+    assert len(key) >= 40 and "store this tenant key" in result.stderr.lower()
+    check = run(["openclaw-config", "check", str(out), "--key", key, "--url", stack.url])
+    assert check.exit_code == 0, check.stdout
+    assert json.loads(out.read_text())["gateway"]["http"]["endpoints"]["mux"]["baseUrl"] == stack.url
+
+    target = requests.get(f"{stack.url}/v1/tenant/inbound-target", headers={"Authorization": f"Bearer {key}"},
+                          timeout=5)
+    assert target.status_code == 200 and target.json()["inboundUrl"] == f"{receiver.url}/v1/mux/inbound"
+    shown = run(["tenant", "show", "acme-cfg"], stack.env())
+    assert "Acme" in shown.stdout and "5000 ms" in shown.stdout and key not in shown.stdout
+
+    # Printed config (no --out, public URL override) validates too.
+    printed = run_json(["tenant", "create", "acme-cfg2", "--inbound-url", f"{receiver.url}/v1/mux/inbound",
+                        "--public-url", "https://mux.example.com"], stack.env())
+    path = tmp_path / "printed.json"
+    path.write_text(json.dumps(printed["openclawConfig"]))
+    assert run(["openclaw-config", "check", str(path), "--key", printed["tenantApiKey"],
+                "--url", "https://mux.example.com"]).exit_code == 0
+
+
+def test_set_target_rotate_key_and_disable(stack: Stack, receiver: InboundReceiver) -> None:
+    tenant_id, key = new_tenant(stack, receiver, "rot")
+    moved = run(["tenant", "set-target", "http://127.0.0.1:9/v1/mux/inbound", "--timeout-ms", "2000", "--key", key],
+                stack.env())
+    assert moved.exit_code == 0 and "http://127.0.0.1:9/v1/mux/inbound" in moved.stdout
+    assert run_json(["tenant", "target", "--key", key], stack.env())["inboundTimeoutMs"] == 2000
+
+    rotated = run_json(["tenant", "rotate-key", tenant_id, "--yes"], stack.env())
+    new_key = rotated["tenantApiKey"]
+    assert new_key != key
+    assert rotated["tenant"]["inboundUrl"] == "http://127.0.0.1:9/v1/mux/inbound"
+    assert rotated["tenant"]["inboundTimeoutMs"] == 2000
+    assert rotated["openclawConfig"]["gateway"]["http"]["endpoints"]["mux"]["token"] == new_key
+    old = run(["tenant", "target", "--key", key], stack.env())
+    assert old.exit_code == 4 and "401" in old.stderr and old.stderr.count("\n") == 1
+    assert run(["tenant", "target", "--key", new_key], stack.env()).exit_code == 0
+
+    disabled = run(["tenant", "disable", tenant_id, "--yes"], stack.env())
+    assert disabled.exit_code == 0 and "DISABLED" in disabled.stdout
+    assert run(["tenant", "target", "--key", new_key], stack.env()).exit_code == 4
+
+
+def test_admin_errors_are_one_line(stack: Stack) -> None:
+    wrong = run(["tenant", "show", "x", "--admin-token", "wrong-admin-token"], stack.env())
+    assert wrong.exit_code == 4 and "401 UNAUTHORIZED" in wrong.stderr and "Traceback" not in wrong.stderr
+    missing = run(["tenant", "show", "no-such-tenant"], stack.env())
+    assert missing.exit_code == 1 and "404" in missing.stderr
+    health = run_json(["health"], stack.env())
+    assert health["ok"] is True and health["admin"]["channels"]["telegram"] is True
+
+
+# --- pairing, simulate, inbound ------------------------------------------------------------------
+def test_pair_simulate_and_inbound_envelope_arrives(stack: Stack, receiver: InboundReceiver) -> None:
+    _tenant_id, key = new_tenant(stack, receiver, "pair")
+    human = run(["pair", "telegram", "--key", key], stack.env())
+    assert human.exit_code == 0
+    assert "/start mpt_" in human.stdout and "https://t.me/MuxLocalBot?start=mpt_" in human.stdout
+    assert "█" in human.stdout or "▀" in human.stdout, "a terminal QR code of the deep link"
+
+    chat = 5_100_000_000 + time.time_ns() % 10**8
+    binding = pair_chat(stack, key, chat)
+    assert binding["routeKey"] == f"telegram:default:chat:{chat}"
+    assert binding["sessionKeys"] == [f"agent:main:telegram:direct:{chat}"]
+    wait_for(lambda: any(c["body"].get("chat_id") == chat and "Paired" in str(c["body"].get("text"))
+                         for c in stack.telegram.calls("sendMessage")), 10, "the pairing notice")
+
+    sent = run_json(["simulate", "telegram", "--chat", str(chat), "hello from muxctl"], stack.env())
+    envelope = envelope_for(receiver, sent["eventId"])
+    assert envelope["body"] == "hello from muxctl"
+    assert envelope["sessionKey"] == f"agent:main:telegram:direct:{chat}"
+    assert envelope["from"] == f"telegram:{chat}" and envelope["to"] == f"telegram:{chat}"
+    assert envelope["accountId"] == "mux"
+    assert all(r["authorized"] for r in receiver.received()), "the mux sent the tenant key as bearer"
+
+
+def test_forum_topic_pairing_and_message(stack: Stack, receiver: InboundReceiver) -> None:
+    _tenant_id, key = new_tenant(stack, receiver, "topic")
+    group = 2_000_000_000 + time.time_ns() % 10**8
+    binding = pair_chat(stack, key, group, "--topic", "42", "--user", "6234567890")
+    assert binding["routeKey"] == f"telegram:default:chat:-100{group}:topic:42"
+    assert binding["scope"] == "topic"
+    sent = run_json(["simulate", "telegram", "--chat", str(group), "--topic", "42", "--user", "6234567890",
+                     "in the topic"], stack.env())
+    envelope = envelope_for(receiver, sent["eventId"])
+    assert envelope["sessionKey"] == f"agent:main:telegram:group:-100{group}:topic:42"
+    assert str(envelope["threadId"]) == "42"
+
+
+def test_bindings_list_all_and_unbind(stack: Stack, receiver: InboundReceiver) -> None:
+    _tenant_id, key = new_tenant(stack, receiver, "list")
+    base = 5_300_000_000 + time.time_ns() % 10**8
+    ids = [pair_chat(stack, key, base + n)["bindingId"] for n in range(3)]
+    page = run_json(["bindings", "list", "--limit", "1", "--key", key], stack.env())
+    assert len(page["items"]) == 1 and page["nextCursor"]
+    every = run_json(["bindings", "list", "--limit", "1", "--all", "--key", key], stack.env())
+    assert sorted(b["bindingId"] for b in every["items"]) == sorted(ids)
+    table = run(["bindings", "list", "--key", key], stack.env())
+    assert all(i in table.stdout for i in ids) and "ROUTE" in table.stdout
+
+    unbound = run(["bindings", "unbind", ids[0], "--key", key], stack.env())
+    assert unbound.exit_code == 0 and ids[0] in unbound.stdout
+    left = run_json(["bindings", "list", "--all", "--key", key], stack.env())["items"]
+    assert sorted(b["bindingId"] for b in left) == sorted(ids[1:])
+    again = run(["bindings", "unbind", ids[0], "--key", key], stack.env())
+    assert again.exit_code == 1 and "BINDING_NOT_FOUND" in again.stderr
+
+
+def test_simulate_with_a_wrong_secret_is_refused(stack: Stack) -> None:
+    result = run(["simulate", "telegram", "--chat", "1", "--secret", "not-the-secret", "hi"], stack.env())
+    assert result.exit_code == 4 and "401" in result.stderr
+
+
+# --- dead letters ---------------------------------------------------------------------------------
+def test_dlq_list_and_redrive(stack: Stack, receiver: InboundReceiver) -> None:
+    _tenant_id, key = new_tenant(stack, receiver, "dlq")
+    chat = 5_400_000_000 + time.time_ns() % 10**8
+    pair_chat(stack, key, chat)
+    receiver.status = 400  # a permanent rejection: dead-lettered at once
+    sent = run_json(["simulate", "telegram", "--chat", str(chat), "rejected at first"], stack.env())
+    event_id = sent["eventId"]
+
+    def dead() -> dict[str, Any] | None:
+        items = run_json(["dlq", "list"], stack.env())["items"]
+        return next((i for i in items if i["eventId"] == event_id), None)
+
+    item = wait_for(dead, 30, f"{event_id} in the dead-letter queue")
+    assert item["status"] == 400 and item["reason"]
+    human = run(["dlq", "list"], stack.env())
+    assert event_id in human.stdout and "REASON" in human.stdout
+
+    if stack.aws_endpoint and stack.dead_letter_queue:
+        aws_env = stack.env(
+            AWS_ENDPOINT_URL=stack.aws_endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+            AWS_DEFAULT_REGION="us-east-1", AWS_PROFILE=None, MUX_DEAD_LETTER_QUEUE_URL=stack.dead_letter_queue,
+            MUX_INBOUND_QUEUE_URL=stack.inbound_queue,
+        )
+        via_sqs = run_json(["dlq", "list", "--via", "sqs"], aws_env)
+        assert via_sqs["source"] == "sqs" and item["id"] in [i["id"] for i in via_sqs["items"]]
+
+    receiver.status = 202
+    moved = run_json(["dlq", "redrive", item["id"]], stack.env())
+    assert moved["redriven"] == [item["id"]]
+    envelope = envelope_for(receiver, event_id)
+    assert envelope["body"] == "rejected at first"
+
+
+# --- acceptance checks ----------------------------------------------------------------------------
+def test_check_tenant_passes_on_a_healthy_tenant(stack: Stack, receiver: InboundReceiver) -> None:
+    tenant_id, key = new_tenant(stack, receiver, "healthy")
+    result = run(["check", "tenant", tenant_id, "--key", key, "--simulate", "--observe", receiver.url,
+                  "--send-text", "hello from the acceptance check", "--quiet-seconds", "1", "--timeout", "20"],
+                 stack.env())
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "PASSED: 7 passed, 0 failed, 0 skipped" in result.stdout
+    assert "waited 1.0 s" in result.stdout
+    assert any(c["body"].get("text") == "hello from the acceptance check" for c in stack.telegram.calls("sendMessage"))
+    assert run_json(["bindings", "list", "--all", "--key", key], stack.env())["items"] == [], "check cleans up"
+
+
+def test_check_tenant_skips_what_it_cannot_observe(stack: Stack, receiver: InboundReceiver) -> None:
+    tenant_id, key = new_tenant(stack, receiver, "noobs")
+    data = run_json(["check", "tenant", tenant_id, "--key", key, "--simulate"], stack.env())
+    status = {c["id"]: c["status"] for c in data["checks"]}
+    assert status == {"0": "pass", "1a": "pass", "1b": "skip", "2": "pass", "3": "skip", "4a": "pass", "4b": "skip"}
+    assert "pass --observe" in next(c["detail"] for c in data["checks"] if c["id"] == "3")
+
+
+def test_check_tenant_fails_when_openclaw_fails(stack: Stack, receiver: InboundReceiver) -> None:
+    tenant_id, key = new_tenant(stack, receiver, "failing")
+    receiver.status = 503
+    data = run_json(["check", "tenant", tenant_id, "--key", key, "--simulate", "--observe", receiver.url,
+                     "--timeout", "10", "--quiet-seconds", "0.5"], stack.env(), expect=1)
+    inbound = next(c for c in data["checks"] if c["id"] == "3")
+    assert inbound["status"] == "fail" and "answered 503" in inbound["detail"]
+    assert data["ok"] is False
+
+
+def test_check_tenant_fails_when_openclaw_is_down(stack: Stack) -> None:
+    down = f"http://127.0.0.1:{free_port()}"
+    tenant_id = f"down-{time.time_ns() % 10**9}"
+    key = run_json(["tenant", "create", tenant_id, "--inbound-url", f"{down}/v1/mux/inbound"],
+                   stack.env())["tenantApiKey"]
+    result = run(["check", "tenant", tenant_id, "--key", key, "--simulate", "--observe", down,
+                  "--timeout", "5", "--quiet-seconds", "0.5"], stack.env())
+    assert result.exit_code == 1
+    assert "FAIL" in result.stdout and "cannot reach the observer" in result.stdout
+    assert "connection refused" in result.stdout
+
+
+def test_check_tenant_fails_with_a_wrong_key(stack: Stack, receiver: InboundReceiver) -> None:
+    tenant_id, _key = new_tenant(stack, receiver, "wrongkey")
+    data = run_json(["check", "tenant", tenant_id, "--key", "x" * 40, "--simulate"], stack.env(), expect=1)
+    assert [c["status"] for c in data["checks"]] == ["fail"]
+    assert "401" in data["checks"][0]["detail"]
