@@ -87,16 +87,20 @@ def _referenced_names(node: Any) -> set[str]:
     return found
 
 
-def _prune(node: Any, allowed: set[str]) -> Any:
-    """Drop every dict entry / list element whose value refers to something not in `allowed`."""
+def _prune(node: Any, allowed: set[str], *, top: bool = False) -> Any:
+    """Drop what refers to something not in `allowed`: an intrinsic naming a dropped resource removes the
+    object (or list element) that holds it, up to the resource's property; other properties stay."""
     if isinstance(node, dict):
         if len(node) == 1 and next(iter(node)).startswith(("Ref", "Fn::")):
             return _DROP if _referenced_names(node) - allowed else node
         out = {}
         for key, value in node.items():
             pruned = _prune(value, allowed)
-            if pruned is not _DROP:
-                out[key] = pruned
+            if pruned is _DROP:
+                if not top:
+                    return _DROP
+                continue
+            out[key] = pruned
         return out
     if isinstance(node, list):
         return [p for p in (_prune(v, allowed) for v in node) if p is not _DROP]
@@ -119,7 +123,7 @@ def local_template(
     resources: dict[str, Any] = {}
     for name, res in kept.items():
         res = {k: v for k, v in res.items() if k in ("Type", "Properties")}
-        props = _prune(res.get("Properties", {}), allowed)
+        props = _prune(res.get("Properties", {}), allowed, top=True)
         if res["Type"] == "AWS::SQS::Queue":
             if props.get("FifoQueue") and "QueueName" not in props:
                 props["QueueName"] = f"{stack_name}-{name}.fifo"
