@@ -32,7 +32,7 @@ class CliError(click.ClickException):
     ) -> None:
         super().__init__(message)
         if exit_code is not None:
-            self.exit_code = exit_code
+            self.exit_code = exit_code  # type: ignore[misc]  # per-instance override of click's default
         self.code = code
         self.status = status
         self.details = details

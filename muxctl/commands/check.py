@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,8 +24,9 @@ def progress_wait(label: str, timeout: float, probe: Callable[[], Any]) -> Any:
         return poll(label, timeout, probe)
     steps = max(1, int(timeout * 10))
     start = time.monotonic()
-    with click.progressbar(length=steps, label=label, file=click.get_text_stream("stderr"),
-                           show_eta=False, width=24) as bar:
+    stderr = sys.stderr
+    make_bar: Any = click.progressbar
+    with make_bar(length=steps, label=label, file=stderr, show_eta=False, width=24) as bar:
         done = 0
 
         def tick() -> Any:
