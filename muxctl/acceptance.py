@@ -17,6 +17,7 @@ import requests
 
 from muxctl.client import MuxClient, describe_connection_error, origin
 from muxctl.errors import CliError
+from muxctl.qr import terminal_qr
 from muxctl.telegram import build_update, post_update
 
 Status = Literal["pass", "fail", "skip"]
@@ -206,6 +207,9 @@ class AcceptanceRun:
             self.say(f"  send to the bot: {token.get('startCommand') or token['token']}")
             if token.get("deepLink"):
                 self.say(f"  deep link: {token['deepLink']}")
+                code = terminal_qr(str(token["deepLink"]))
+                if code:
+                    self.say(code.rstrip("\n"))
             how = "waited for the user"
 
         def found() -> dict[str, Any] | None:
@@ -318,7 +322,8 @@ class AcceptanceRun:
             self.record("3", name, "fail", "envelope arrived but " + "; ".join(problems), started)
             return
         self.inbound_latency = time.monotonic() - sent
-        self.record("3", name, "pass", f"{envelope.get('eventId')} delivered in {self.inbound_latency * 1000:.0f} ms "
+        ms = self.inbound_latency * 1000
+        self.record("3", name, "pass", f"{envelope.get('eventId')} delivered {ms:.0f} ms after the webhook "
                     f"(session {envelope.get('sessionKey')}, accountId {envelope.get('accountId')})", started)
 
     def check_unbind(self, observer: Observer | None) -> None:
