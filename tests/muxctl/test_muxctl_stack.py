@@ -323,3 +323,33 @@ def test_check_tenant_fails_with_a_wrong_key(stack: Stack, receiver: InboundRece
     data = run_json(["check", "tenant", tenant_id, "--key", "x" * 40, "--simulate"], stack.env(), expect=1)
     assert [c["status"] for c in data["checks"]] == ["fail"]
     assert "401" in data["checks"][0]["detail"]
+
+
+def test_check_tenant_interactive_mode_waits_for_a_real_user(stack: Stack, receiver: InboundReceiver) -> None:
+    """Without --simulate the check prints the token and waits; here the 'user' acts on what it prints."""
+    from muxctl.acceptance import AcceptanceRun
+    from muxctl.client import MuxClient
+    from muxctl.telegram import build_update, post_update
+
+    tenant_id, key = new_tenant(stack, receiver, "interactive")
+    client = MuxClient(stack.url, admin_token=ADMIN, tenant_key=key)
+    chat = 5_500_000_000 + time.time_ns() % 10**8
+    printed: list[str] = []
+
+    def user(line: str) -> None:
+        printed.append(line)
+        if "send to the bot: /start " in line:
+            post_update(client, build_update(line.split("send to the bot: ", 1)[1], chat_id=chat), SECRET)
+        elif line.startswith("Send a message in the paired chat now"):
+            post_update(client, build_update("a real user's message", chat_id=chat), SECRET)
+        elif line.startswith("Send another message"):
+            post_update(client, build_update("after unbind", chat_id=chat), SECRET)
+
+    run_ = AcceptanceRun(client=client, tenant_id=tenant_id, observe=receiver.url, timeout=15, quiet_seconds=1,
+                         say=user)
+    results = {r.id: r for r in run_.run()}
+    assert run_.ok, [(r.id, r.status, r.detail) for r in results.values()]
+    assert results["2"].status == "pass" and f"telegram:default:chat:{chat}" in results["2"].detail
+    assert results["3"].status == "pass" and results["4b"].status == "pass"
+    assert any("deep link: https://t.me/MuxLocalBot?start=mpt_" in line for line in printed)
+    assert [e["body"] for e in receiver.envelopes()] == ["a real user's message"]
