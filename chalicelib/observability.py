@@ -72,8 +72,10 @@ def flush() -> None:
 
 
 def log_keys(**keys: Any) -> None:
-    logger().append_keys(**keys)
+    # Thread-local keys: Lambda runs one invocation per process, but the local stack serves HTTP and
+    # polls the queue in threads of one process, and one request's ids must not leak into another's logs.
+    logger().thread_safe_append_keys(**keys)
 
 
 def clear_log_keys() -> None:
-    logger().clear_state()
+    logger().thread_safe_clear_keys()

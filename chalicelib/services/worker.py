@@ -4,8 +4,10 @@ Per record, in queue order:
 * success (forwarded, ignored, duplicate, notice sent) → not reported, so Lambda deletes it;
 * `RetryLaterError` or an unexpected exception → its visibility is set to the backoff of its attempt
   (growing: MUX_RETRY_BASE_DELAY_SEC · 2^(n-1), capped) and it is reported as a failure; every later
-  record of the *same message group* in the batch is reported too, unprocessed, so the chat keeps its
-  order — other groups (other chats, other tenants) go on;
+  record of the *same message group* in the batch is reported too, unprocessed, and released at once
+  (visibility 0): SQS FIFO keeps the group closed while its head is in flight, so they come back right
+  behind it, in order — not after the queue's default visibility timeout. Other groups (other chats,
+  other tenants) go on;
 * `RejectedError` (OpenClaw answered a permanent 4xx), or a retryable failure that has used the budget
   (MUX_RETRY_MAX_ATTEMPTS attempts, or older than the retry window) → copied to the dead-letter queue
   with the reason and status, then deleted. The queue's own redrive policy stays as a safety net for
@@ -44,29 +46,26 @@ def _age_sec(record: dict[str, Any]) -> float:
 
 def handle_batch(event: dict[str, Any]) -> dict[str, Any]:
     failures: list[dict[str, str]] = []
-    blocked_groups: dict[str, int] = {}  # group → retry delay of its failed head
-    held_back: list[tuple[str, int]] = []  # (receipt handle, delay) of records behind a failed head
+    blocked_groups: set[str] = set()  # groups whose head failed in this batch
+    held_back: list[tuple[str, int]] = []  # (receipt handle, 0) of records behind a failed head
     try:
         for record in event.get("Records", []):
             group = record.get("attributes", {}).get("MessageGroupId", "")
             if group in blocked_groups:
                 failures.append({"itemIdentifier": record["messageId"]})
-                held_back.append((record["receiptHandle"], blocked_groups[group]))
+                held_back.append((record["receiptHandle"], 0))
                 continue
-            delay = handle_record(record)
-            if delay is not None:
+            if handle_record(record) is not None:
                 failures.append({"itemIdentifier": record["messageId"]})
-                blocked_groups[group] = delay
+                blocked_groups.add(group)
         if held_back:
-            # Records behind a failed head come back with it, not after the queue's default visibility
-            # timeout: while any of them is in flight, SQS FIFO holds the whole group.
-            _hold(held_back)
+            _release(held_back)
     finally:
         observability.flush()
     return {"batchItemFailures": failures}
 
 
-def _hold(records: list[tuple[str, int]]) -> None:
+def _release(records: list[tuple[str, int]]) -> None:
     try:
         set_visibility_batch(records)
     except Exception:  # noqa: BLE001 - the queue's own visibility timeout then applies
