@@ -128,7 +128,9 @@ def test_retries_survive_an_openclaw_outage_in_the_local_stack(
     token = tenant("POST", stack, "/v1/pairings/token", {"channel": "telegram"}).json()
     chat = 4242
     webhook(stack, private_update(chat, token["startCommand"]))
-    wait_until(lambda: any(i["routeKey"].endswith(f":{chat}") for i in tenant("GET", stack, "/v1/pairings").json()["items"]))
+    wait_until(
+        lambda: any(i["routeKey"].endswith(f":{chat}") for i in tenant("GET", stack, "/v1/pairings").json()["items"])
+    )
     already = len(openclaw.received)
     openclaw.fail_next(2, 503)
     for n in range(3):
