@@ -1,0 +1,148 @@
+"""Inbound benchmark: AWS API calls and handler time per Telegram message, webhook + queue worker.
+
+For one bound chat, each message goes through the real webhook route (`chalice.test.Client`) and the
+real queue entry point (`handle_inbound_queue` with a Lambda-shaped event), moto in-process, the tenant's
+OpenClaw a fake on loopback (one write per response, TCP_NODELAY). Counted: API calls made by the
+service's own clients (the event source mapping's ReceiveMessage/DeleteMessageBatch are Lambda's, listed
+apart). Run twice: a table with 1 tenant / 1 binding, and one with 1,000 tenants / 5,000 bindings, to
+show the per-message cost does not grow with the table.
+
+    python -m bench
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.outbound import _CallCounter, _environment, _table
+
+ROOT = Path(__file__).resolve().parent.parent
+MESSAGES = 200
+API_KEY = "bench-inbound-key-0123456789abcdef"
+SECRET = "bench-webhook-secret"
+CHAT = 5123456789
+
+
+def _fill(tenants: int, bindings: int) -> None:
+    """Other tenants and bindings, written straight to the table (their contents are never read)."""
+    from chalicelib import aws
+    from chalicelib.models import Binding
+    from chalicelib.storage import bindings as store
+    from chalicelib.storage import table
+
+    now = int(time.time() * 1000)
+    items: list[dict[str, Any]] = []
+    for t in range(tenants):
+        items.append({**table.tenant_key(f"filler-{t}"), "type": "tenant", "tenantId": f"filler-{t}",
+                      "name": f"filler-{t}", "inboundUrl": "http://127.0.0.1:9/x", "inboundTimeoutMs": 1000,
+                      "keyHash": f"h{t}", "keyCiphertext": "x", "disabled": False, "createdAtMs": now,
+                      "updatedAtMs": now})
+    for b in range(bindings):
+        binding = Binding(binding_id=f"bind_filler_{b}", tenant_id=f"filler-{b % max(tenants, 1)}",
+                          channel="telegram", scope="chat", route_key=f"telegram:default:chat:{-1000 - b}",
+                          session_key=f"agent:main:telegram:group:{-1000 - b}", chat_id=str(-1000 - b),
+                          created_at_ms=now)
+        items.append(store._route_item(binding))
+    client = aws.dynamodb()
+    for start in range(0, len(items), 25):
+        chunk = [{"PutRequest": {"Item": table.to_ddb(i)}} for i in items[start : start + 25]]
+        client.batch_write_item(RequestItems={table.table_name(): chunk})
+
+
+def _scenario(tenants: int, bindings: int) -> dict[str, Any]:
+    from moto import mock_aws
+
+    from tests.fakes.openclaw_server import FakeOpenClaw
+    from tests.fakes.telegram_server import FakeTelegram
+
+    env = {"MUX_TELEGRAM_WEBHOOK_SECRET": SECRET, "MUX_RETRY_BASE_DELAY_SEC": "0"}
+    with FakeTelegram() as tg, FakeOpenClaw() as openclaw, _environment(env), mock_aws():
+        os.environ["MUX_TELEGRAM_API_BASE_URL"] = tg.url
+        import boto3
+        from chalice.test import Client
+
+        import app as entry_points
+        from chalicelib import aws, config
+        from chalicelib.models import BootstrapRequest
+        from chalicelib.services import tenants as tenant_service
+        from local.poller import lambda_sqs_event
+        from local.provision import provision
+        from tests.fakes.pairing import bind_telegram
+
+        resources = provision()
+        os.environ.update(resources.env)
+        aws.reset_clients()
+        config.reset_settings()
+        config.get_settings()
+        tenant_service.bootstrap(BootstrapRequest(tenantId="bench", apiKey=API_KEY, inboundUrl=openclaw.url))
+        bind_telegram("bench", CHAT)
+        _fill(max(tenants - 1, 0), max(bindings - 1, 0))
+        esm = boto3.client("sqs")  # plays Lambda's event source mapping: not counted
+        arn = esm.get_queue_attributes(QueueUrl=resources.inbound_queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        counter = _CallCounter()
+        counter.attach()
+        webhook_ms: list[float] = []
+        worker_ms: list[float] = []
+        with Client(entry_points.app, stage_name="local", project_dir=str(ROOT)) as client:
+            for n in range(MESSAGES + 5):
+                if n == 5:  # the first five warm imports, pools and the key cache
+                    counter.counts.clear()
+                update = {"update_id": 10_000 + n, "message": {
+                    "message_id": n, "date": 1781600000, "text": f"message {n}",
+                    "from": {"id": CHAT, "is_bot": False, "first_name": "A"},
+                    "chat": {"id": CHAT, "type": "private", "first_name": "A"}}}
+                started = time.perf_counter()
+                resp = client.http.post("/v1/webhooks/telegram", body=json.dumps(update), headers={
+                    "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET})
+                webhook_ms.append((time.perf_counter() - started) * 1000)
+                assert resp.status_code == 200, resp.body
+                got = esm.receive_message(QueueUrl=resources.inbound_queue_url, MaxNumberOfMessages=10,
+                                          AttributeNames=["All"], MessageSystemAttributeNames=["All"])
+                event = lambda_sqs_event(got["Messages"], arn, "us-east-1")
+                started = time.perf_counter()
+                result = entry_points.handle_inbound_queue(event, None)
+                worker_ms.append((time.perf_counter() - started) * 1000)
+                assert result == {"batchItemFailures": []}, result
+                esm.delete_message(QueueUrl=resources.inbound_queue_url,
+                                   ReceiptHandle=got["Messages"][0]["ReceiptHandle"])
+        delivered = len(openclaw.received)
+        aws.reset_clients()
+        config.reset_settings()
+    if delivered != MESSAGES + 5:
+        raise RuntimeError(f"expected {MESSAGES + 5} forwards, OpenClaw got {delivered}")
+    webhook_ms, worker_ms = webhook_ms[5:], worker_ms[5:]
+    total = [a + b for a, b in zip(webhook_ms, worker_ms, strict=True)]
+    return {
+        "name": f"{tenants} tenants / {bindings} bindings",
+        "calls": {k: v / MESSAGES for k, v in counter.counts.items()},
+        "telegram": 0.0,
+        "median": statistics.median(total),
+        "p90": sorted(total)[int(len(total) * 0.9) - 1],
+        "median_own": statistics.median(webhook_ms),
+        "worker": statistics.median(worker_ms),
+    }
+
+
+def main() -> None:
+    results = [_scenario(1, 1), _scenario(1000, 5000)]
+    print(
+        f"\nInbound: one Telegram message → webhook → SQS → worker → OpenClaw, {MESSAGES} messages per row, "
+        "AWS calls per message by the service (moto in-process), handler times via chalice.test.Client + "
+        "handle_inbound_queue"
+    )
+    table = _table(results).replace("Telegram", "(n/a)   ").replace("median ms w/o AWS", "webhook median ms")
+    print(table)
+    for r in results:
+        print(f"  {r['name']}: worker median {r['worker']:.2f} ms, webhook median {r['median_own']:.2f} ms")
+    print("Not counted (Lambda's event source mapping, per batch of up to 10): sqs.ReceiveMessage, "
+          "sqs.DeleteMessageBatch.")
+
+
+if __name__ == "__main__":
+    main()
