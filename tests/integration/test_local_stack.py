@@ -1,0 +1,322 @@
+"""The local stack over real HTTP (`python -m local` as a subprocess), and its Lambda-like queue poller.
+
+The subprocess is configured by env vars only (MUX_PORT, MUX_ADMIN_TOKEN), waited for by polling
+/health against a deadline, and stopped with SIGTERM (it must exit 0 promptly).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+
+from local.poller import QueuePoller, failed_message_ids, lambda_sqs_event
+
+ROOT = Path(__file__).resolve().parents[2]
+ADMIN_TOKEN = "local-stack-admin-token-0123456789"
+START_DEADLINE_SEC = 90
+STOP_DEADLINE_SEC = 30
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(predicate, deadline_sec: float, interval: float = 0.1, what: str = "condition"):
+    deadline = time.monotonic() + deadline_sec
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {deadline_sec}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Stack:
+    def __init__(self, tmp_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = tmp_path / "local-stack.log"
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("MUX_", "TELEGRAM_", "DISCORD_", "WHATSAPP_", "AWS_"))
+        }
+        env.update(MUX_PORT=str(self.port), MUX_ADMIN_TOKEN=ADMIN_TOKEN, PYTHONUNBUFFERED="1")
+        self._log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "local"],
+            cwd=str(tmp_path),  # any working directory works
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+    def healthy(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"local stack exited with {self.process.returncode}:\n{self.output()}")
+        try:
+            return requests.get(f"{self.url}/health", timeout=2).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    def stop(self) -> int | None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(STOP_DEADLINE_SEC)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+                self._log.close()
+                return None
+        self._log.close()
+        return self.process.returncode
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    running = Stack(tmp_path_factory.mktemp("local-stack"))
+    try:
+        wait_for(running.healthy, START_DEADLINE_SEC, interval=0.2, what="GET /health == 200")
+        yield running
+    finally:
+        running.stop()
+
+
+def admin(headers=None):
+    return {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json", **(headers or {})}
+
+
+def bootstrap(stack, tenant_id, key):
+    body = {"tenantId": tenant_id, "apiKey": key, "inboundUrl": "http://127.0.0.1:9/v1/mux/inbound"}
+    return requests.post(f"{stack.url}/v1/admin/tenants/bootstrap", json=body, headers=admin(), timeout=10)
+
+
+def test_health(stack):
+    response = requests.get(f"{stack.url}/health", timeout=5)
+    assert response.status_code == 200
+    assert response.json() == {"ok": True}
+
+
+def test_banner_shows_endpoints_but_not_the_admin_token(stack):
+    out = stack.output()
+    assert stack.url in out
+    assert re.search(r"AWS \(moto\)\s+http://127\.0\.0\.1:\d+", out)
+    assert "admin token     set" in out
+    assert "MUX_TELEGRAM_API_BASE_URL" in out
+    assert ADMIN_TOKEN not in out
+
+
+def test_bootstrap_and_rotation_over_http(stack):
+    tenant = f"t-{uuid.uuid4().hex[:8]}"
+    old_key, new_key = f"old-{uuid.uuid4().hex}", f"new-{uuid.uuid4().hex}"
+    first = bootstrap(stack, tenant, old_key)
+    assert first.status_code == 200, first.text
+    assert first.json()["tenantId"] == tenant
+    target = f"{stack.url}/v1/tenant/inbound-target"
+    assert requests.get(target, headers={"Authorization": f"Bearer {old_key}"}, timeout=5).status_code == 200
+
+    assert bootstrap(stack, tenant, new_key).status_code == 200
+    old = requests.get(target, headers={"Authorization": f"Bearer {old_key}"}, timeout=5)
+    assert old.status_code == 401
+    assert old.json()["code"] == "UNAUTHORIZED"
+    new = requests.get(target, headers={"Authorization": f"Bearer {new_key}"}, timeout=5)
+    assert new.status_code == 200
+    assert new.json()["inboundUrl"] == "http://127.0.0.1:9/v1/mux/inbound"
+    assert old_key not in stack.output() and new_key not in stack.output()
+
+
+def test_error_body_shape(stack):
+    response = requests.post(
+        f"{stack.url}/v1/admin/tenants/bootstrap", data=b"{not json", headers=admin(), timeout=5
+    )
+    assert response.status_code == 400
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["ok"] is False
+    assert body["code"] == "INVALID_JSON"
+    assert isinstance(body["error"], str) and body["error"]
+
+
+def test_unknown_nested_path_is_json_404(stack):
+    response = requests.get(f"{stack.url}/v1/does/not/exist", timeout=5)
+    assert response.status_code == 404
+    assert response.json()["code"] == "NOT_FOUND"
+
+
+def test_body_limit_is_enforced(stack):
+    big = json.dumps({"tenantId": "big", "apiKey": "k" * 30, "inboundUrl": "http://x/", "name": "x" * 1_100_000})
+    response = requests.post(f"{stack.url}/v1/admin/tenants/bootstrap", data=big, headers=admin(), timeout=10)
+    assert response.status_code == 413
+    assert response.json()["code"] == "PAYLOAD_TOO_LARGE"
+
+
+def test_second_stack_side_by_side_then_sigterm_stops_it_cleanly(stack, tmp_path):
+    tenant = f"only-on-first-{uuid.uuid4().hex[:6]}"
+    assert bootstrap(stack, tenant, f"key-{uuid.uuid4().hex}").status_code == 200
+    second = Stack(tmp_path)
+    try:
+        wait_for(second.healthy, START_DEADLINE_SEC, interval=0.2, what="second stack healthy")
+        assert second.port != stack.port
+        # Separate processes, separate moto: the tenant exists only on the first stack.
+        lookup = f"/v1/admin/tenants/{tenant}"
+        assert requests.get(stack.url + lookup, headers=admin(), timeout=5).status_code == 200
+        assert requests.get(second.url + lookup, headers=admin(), timeout=5).status_code == 404
+        started = time.monotonic()
+        rc = second.stop()
+        assert rc == 0, second.output()
+        assert time.monotonic() - started < STOP_DEADLINE_SEC
+        assert "stopped" in second.output()
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"{second.url}/health", timeout=2)
+        assert stack.healthy()  # the first one is unaffected
+    finally:
+        second.stop()
+
+
+# --- the poller, in-process against moto -------------------------------------------------------
+def _send(queue_url: str, bodies: list[str], group: str = "chat-1") -> None:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    for body in bodies:
+        sqs.send_message(
+            QueueUrl=queue_url, MessageBody=body, MessageGroupId=group, MessageDeduplicationId=uuid.uuid4().hex
+        )
+
+
+def _poller(aws_env, handler) -> QueuePoller:
+    return QueuePoller(
+        boto3.client("sqs", region_name="us-east-1"),
+        aws_env.inbound_queue_url,
+        handler,
+        region="us-east-1",
+        context_factory=lambda: None,
+        wait_seconds=0,
+    )
+
+
+def _remaining_bodies(queue_url: str) -> list[str]:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    bodies = []
+    for _ in range(5):
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
+            "Messages", []
+        )
+        bodies = sorted({*bodies, *(m["Body"] for m in messages)})
+    return bodies
+
+
+def test_poller_builds_lambda_event_and_deletes_only_successes(aws_env):
+    _send(aws_env.inbound_queue_url, ["a", "b", "c"])
+    seen = {}
+
+    def handler(event, context):
+        seen["event"] = event
+        failed = [r["messageId"] for r in event["Records"] if r["body"] == "b"]
+        for record in event["Records"]:
+            if record["body"] == "b":
+                # as the worker does for backoff: make the failed one visible again at once
+                boto3.client("sqs", region_name="us-east-1").change_message_visibility(
+                    QueueUrl=aws_env.inbound_queue_url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0
+                )
+        return {"batchItemFailures": [{"itemIdentifier": i} for i in failed]}
+
+    assert _poller(aws_env, handler).poll_once() == 3
+    records = seen["event"]["Records"]
+    assert [r["body"] for r in records] == ["a", "b", "c"]
+    assert len({r["messageId"] for r in records}) == 3
+    first = records[0]
+    assert first["eventSource"] == "aws:sqs"
+    assert first["eventSourceARN"].endswith(":" + aws_env.inbound_queue_url.rsplit("/", 1)[1])
+    for attribute in ("ApproximateReceiveCount", "SentTimestamp", "MessageGroupId", "MessageDeduplicationId"):
+        assert first["attributes"][attribute], attribute
+    assert first["attributes"]["ApproximateReceiveCount"] == "1"
+    assert _remaining_bodies(aws_env.inbound_queue_url) == ["b"]
+
+
+def test_poller_keeps_everything_when_the_handler_raises(aws_env):
+    _send(aws_env.inbound_queue_url, ["x", "y"])
+    calls = []
+
+    def handler(event, context):
+        calls.append(len(event["Records"]))
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        for record in event["Records"]:
+            sqs.change_message_visibility(
+                QueueUrl=aws_env.inbound_queue_url, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0
+            )
+        raise RuntimeError("worker crashed")
+
+    assert _poller(aws_env, handler).poll_once() == 2
+    assert calls == [2]
+    assert _remaining_bodies(aws_env.inbound_queue_url) == ["x", "y"]
+
+
+def test_poller_thread_stops_promptly(aws_env):
+    handled = threading.Event()
+
+    def handler(event, context):
+        handled.set()
+        return {"batchItemFailures": []}
+
+    poller = _poller(aws_env, handler)
+    poller.start()
+    _send(aws_env.inbound_queue_url, ["z"])
+    wait_for(handled.is_set, 10, what="the poller to deliver a message")
+    poller.stop(timeout=10)
+    assert not poller.is_alive()
+    wait_for(lambda: poller.deleted == 1, 5, what="the delete to be counted")
+
+
+@pytest.mark.parametrize(
+    ("result", "expected"),
+    [
+        (None, set()),
+        ({}, set()),
+        ({"batchItemFailures": []}, set()),
+        ({"batchItemFailures": [{"itemIdentifier": "m2"}]}, {"m2"}),
+        ({"batchItemFailures": [{"itemIdentifier": "unknown"}]}, {"m1", "m2", "m3"}),
+        ({"batchItemFailures": [{"itemIdentifier": ""}]}, {"m1", "m2", "m3"}),
+        ({"batchItemFailures": "nope"}, {"m1", "m2", "m3"}),
+        ("not a dict", {"m1", "m2", "m3"}),
+    ],
+)
+def test_failed_message_ids_follow_lambda_semantics(result, expected):
+    assert failed_message_ids(result, ["m1", "m2", "m3"]) == expected
+
+
+def test_lambda_event_shape_from_receive_message():
+    messages = [
+        {
+            "MessageId": "id-1",
+            "ReceiptHandle": "rh-1",
+            "Body": "{}",
+            "MD5OfBody": "99914b932bd37a50b983c5e7c90ae93b",
+            "Attributes": {"ApproximateReceiveCount": "2", "MessageGroupId": "g"},
+            "MessageAttributes": {"kind": {"DataType": "String", "StringValue": "tg"}},
+        }
+    ]
+    event = lambda_sqs_event(messages, "arn:aws:sqs:us-east-1:123456789012:q.fifo", "us-east-1")
+    (record,) = event["Records"]
+    assert record["messageId"] == "id-1" and record["receiptHandle"] == "rh-1"
+    assert record["attributes"] == {"ApproximateReceiveCount": "2", "MessageGroupId": "g"}
+    assert record["messageAttributes"]["kind"]["stringValue"] == "tg"
+    assert record["awsRegion"] == "us-east-1"
