@@ -320,3 +320,41 @@ def test_lambda_event_shape_from_receive_message():
     assert record["attributes"] == {"ApproximateReceiveCount": "2", "MessageGroupId": "g"}
     assert record["messageAttributes"]["kind"]["stringValue"] == "tg"
     assert record["awsRegion"] == "us-east-1"
+
+
+def test_health_is_503_while_the_poller_is_not_running():
+    from chalice import Chalice
+    from chalice.test import Client
+
+    from local.stack import LocalStack
+
+    app = Chalice(app_name="health-guard")
+
+    @app.route("/health")
+    def health():
+        return {"ok": True}
+
+    @app.route("/other")
+    def other():
+        return {"ok": True}
+
+    local_stack = LocalStack()
+    local_stack.app = app
+    local_stack._install_health_guard()
+
+    class Alive:
+        def __init__(self, alive):
+            self.alive = alive
+
+        def is_alive(self):
+            return self.alive
+
+    with Client(app, project_dir=str(ROOT)) as client:
+        response = client.http.get("/health")
+        assert response.status_code == 503
+        assert response.json_body["code"] == "UNAVAILABLE"
+        assert client.http.get("/other").status_code == 200
+        local_stack.poller = Alive(True)
+        assert client.http.get("/health").status_code == 200
+        local_stack.poller = Alive(False)
+        assert client.http.get("/health").status_code == 503
