@@ -38,15 +38,20 @@ def new_binding_id() -> str:
     return f"bind_{uuid.uuid4()}"
 
 
+IMPLEMENTED_CHANNELS = ("telegram",)  # Discord and WhatsApp: settings reserved, channels not built yet
+
+
 def channel_enabled(channel: str) -> bool:
     s = get_settings()
-    return {"telegram": s.telegram_enabled, "discord": s.discord_enabled, "whatsapp": s.whatsapp_enabled}[channel]
+    enabled = {"telegram": s.telegram_enabled, "discord": s.discord_enabled, "whatsapp": s.whatsapp_enabled}
+    return channel in IMPLEMENTED_CHANNELS and enabled[channel]
 
 
 def create_token(tenant: Tenant, req: PairingTokenRequest) -> PairingTokenResponse:
     settings = get_settings()
     if not channel_enabled(req.channel):
-        raise InvalidInputError(f"The {req.channel} channel is not enabled on this mux.", code="CHANNEL_DISABLED")
+        detail = "is not enabled" if req.channel in IMPLEMENTED_CHANNELS else "is not available yet"
+        raise InvalidInputError(f"The {req.channel} channel {detail} on this mux.", code="CHANNEL_DISABLED")
     ttl = req.ttlSec if req.ttlSec is not None else settings.pairing_token_ttl_sec
     ttl = max(1, min(ttl, settings.pairing_token_max_ttl_sec))
     token = new_token()
@@ -56,23 +61,17 @@ def create_token(tenant: Tenant, req: PairingTokenRequest) -> PairingTokenRespon
         {"tenantId": tenant.tenant_id, "channel": req.channel, "sessionKey": req.sessionKey, "agentId": req.agentId},
         expires,
     )
-    start_command = deep_link = instructions = None
-    if req.channel == "telegram":
-        start_command = f"/start {token}"
-        if settings.telegram_bot_username:
-            deep_link = f"https://t.me/{settings.telegram_bot_username.lstrip('@')}?start={token}"
-    elif req.channel == "discord":
-        instructions = f"Use /pair token:{token} or send it to the bot in a DM."
-    else:
-        number = settings.whatsapp_phone_number_id or "the mux's WhatsApp number"
-        instructions = f"Send it to {number}."
+    # Only Telegram reaches this point today; Discord/WhatsApp will add their `instructions` (CONTRACT §3.3).
+    start_command = f"/start {token}"
+    deep_link = None
+    if settings.telegram_bot_username:
+        deep_link = f"https://t.me/{settings.telegram_bot_username.lstrip('@')}?start={token}"
     return PairingTokenResponse(
         channel=req.channel,
         token=token,
         expiresAtMs=expires,
         startCommand=start_command,
         deepLink=deep_link,
-        instructions=instructions,
     )
 
 
