@@ -86,6 +86,19 @@ def test_forged_chat_id_is_overwritten() -> None:
     assert _lock("sendMessage", {"chat_id": 999, "text": "hi"})["chat_id"] == -1001
 
 
+def test_no_field_reaches_another_chat() -> None:
+    body = {
+        "text": "x",
+        "business_connection_id": "bc1",
+        "reply_parameters": {"message_id": 3, "chat_id": -100999, "quote": "q"},
+    }
+    assert _lock("sendMessage", body) == {
+        "chat_id": -1001,
+        "text": "x",
+        "reply_parameters": {"message_id": 3, "quote": "q"},
+    }
+
+
 def test_topic_binding_forces_its_thread() -> None:
     out = _lock("sendMessage", {"chat_id": 1, "text": "x", "message_thread_id": 77}, topic="42")
     assert out["message_thread_id"] == 42

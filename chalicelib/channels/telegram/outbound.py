@@ -1,7 +1,8 @@
 """Telegram sender: raw Bot API calls and text/media sends onto the bound chat, with the route lock enforced.
 
 Route lock (CONTRACT §7): whatever a raw body says, `chat_id` is the bound chat and, for a topic binding,
-`message_thread_id` is the bound topic. Decisions worth knowing:
+`message_thread_id` is the bound topic; `reply_parameters.chat_id` (quoting a message of another chat)
+and `business_connection_id` are dropped. Decisions worth knowing:
 
 * General topic: Telegram refuses `message_thread_id=1` on sends ("message thread not found"), so a binding
   to topic 1 sends without it; `sendChatAction` accepts (and needs) it, so typing keeps it.
@@ -259,6 +260,12 @@ class _Calls:
         out = dict(body)
         if method == "answerCallbackQuery":
             return out
+        # Fields that would reach outside the bound chat: a reply quoting another chat's message, or a
+        # send through a business account connection.
+        out.pop("business_connection_id", None)
+        reply = out.get("reply_parameters")
+        if isinstance(reply, dict) and "chat_id" in reply:
+            out["reply_parameters"] = {k: v for k, v in reply.items() if k != "chat_id"}
         inline_only = method == "editMessageText" and out.get("inline_message_id") and "message_id" not in out
         if inline_only:
             out.pop("chat_id", None)
