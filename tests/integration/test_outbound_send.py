@@ -353,3 +353,67 @@ def test_body_over_the_limit_is_413(client: Any, tenants: None, tg: FakeTelegram
     status, answer, _ = post(client, {"channel": "telegram", "sessionKey": "s", "text": "x" * 500})
     assert (status, answer["code"]) == (413, "PAYLOAD_TOO_LARGE")
     assert tg.calls() == []
+
+
+# --- plug-in senders ------------------------------------------------------------------------------------
+class RecordingSender:
+    """A platform sender registered without touching the route or the service."""
+
+    channel = "discord"
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str | None]] = []
+
+    def enabled(self, settings: Any) -> bool:
+        return True
+
+    def validate(self, request: Any) -> None:
+        return None
+
+    def send(self, destination: Any, request: Any) -> Any:
+        from chalicelib.channels.base import SendResult
+
+        self.sent.append((destination.chat_id, request.text))
+        return SendResult([f"dc-{len(self.sent)}"], channel_id=destination.chat_id)
+
+    def typing(self, destination: Any, request: Any = None) -> None:
+        self.sent.append((destination.chat_id, None))
+
+
+def test_a_registered_sender_serves_its_channel(client: Any, tenants: None, tg: FakeTelegram) -> None:
+    import time
+    import uuid
+
+    from chalicelib.channels import base
+    from chalicelib.models import Binding
+
+    now = int(time.time() * 1000)
+    token = uuid.uuid4().hex
+    bindings.put_token(token, {"tenantId": "t1", "channel": "discord"}, now + 60_000)
+    route = "discord:default:guild:1:channel:222"
+    binding = Binding(
+        binding_id="bind_dc",
+        tenant_id="t1",
+        channel="discord",
+        scope="channel",
+        route_key=route,
+        session_key="agent:main:discord:channel:222",
+        chat_id="222",
+        created_at_ms=now,
+    )
+    bindings.claim(token_hash=token, channel="discord", binding=binding, existing=None, now_ms=now)
+    sender = RecordingSender()
+    base.register("discord", sender)
+    try:
+        body = {"channel": "discord", "sessionKey": "agent:main:discord:channel:222", "text": "hi", "to": "channel:9"}
+        status, answer, _ = post(client, body)
+        typing_status, _, _ = post(client, {"channel": "discord", "sessionKey": binding.session_key}, path=TYPING)
+    finally:
+        base.register("discord", None)
+    assert (status, answer) == (
+        200,
+        {"ok": True, "messageId": "dc-1", "providerMessageIds": ["dc-1"], "channelId": "222"},
+    )
+    assert typing_status == 200
+    assert sender.sent == [("222", "hi"), ("222", None)]
+    assert tg.calls() == []
