@@ -41,6 +41,10 @@ def tg(configure: Any) -> Iterator[FakeTelegram]:
 @pytest.fixture
 def tenants(make_tenant: Any, tg: FakeTelegram) -> None:
     make_tenant("t1", "http://127.0.0.1:9/v1/mux/inbound", KEY_1)
+
+
+@pytest.fixture
+def tenant2(make_tenant: Any, tenants: None) -> None:
     make_tenant("t2", "http://127.0.0.1:9/v1/mux/inbound", KEY_2)
 
 
@@ -286,7 +290,7 @@ def test_unbound_session_is_403(client: Any, tenants: None, tg: FakeTelegram) ->
     assert tg.calls() == []
 
 
-def test_another_tenants_session_key_is_403(client: Any, tenants: None, tg: FakeTelegram) -> None:
+def test_another_tenants_session_key_is_403(client: Any, tenants: None, tenant2: None, tg: FakeTelegram) -> None:
     bind_telegram("t1", DM)
     status, answer, _ = post(
         client, {"channel": "telegram", "sessionKey": telegram_session_key(DM), "text": "x"}, key=KEY_2
@@ -295,7 +299,7 @@ def test_another_tenants_session_key_is_403(client: Any, tenants: None, tg: Fake
     assert tg.calls() == []
 
 
-def test_stale_session_route_is_403(client: Any, tenants: None, tg: FakeTelegram) -> None:
+def test_stale_session_route_is_403(client: Any, tenants: None, tenant2: None, tg: FakeTelegram) -> None:
     """The session item survives but the route lock is gone, then owned by another tenant."""
     binding = bind_telegram("t1", DM)
     table.delete(table.route_key(binding.route_key))
