@@ -11,17 +11,23 @@ CHANNELS: tuple[str, ...] = ("telegram", "discord", "whatsapp")
 TENANT_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
 
 
-class ApiModel(BaseModel):
+class Model(BaseModel):
+    """Base of every model: validators are built on first use, not at import (Lambda cold start)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class ApiModel(Model):
     """Our own request bodies: unknown fields are refused so typos surface."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
 
 
-class Ok(BaseModel):
+class Ok(Model):
     ok: Literal[True] = True
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(Model):
     ok: Literal[False] = False
     error: str
     code: str
@@ -84,7 +90,7 @@ class PairingTokenResponse(Ok):
     instructions: str | None = None
 
 
-class PairingItem(BaseModel):
+class PairingItem(Model):
     bindingId: str
     channel: Channel
     scope: str
@@ -102,7 +108,7 @@ class UnbindRequest(ApiModel):
     bindingId: str = Field(min_length=1, max_length=128)
 
 
-class SessionItem(BaseModel):
+class SessionItem(Model):
     sessionKey: str
     channel: Channel
     routeKey: str
@@ -114,8 +120,8 @@ class SessionListResponse(Ok):
 
 
 # --- outbound (OpenClaw's client: unknown fields ignored) -------------------------------------
-class OutboundRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class OutboundRequest(Model):
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     requestId: str | None = None
     op: Literal["send", "action"] = "send"
@@ -133,8 +139,8 @@ class OutboundRequest(BaseModel):
     accountId: str | None = None
 
 
-class TypingRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class TypingRequest(Model):
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     channel: Channel
     sessionKey: str = Field(min_length=1, max_length=512)
@@ -149,7 +155,7 @@ class SendResponse(Ok):
 
 
 # --- domain records ---------------------------------------------------------------------------
-class Tenant(BaseModel):
+class Tenant(Model):
     tenant_id: str
     name: str
     inbound_url: str | None
@@ -161,7 +167,7 @@ class Tenant(BaseModel):
     updated_at_ms: int
 
 
-class Binding(BaseModel):
+class Binding(Model):
     """A route bound to a tenant (the route item is the global lock)."""
 
     binding_id: str
@@ -178,7 +184,7 @@ class Binding(BaseModel):
     last_seen_at_ms: int | None = None
 
 
-class QueuedEvent(BaseModel):
+class QueuedEvent(Model):
     """The SQS message body: a verified platform event waiting for the worker."""
 
     eventId: str
@@ -188,7 +194,7 @@ class QueuedEvent(BaseModel):
     payload: dict[str, Any]
 
 
-class DeadLetterItem(BaseModel):
+class DeadLetterItem(Model):
     id: str
     eventId: str | None
     routeKey: str | None
