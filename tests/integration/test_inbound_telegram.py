@@ -509,3 +509,60 @@ def test_photo_is_described_and_inlined_as_base64(
     assert denied.status_code == 404 and json.loads(denied.body)["code"] == "FILE_NOT_FOUND"
     missing = client.http.get("/v1/mux/files/telegram", headers={"Authorization": f"Bearer {key}"})
     assert missing.status_code == 400
+
+
+def test_token_ttl_is_clamped_and_agent_id_and_session_key_shape_the_binding(
+    client: Any, make_tenant: Any, sqs_event: Any, tg: FakeTelegram, openclaw: FakeOpenClaw
+) -> None:
+    import time
+
+    from chalicelib.storage import bindings
+
+    _, key = make_tenant("acme", inbound_url=openclaw.url)
+    before = int(time.time() * 1000)
+    long = new_token(client, key, ttlSec=999_999)
+    assert before + 3_600_000 <= long["expiresAtMs"] <= int(time.time() * 1000) + 3_600_000
+    short = new_token(client, key, ttlSec=-5)
+    assert short["expiresAtMs"] <= int(time.time() * 1000) + 1000
+
+    pair_private(client, sqs_event, key, 1301, agentId="ops")
+    pair_private(client, sqs_event, key, 1302, sessionKey="agent:main:main")
+    keys = {i["routeKey"]: i["sessionKeys"] for i in pairings(client, key)}
+    assert keys["telegram:default:chat:1301"] == ["agent:ops:telegram:direct:1301"]
+    assert keys["telegram:default:chat:1302"] == ["agent:main:main"]
+    post_update(client, private_update(1302, "via the shared session"))
+    drain(sqs_event)
+    assert openclaw.received[-1]["sessionKey"] == "agent:main:main"
+    route = bindings.session_route("acme", "telegram", "agent:main:main")
+    assert route is not None and route["chatId"] == "1302"
+
+
+def test_pairings_are_paginated_newest_first(client: Any, make_tenant: Any, sqs_event: Any, tg: FakeTelegram) -> None:
+    _, key = make_tenant("acme")
+    for chat in (1401, 1402, 1403):
+        pair_private(client, sqs_event, key, chat)
+    first = json.loads(client.http.get("/v1/pairings?limit=2", headers=auth(key)).body)
+    assert [i["routeKey"][-4:] for i in first["items"]] == ["1403", "1402"]
+    assert first["nextCursor"]
+    second = json.loads(
+        client.http.get(f"/v1/pairings?limit=2&cursor={first['nextCursor']}", headers=auth(key)).body
+    )
+    assert [i["routeKey"][-4:] for i in second["items"]] == ["1401"]
+    assert second["nextCursor"] is None
+    bad = client.http.get("/v1/pairings?cursor=garbage", headers=auth(key))
+    assert bad.status_code == 400 and json.loads(bad.body)["code"] == "INVALID_CURSOR"
+    assert client.http.get("/v1/pairings?limit=0", headers=auth(key)).status_code == 400
+    assert client.http.get("/v1/pairings", headers=auth("wrong-key-0123456789abcdef")).status_code == 401
+
+
+def test_pairing_token_errors(client: Any, make_tenant: Any, configure: Any) -> None:
+    _, key = make_tenant("acme")
+    resp = client.http.post("/v1/pairings/token", headers=auth(key), body=json.dumps({"channel": "telegram"}))
+    assert resp.status_code == 400 and json.loads(resp.body)["code"] == "CHANNEL_DISABLED"  # no bot token
+    configure(TELEGRAM_BOT_TOKEN=BOT_TOKEN, MUX_TELEGRAM_WEBHOOK_SECRET=SECRET)
+    for body, field in (({"channel": "sms"}, "channel"), ({}, "channel"), ({"channel": "telegram", "x": 1}, "x")):
+        resp = client.http.post("/v1/pairings/token", headers=auth(key), body=json.dumps(body))
+        data = json.loads(resp.body)
+        assert resp.status_code == 400 and data["code"] == "INVALID_REQUEST" and field in data["details"]["fields"]
+    resp = client.http.post("/v1/pairings/token", headers=auth(key), body=json.dumps({"channel": "discord"}))
+    assert resp.status_code == 400 and json.loads(resp.body)["code"] == "CHANNEL_DISABLED"
