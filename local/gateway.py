@@ -59,4 +59,4 @@ def install_greedy_routes() -> None:
     from chalice import local as chalice_local
 
     if getattr(chalice_local.RouteMatcher, "_mux_base", None) is None:
-        chalice_local.RouteMatcher = _greedy_matcher_class()
+        chalice_local.RouteMatcher = _greedy_matcher_class()  # type: ignore[misc, assignment]

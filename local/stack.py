@@ -158,7 +158,7 @@ class LocalStack:
     def _install_health_guard(self) -> None:
         """`GET /health` answers 503 unless the queue poller is running (registered from here, so the
         Lambda code has no local-only branch)."""
-        from chalice import Response
+        from chalice.app import Response
 
         def poller_health(event: Any, get_response: Any) -> Any:
             if event.path == "/health" and not (self.poller is not None and self.poller.is_alive()):
@@ -179,7 +179,7 @@ class LocalStack:
 
         install_greedy_routes()
 
-        class QuietRequestHandler(ChaliceRequestHandler):  # type: ignore[misc]
+        class QuietRequestHandler(ChaliceRequestHandler):
             """Access log without query strings (they may carry verification tokens)."""
 
             def log_request(self, code: Any = "-", size: Any = "-") -> None:
