@@ -34,5 +34,8 @@ def kms() -> Any:
 
 
 def reset_clients() -> None:
-    """Drop cached clients (tests entering a new moto context, the local stack after setting endpoints)."""
+    """Drop cached clients (tests entering a new moto context, the local stack after setting endpoints).
+
+    The session is kept: clients read endpoint, region and credentials from the environment when created.
+    """
     _client.cache_clear()
