@@ -195,7 +195,8 @@ def _not_bound() -> ForbiddenError:
 
 def resolve_binding(tenant_id: str, channel: str, session_key: str) -> Binding:
     """The binding a session key sends to; the route item (the global lock) must still name this tenant
-    and the binding the session route points at."""
+    and the binding the session route points at. A per-thread session under a chat binding (a private
+    chat's thread) carries its thread in the session route: sends to that session go to that thread."""
     session = bindings.session_route(tenant_id, channel, session_key)
     if not session or not session.get("routeKey"):
         raise _not_bound()
@@ -207,6 +208,9 @@ def resolve_binding(tenant_id: str, channel: str, session_key: str) -> Binding:
         or binding.channel != channel
     ):
         raise _not_bound()
+    thread = session.get("topicId")
+    if thread and binding.topic_id is None:
+        binding = binding.model_copy(update={"topic_id": str(thread)})
     return binding
 
 

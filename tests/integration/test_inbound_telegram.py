@@ -201,6 +201,13 @@ def test_forum_topics_and_private_threads_get_their_own_session_keys(
     assert last["sessionKey"] == "agent:main:telegram:direct:444:thread:9" and last["threadId"] == 9
     route = bindings.session_route("acme", "telegram", "agent:main:telegram:direct:444:thread:9")
     assert route is not None and route["routeKey"] == "telegram:default:chat:444" and route["topicId"] == "9"
+    # OpenClaw's answer on that session goes back into that thread; the chat's own session stays unthreaded.
+    for session, thread in (("agent:main:telegram:direct:444:thread:9", 9), ("agent:main:telegram:direct:444", None)):
+        sent = client.http.post("/v1/mux/outbound/send", headers=auth(key),
+                                body=json.dumps({"channel": "telegram", "sessionKey": session, "text": "answer"}))
+        assert sent.status_code == 200, sent.body
+        last = tg.bodies("sendMessage")[-1]
+        assert (last["chat_id"], last.get("message_thread_id")) == (444, thread)
 
 
 def test_duplicate_update_is_forwarded_once_even_after_the_sqs_dedupe_window(

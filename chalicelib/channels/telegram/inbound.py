@@ -26,6 +26,12 @@ _MEDIA_KINDS = (
 _COMMAND = re.compile(r"^[/!](?P<name>[A-Za-z0-9_]+)(?:@(?P<bot>[A-Za-z0-9_]+))?(?:\s+(?P<args>.*))?$", re.S)
 
 
+def route_key(chat_id: str, topic_id: str | None = None) -> str:
+    """CONTRACT §4 route key of a Telegram chat, or of one forum topic of it."""
+    base = f"telegram:default:chat:{chat_id}"
+    return f"{base}:topic:{topic_id}" if topic_id is not None else base
+
+
 @dataclass
 class TelegramMessage:
     """One inbound Telegram event reduced to what routing, pairing and forwarding need."""
@@ -56,14 +62,12 @@ class TelegramMessage:
 
     @property
     def chat_route(self) -> str:
-        return f"telegram:default:chat:{self.chat_id}"
+        return route_key(self.chat_id)
 
     @property
     def route_key(self) -> str:
         """The most specific route of this message."""
-        if self.topic_id is not None:
-            return f"{self.chat_route}:topic:{self.topic_id}"
-        return self.chat_route
+        return route_key(self.chat_id, self.topic_id)
 
     def route_candidates(self) -> list[str]:
         """Binding lookup order: the topic route before its chat route."""

@@ -34,13 +34,13 @@ from urllib.parse import urlsplit
 from chalicelib import observability
 from chalicelib.channels.base import Destination, SendResult
 from chalicelib.channels.telegram import api
+from chalicelib.channels.telegram.inbound import GENERAL_TOPIC, route_key
 from chalicelib.config import Settings
 from chalicelib.errors import InvalidInputError, ProviderError
 from chalicelib.models import OutboundRequest
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
-GENERAL_TOPIC = "1"
 
 RAW_METHODS = frozenset(
     {
@@ -55,12 +55,6 @@ RAW_METHODS = frozenset(
 )
 _NO_THREAD_METHODS = frozenset({"editMessageText", "setMessageReaction", "answerCallbackQuery"})
 _IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".heic"})
-
-
-def route_key(chat_id: str, topic_id: str | None) -> str:
-    """CONTRACT §4 route key of a Telegram chat or forum topic."""
-    base = f"telegram:default:chat:{chat_id}"
-    return f"{base}:topic:{topic_id}" if topic_id else base
 
 
 def _chat_id_value(chat_id: str) -> int | str:
