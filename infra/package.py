@@ -12,11 +12,15 @@ environment (`chalice package` needs neither; it downloads Lambda wheels from Py
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
+import py_compile
+import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +78,43 @@ def package(stage: str, out: Path, *, lint: bool = True) -> Path:
     finally:
         merge_path.unlink(missing_ok=True)
     sam = out / "sam.json"
+    precompile(out / "deployment.zip", json.loads(sam.read_text(encoding="utf-8")))
     if lint:
         subprocess.run([_tool("cfn-lint"), str(sam)], cwd=ROOT, env=env, check=True)
     return sam
+
+
+def precompile(zip_path: Path, template: dict[str, Any]) -> bool:
+    """Add bytecode to the deployment zip (cold start: Lambda's file system is read-only, so a zip without
+    `.pyc` files compiles every module at each cold start). Unchecked-hash pycs never look at source
+    timestamps. Only done when the functions' runtime is this interpreter's version (bytecode is
+    version-specific); otherwise the zip is left as Chalice wrote it."""
+    runtime = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    runtimes = {
+        r.get("Properties", {}).get("Runtime")
+        for r in template.get("Resources", {}).values()
+        if r.get("Type") == "AWS::Serverless::Function"
+    }
+    if runtimes != {runtime}:
+        print(f"not precompiling: functions run {sorted(map(str, runtimes))}, this is {runtime}")
+        return False
+    with tempfile.TemporaryDirectory(prefix="mux-zip-") as tmp:
+        tree = Path(tmp) / "tree"
+        with zipfile.ZipFile(zip_path) as source:
+            source.extractall(tree)
+        compileall.compile_dir(
+            str(tree), quiet=1, ddir="/var/task", invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+        )
+        rebuilt = Path(tmp) / "deployment.zip"
+        with zipfile.ZipFile(rebuilt, "w", zipfile.ZIP_DEFLATED) as target:
+            for path in sorted(tree.rglob("*")):
+                if path.is_file():
+                    info = zipfile.ZipInfo(str(path.relative_to(tree)), date_time=(1980, 1, 1, 0, 0, 0))
+                    info.external_attr = 0o644 << 16
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    target.writestr(info, path.read_bytes())
+        shutil.move(str(rebuilt), zip_path)
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:

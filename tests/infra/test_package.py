@@ -184,3 +184,18 @@ def test_prod_package_takes_secrets_from_secrets_manager(prod_sam_path):
     assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     result = _cfn_lint(prod_sam_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_deployment_zip_ships_bytecode_and_no_dev_code(dev_sam_path):
+    """Cold start: the zip carries unchecked-hash .pyc files for our modules (Lambda's file system is
+    read-only, so without them every cold start recompiles), and nothing dev-only is packaged."""
+    import sys
+    import zipfile
+
+    tag = f"cpython-{sys.version_info.major}{sys.version_info.minor}"
+    with zipfile.ZipFile(dev_sam_path.parent / "deployment.zip") as zf:
+        names = set(zf.namelist())
+        pyc = zf.read(f"__pycache__/app.{tag}.pyc")
+    assert f"chalicelib/__pycache__/config.{tag}.pyc" in names
+    assert int.from_bytes(pyc[4:8], "little") == 0b01  # PEP 552 flags: hash-based, unchecked
+    assert not any(n.startswith(("local/", "tests/", "muxctl/", "bench/", "infra/")) for n in names)
