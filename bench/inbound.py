@@ -13,19 +13,22 @@ show the per-message cost does not grow with the table.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
-from bench.outbound import _CallCounter, _environment, _table
+from bench.harness import SCENARIO, CallCounter, call_columns, chalice_client, number, p90, service, table
 
-ROOT = Path(__file__).resolve().parent.parent
 MESSAGES = 200
 API_KEY = "bench-inbound-key-0123456789abcdef"
 SECRET = "bench-webhook-secret"
 CHAT = 5123456789
+COLUMNS = [
+    number("median ms", "median"),
+    number("p90 ms", "p90"),
+    number("webhook median ms", "webhook"),
+    number("worker median ms", "worker"),
+]
 
 
 def _fill(tenants: int, bindings: int) -> None:
@@ -55,41 +58,26 @@ def _fill(tenants: int, bindings: int) -> None:
 
 
 def _scenario(tenants: int, bindings: int) -> dict[str, Any]:
-    from moto import mock_aws
-
     from tests.fakes.openclaw_server import FakeOpenClaw
     from tests.fakes.telegram_server import FakeTelegram
 
-    env = {"MUX_TELEGRAM_WEBHOOK_SECRET": SECRET, "MUX_RETRY_BASE_DELAY_SEC": "0"}
-    with FakeTelegram() as tg, FakeOpenClaw() as openclaw, _environment(env), mock_aws():
-        os.environ["MUX_TELEGRAM_API_BASE_URL"] = tg.url
+    with FakeTelegram() as tg, FakeOpenClaw() as openclaw, service(
+        {"MUX_TELEGRAM_WEBHOOK_SECRET": SECRET, "MUX_RETRY_BASE_DELAY_SEC": "0", "MUX_TELEGRAM_API_BASE_URL": tg.url},
+        api_key=API_KEY, inbound_url=openclaw.url, chat=CHAT,
+    ) as resources:
         import boto3
-        from chalice.test import Client
 
         import app as entry_points
-        from chalicelib import aws, config
-        from chalicelib.models import BootstrapRequest
-        from chalicelib.services import tenants as tenant_service
         from local.poller import lambda_sqs_event
-        from local.provision import provision
-        from tests.fakes.pairing import bind_telegram
 
-        resources = provision()
-        os.environ.update(resources.env)
-        aws.reset_clients()
-        config.reset_settings()
-        config.get_settings()
-        tenant_service.bootstrap(BootstrapRequest(tenantId="bench", apiKey=API_KEY, inboundUrl=openclaw.url))
-        bind_telegram("bench", CHAT)
         _fill(max(tenants - 1, 0), max(bindings - 1, 0))
         esm = boto3.client("sqs")  # plays Lambda's event source mapping: not counted
         arn = esm.get_queue_attributes(QueueUrl=resources.inbound_queue_url, AttributeNames=["QueueArn"])[
             "Attributes"]["QueueArn"]
-        counter = _CallCounter()
-        counter.attach()
+        counter = CallCounter().attach()
         webhook_ms: list[float] = []
         worker_ms: list[float] = []
-        with Client(entry_points.app, stage_name="local", project_dir=str(ROOT)) as client:
+        with chalice_client() as client:
             for n in range(MESSAGES + 5):
                 if n == 5:  # the first five warm imports, pools and the key cache
                     counter.counts.clear()
@@ -112,19 +100,16 @@ def _scenario(tenants: int, bindings: int) -> dict[str, Any]:
                 esm.delete_message(QueueUrl=resources.inbound_queue_url,
                                    ReceiptHandle=got["Messages"][0]["ReceiptHandle"])
         delivered = len(openclaw.received)
-        aws.reset_clients()
-        config.reset_settings()
     if delivered != MESSAGES + 5:
         raise RuntimeError(f"expected {MESSAGES + 5} forwards, OpenClaw got {delivered}")
     webhook_ms, worker_ms = webhook_ms[5:], worker_ms[5:]
     total = [a + b for a, b in zip(webhook_ms, worker_ms, strict=True)]
     return {
         "name": f"{tenants} tenants / {bindings} bindings",
-        "calls": {k: v / MESSAGES for k, v in counter.counts.items()},
-        "telegram": 0.0,
+        "calls": counter.per(MESSAGES),
         "median": statistics.median(total),
-        "p90": sorted(total)[int(len(total) * 0.9) - 1],
-        "median_own": statistics.median(webhook_ms),
+        "p90": p90(total),
+        "webhook": statistics.median(webhook_ms),
         "worker": statistics.median(worker_ms),
     }
 
@@ -136,10 +121,8 @@ def main() -> None:
         "AWS calls per message by the service (moto in-process), handler times via chalice.test.Client + "
         "handle_inbound_queue"
     )
-    table = _table(results).replace("Telegram", "(n/a)   ").replace("median ms w/o AWS", "webhook median ms")
-    print(table)
-    for r in results:
-        print(f"  {r['name']}: worker median {r['worker']:.2f} ms, webhook median {r['median_own']:.2f} ms")
+    print(table(results, [SCENARIO, *call_columns(results), *COLUMNS]))
+    print("median / p90 ms = webhook + worker per message.")
     print("Not counted (Lambda's event source mapping, per batch of up to 10): sqs.ReceiveMessage, "
           "sqs.DeleteMessageBatch.")
 

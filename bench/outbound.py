@@ -13,77 +13,28 @@ creates: one count per API operation, retries excluded.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import time
 import uuid
-from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.harness import SCENARIO, CallCounter, Column, call_columns, chalice_client, number, p90, service, table
+
 SENDS = 200
 API_KEY = "bench-tenant-key-0123456789abcdef"
 CHAT = "5123456789"
 SESSION = f"agent:main:telegram:direct:{CHAT}"
-
-_ENV = {
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_REGION": "us-east-1",
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
-    "MUX_STAGE": "local",
-    "MUX_ALLOW_PRIVATE_INBOUND_URLS": "true",
-    "POWERTOOLS_METRICS_DISABLED": "true",
-    "POWERTOOLS_LOG_LEVEL": "ERROR",
-    "TELEGRAM_BOT_TOKEN": "123:bench",
-}
-_SCRUB = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB")
-
-
-@contextmanager
-def _environment(extra: dict[str, str]) -> Iterator[None]:
-    saved = dict(os.environ)
-    for name in _SCRUB:
-        os.environ.pop(name, None)
-    os.environ.update(_ENV)
-    os.environ.update(extra)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-class _CallCounter:
-    """Counts botocore API calls by (service, operation) on the service's cached clients."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[tuple[str, str]] = Counter()
-        self.aws_seconds = 0.0
-        self._started: list[float] = []
-
-    def attach(self) -> None:
-        from chalicelib import aws
-
-        for service in ("dynamodb", "sqs", "kms"):
-            client = aws._client(service)
-            client.meta.events.register("before-call.*.*", self._on_call, unique_id=f"bench-{service}")
-            client.meta.events.register("after-call.*.*", self._after_call, unique_id=f"bench-{service}-after")
-
-    def _on_call(self, model: Any, **_: Any) -> None:
-        self.counts[(model.service_model.service_name, model.name)] += 1
-        self._started.append(time.perf_counter())
-
-    def _after_call(self, **_: Any) -> None:
-        if self._started:
-            self.aws_seconds += time.perf_counter() - self._started.pop()
+COLUMNS = [
+    Column("Telegram", lambda row: f"{row['telegram']:g}"),
+    number("median ms", "median"),
+    number("p90 ms", "p90"),
+    number("median ms w/o AWS", "median_own"),
+]
 
 
 def _scenario(
-    name: str, client: Any, counter: _CallCounter, tg: Any, make: Callable[[int], tuple[dict[str, Any], dict[str, str]]]
+    name: str, client: Any, counter: CallCounter, tg: Any, make: Callable[[int], tuple[dict[str, Any], dict[str, str]]]
 ) -> dict[str, Any]:
     counter.counts.clear()
     tg.reset()
@@ -102,45 +53,24 @@ def _scenario(
         own.append(times[-1] - counter.aws_seconds * 1000)
         if resp.status_code != 200:
             raise RuntimeError(f"{name}: unexpected {resp.status_code} {resp.body!r}")
-    times.sort()
     return {
         "name": name,
-        "calls": {k: v / SENDS for k, v in counter.counts.items()},
+        "calls": counter.per(SENDS),
         "telegram": len(tg.calls()) / SENDS,
         "median": statistics.median(times),
         "median_own": statistics.median(own),
-        "p90": times[int(len(times) * 0.9) - 1],
+        "p90": p90(times),
     }
 
 
 def run() -> list[dict[str, Any]]:
-    from moto import mock_aws
-
     from tests.fakes.telegram_server import FakeTelegram
 
-    with FakeTelegram() as tg, _environment({"MUX_TELEGRAM_API_BASE_URL": tg.url}), mock_aws():
-        from local.provision import provision
-
-        resources = provision()
-        os.environ.update(resources.env)
-
-        from chalice.test import Client
-
-        from app import app
-        from chalicelib import aws, config
-        from chalicelib.models import BootstrapRequest
-        from chalicelib.services import tenants
-        from tests.fakes.pairing import bind_telegram
-
-        aws.reset_clients()
-        config.reset_settings()
-        config.get_settings()  # primed outside a call: Chalice overlays config.json env vars during calls
-        tenants.bootstrap(
-            BootstrapRequest(tenantId="bench", apiKey=API_KEY, inboundUrl="http://127.0.0.1:9/v1/mux/inbound")
-        )
-        bind_telegram("bench", CHAT)
-        counter = _CallCounter()
-        counter.attach()
+    with FakeTelegram() as tg, service(
+        {"MUX_TELEGRAM_API_BASE_URL": tg.url}, api_key=API_KEY, inbound_url="http://127.0.0.1:9/v1/mux/inbound",
+        chat=CHAT,
+    ):
+        counter = CallCounter().attach()
         text = {"channel": "telegram", "sessionKey": SESSION, "text": "hello from the bench"}
         raw = {
             "channel": "telegram",
@@ -150,7 +80,7 @@ def run() -> list[dict[str, Any]]:
             },
         }
         replay_key = f"replay-{uuid.uuid4()}"
-        with Client(app, stage_name="local", project_dir=str(ROOT)) as client:
+        with chalice_client() as client:
             # Warm-up: imports, connection pools, first-use caches.
             client.http.post(
                 "/v1/mux/outbound/send",
@@ -182,42 +112,7 @@ def run() -> list[dict[str, Any]]:
                     lambda i: ({"channel": "telegram", "sessionKey": SESSION, "op": "action", "action": "typing"}, {}),
                 ),
             ]
-        aws.reset_clients()
-        config.reset_settings()
     return results
-
-
-def _table(results: list[dict[str, Any]]) -> str:
-    ops = sorted({op for r in results for op in r["calls"]})
-    short = {op: f"{'ddb' if op[0] == 'dynamodb' else op[0]}.{op[1]}" for op in ops}
-    headers = [
-        "scenario",
-        *[short[o] for o in ops],
-        "AWS total",
-        "Telegram",
-        "median ms",
-        "p90 ms",
-        "median ms w/o AWS",
-    ]
-    rows = []
-    for r in results:
-        per_op = [f"{r['calls'].get(o, 0):g}" for o in ops]
-        rows.append(
-            [
-                r["name"],
-                *per_op,
-                f"{sum(r['calls'].values()):g}",
-                f"{r['telegram']:g}",
-                f"{r['median']:.2f}",
-                f"{r['p90']:.2f}",
-                f"{r['median_own']:.2f}",
-            ]
-        )
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=True)]
-    line = " | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
-    out = [line, "-+-".join("-" * w for w in widths)]
-    out += [" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
-    return "\n".join(out)
 
 
 def main() -> None:
@@ -226,7 +121,7 @@ def main() -> None:
         f"\nOutbound: POST /v1/mux/outbound/send, {SENDS} sends per row, AWS calls per send "
         "(moto in-process), fake Telegram on loopback, handler time via chalice.test.Client"
     )
-    print(_table(results))
+    print(table(results, [SCENARIO, *call_columns(results), *COLUMNS]))
     print(
         "'w/o AWS' = handler time minus time inside botocore calls (moto): our code, Chalice's local gateway "
         "and the loopback Telegram call."

@@ -7,12 +7,7 @@ The subprocess is configured by env vars only (MUX_PORT, MUX_ADMIN_TOKEN), waite
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -23,83 +18,21 @@ import pytest
 import requests
 
 from local.poller import QueuePoller, failed_message_ids, lambda_sqs_event
+from tests.localstack import LocalStack, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_TOKEN = "local-stack-admin-token-0123456789"
-START_DEADLINE_SEC = 90
-STOP_DEADLINE_SEC = 30
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(predicate, deadline_sec: float, interval: float = 0.1, what: str = "condition"):
-    deadline = time.monotonic() + deadline_sec
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {deadline_sec}s waiting for {what}")
-        time.sleep(interval)
-
-
-class Stack:
-    def __init__(self, tmp_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = tmp_path / "local-stack.log"
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("MUX_", "TELEGRAM_", "DISCORD_", "WHATSAPP_", "AWS_"))
-        }
-        env.update(MUX_PORT=str(self.port), MUX_ADMIN_TOKEN=ADMIN_TOKEN, PYTHONUNBUFFERED="1")
-        self._log = self.log_path.open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "local"],
-            cwd=str(tmp_path),  # any working directory works
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def output(self) -> str:
-        return self.log_path.read_text()
-
-    def healthy(self) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError(f"local stack exited with {self.process.returncode}:\n{self.output()}")
-        try:
-            return requests.get(f"{self.url}/health", timeout=2).status_code == 200
-        except requests.ConnectionError:
-            return False
-
-    def stop(self) -> int | None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(STOP_DEADLINE_SEC)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-                self._log.close()
-                return None
-        self._log.close()
-        return self.process.returncode
+def stack_in(tmp_path: Path) -> LocalStack:
+    """A stack with only the admin token set, run from `tmp_path` (any working directory works)."""
+    return LocalStack({"MUX_ADMIN_TOKEN": ADMIN_TOKEN}, log_dir=tmp_path, cwd=tmp_path)
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    running = Stack(tmp_path_factory.mktemp("local-stack"))
-    try:
-        wait_for(running.healthy, START_DEADLINE_SEC, interval=0.2, what="GET /health == 200")
+    with stack_in(tmp_path_factory.mktemp("local-stack")) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def admin(headers=None):
@@ -173,9 +106,7 @@ def test_body_limit_is_enforced(stack):
 def test_second_stack_side_by_side_then_sigterm_stops_it_cleanly(stack, tmp_path):
     tenant = f"only-on-first-{uuid.uuid4().hex[:6]}"
     assert bootstrap(stack, tenant, f"key-{uuid.uuid4().hex}").status_code == 200
-    second = Stack(tmp_path)
-    try:
-        wait_for(second.healthy, START_DEADLINE_SEC, interval=0.2, what="second stack healthy")
+    with stack_in(tmp_path) as second:
         assert second.port != stack.port
         # Separate processes, separate moto: the tenant exists only on the first stack.
         lookup = f"/v1/admin/tenants/{tenant}"
@@ -184,13 +115,11 @@ def test_second_stack_side_by_side_then_sigterm_stops_it_cleanly(stack, tmp_path
         started = time.monotonic()
         rc = second.stop()
         assert rc == 0, second.output()
-        assert time.monotonic() - started < STOP_DEADLINE_SEC
+        assert time.monotonic() - started < second.stop_timeout
         assert "stopped" in second.output()
         with pytest.raises(requests.ConnectionError):
             requests.get(f"{second.url}/health", timeout=2)
         assert stack.healthy()  # the first one is unaffected
-    finally:
-        second.stop()
 
 
 # --- the poller, in-process against moto -------------------------------------------------------
@@ -280,10 +209,10 @@ def test_poller_thread_stops_promptly(aws_env):
     poller = _poller(aws_env, handler)
     poller.start()
     _send(aws_env.inbound_queue_url, ["z"])
-    wait_for(handled.is_set, 10, what="the poller to deliver a message")
+    wait_until(handled.is_set, 10, what="the poller to deliver a message")
     poller.stop(timeout=10)
     assert not poller.is_alive()
-    wait_for(lambda: poller.deleted == 1, 5, what="the delete to be counted")
+    wait_until(lambda: poller.deleted == 1, 5, what="the delete to be counted")
 
 
 @pytest.mark.parametrize(

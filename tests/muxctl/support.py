@@ -1,19 +1,13 @@
-"""Helpers for the muxctl tests: run the CLI in-process, free ports, polling with a deadline."""
+"""Helpers for the muxctl tests: run the CLI in-process (free ports and polling: tests/localstack.py)."""
 
 from __future__ import annotations
 
 import json
-import socket
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-import pytest
 from click.testing import CliRunner, Result
 
 from muxctl.cli import cli
-
-T = TypeVar("T")
 
 # Variables that would leak the developer's own mux settings into the tests.
 CLEAN_ENV = {
@@ -23,12 +17,6 @@ CLEAN_ENV = {
         "TELEGRAM_BOT_TOKEN", "MUX_TELEGRAM_API_BASE_URL", "MUX_INBOUND_QUEUE_URL", "MUX_DEAD_LETTER_QUEUE_URL",
     )
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run(args: list[str], env: dict[str, str | None] | None = None, input: str | None = None) -> Result:
@@ -41,13 +29,3 @@ def run_json(args: list[str], env: dict[str, str | None] | None = None, expect: 
     assert result.exit_code == expect, (result.exit_code, result.stdout, result.stderr)
     return json.loads(result.stdout)
 
-
-def wait_for(probe: Callable[[], T | None], timeout: float = 15.0, what: str = "condition") -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)

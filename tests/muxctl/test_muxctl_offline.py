@@ -16,9 +16,9 @@ import requests
 
 from muxctl.devservers import FakeTelegram, InboundReceiver
 from muxctl.telegram import build_update
-from tests.muxctl.support import free_port, run, run_json, wait_for
+from tests.localstack import ROOT, answers_200, free_port, wait_until
+from tests.muxctl.support import run, run_json
 
-ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "telegram"
 
 
@@ -167,19 +167,13 @@ def test_dev_openclaw_command_prints_envelopes(tmp_path: Path) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )
     try:
-        def up() -> bool:
-            try:
-                return requests.get(f"http://127.0.0.1:{port}/health", timeout=1).ok
-            except requests.RequestException:
-                return False
-
-        wait_for(up, 15, "muxctl dev openclaw to listen")
+        wait_until(lambda: answers_200(f"http://127.0.0.1:{port}/health"), 15, "muxctl dev openclaw to listen")
         envelope = {"eventId": "tg:9", "channel": "telegram", "sessionKey": "agent:main:telegram:direct:9",
                     "from": "telegram:9", "to": "telegram:9", "body": "hello from test"}
         resp = requests.post(f"http://127.0.0.1:{port}/v1/mux/inbound", json=envelope,
                              headers={"Authorization": "Bearer " + "k" * 30}, timeout=5)
         assert resp.status_code == 202
-        wait_for(lambda: (tmp_path / "r.jsonl").exists(), 5, "the record file")
+        wait_until(lambda: (tmp_path / "r.jsonl").exists(), 5, "the record file")
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=10)

@@ -5,11 +5,7 @@ with the Telegram Bot API replaced by `muxctl dev telegram`'s server and tenants
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,9 +16,9 @@ import pytest
 import requests
 
 from muxctl.devservers import FakeTelegram, InboundReceiver
-from tests.muxctl.support import free_port, run, run_json, wait_for
+from tests.localstack import ROOT, LocalStack, free_port, wait_until
+from tests.muxctl.support import run, run_json
 
-ROOT = Path(__file__).resolve().parents[2]
 ADMIN = "muxctl-test-admin-token-0123456789"
 SECRET = "muxctl-test-webhook-secret"
 BOT_TOKEN = "123456:muxctl-test-bot-token"
@@ -32,7 +28,6 @@ BOT_TOKEN = "123456:muxctl-test-bot-token"
 class Stack:
     url: str
     telegram: FakeTelegram
-    log: Path
     aws_endpoint: str
     inbound_queue: str
     dead_letter_queue: str
@@ -45,48 +40,18 @@ class Stack:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if not (ROOT / "local" / "__main__.py").exists():
         pytest.skip("the local stack (python -m local) is not in this tree")
-    telegram = FakeTelegram(token=BOT_TOKEN).start()
-    port = free_port()
-    log = tmp_path_factory.mktemp("stack") / "stack.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MUX_", "TELEGRAM_", "DISCORD_", "WHATSAPP_"))}
-    env.update(
-        MUX_PORT=str(port),
-        MUX_ADMIN_TOKEN=ADMIN,
-        TELEGRAM_BOT_TOKEN=BOT_TOKEN,
-        MUX_TELEGRAM_WEBHOOK_SECRET=SECRET,
-        MUX_TELEGRAM_API_BASE_URL=telegram.url,
-        MUX_TELEGRAM_BOT_USERNAME="MuxLocalBot",
-        MUX_LOCAL_LOG_LEVEL="WARNING",
-    )
-    with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "local"], cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        if proc.poll() is not None:
-            pytest.fail(f"python -m local exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            return requests.get(f"{url}/health", timeout=2).status_code == 200
-        except requests.RequestException:
-            return False
-
-    try:
-        wait_for(healthy, 90, "the local stack's GET /health")
-        text = wait_for(lambda: log.read_text() if "dead letters" in log.read_text() else None, 10, "stack banner")
-        aws = re.search(r"AWS \(moto\)\s+(\S+)", text)
-        inbound = re.search(r"inbound queue\s+(\S+)", text)
-        dead = re.search(r"dead letters\s+(\S+)", text)
-        yield Stack(url, telegram, log, aws.group(1) if aws else "", inbound.group(1) if inbound else "",
-                    dead.group(1) if dead else "")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        telegram.stop()
+    with FakeTelegram(token=BOT_TOKEN) as telegram:
+        env = {
+            "MUX_ADMIN_TOKEN": ADMIN,
+            "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
+            "MUX_TELEGRAM_WEBHOOK_SECRET": SECRET,
+            "MUX_TELEGRAM_API_BASE_URL": telegram.url,
+            "MUX_TELEGRAM_BOT_USERNAME": "MuxLocalBot",
+            "MUX_LOCAL_LOG_LEVEL": "WARNING",
+        }
+        with LocalStack(env, log_dir=tmp_path_factory.mktemp("stack")) as local:
+            yield Stack(local.url, telegram, local.banner("AWS (moto)"), local.banner("inbound queue"),
+                        local.banner("dead letters"))
 
 
 @pytest.fixture
@@ -112,11 +77,11 @@ def pair_chat(stack: Stack, key: str, chat: int, *extra: str) -> dict[str, Any]:
         items = run_json(["bindings", "list", "--all", "--key", key], stack.env())["items"]
         return next((b for b in items if b["routeKey"].startswith(f"telegram:default:chat:{sent['chatId']}")), None)
 
-    return wait_for(bound, 15, f"the binding of chat {chat}")
+    return wait_until(bound, 15, f"the binding of chat {chat}")
 
 
 def envelope_for(receiver: InboundReceiver, event_id: str) -> dict[str, Any]:
-    return wait_for(lambda: next((e for e in receiver.envelopes() if e.get("eventId") == event_id), None), 15,
+    return wait_until(lambda: next((e for e in receiver.envelopes() if e.get("eventId") == event_id), None), 15,
                     f"{event_id} at the tenant's OpenClaw")
 
 
@@ -192,7 +157,7 @@ def test_pair_simulate_and_inbound_envelope_arrives(stack: Stack, receiver: Inbo
     binding = pair_chat(stack, key, chat)
     assert binding["routeKey"] == f"telegram:default:chat:{chat}"
     assert binding["sessionKeys"] == [f"agent:main:telegram:direct:{chat}"]
-    wait_for(lambda: any(c["body"].get("chat_id") == chat and "Paired" in str(c["body"].get("text"))
+    wait_until(lambda: any(c["body"].get("chat_id") == chat and "Paired" in str(c["body"].get("text"))
                          for c in stack.telegram.calls("sendMessage")), 10, "the pairing notice")
 
     sent = run_json(["simulate", "telegram", "--chat", str(chat), "hello from muxctl"], stack.env())
@@ -254,7 +219,7 @@ def test_dlq_list_and_redrive(stack: Stack, receiver: InboundReceiver) -> None:
         items = run_json(["dlq", "list"], stack.env())["items"]
         return next((i for i in items if i["eventId"] == event_id), None)
 
-    item = wait_for(dead, 30, f"{event_id} in the dead-letter queue")
+    item = wait_until(dead, 30, f"{event_id} in the dead-letter queue")
     assert item["status"] == 400 and item["reason"]
     human = run(["dlq", "list"], stack.env())
     assert event_id in human.stdout and "REASON" in human.stdout
