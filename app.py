@@ -33,4 +33,6 @@ def handle_inbound_queue(event: Any) -> dict[str, Any]:
     """Forward queued platform events to tenants' OpenClaw; failures are reported per message."""
     from chalicelib.services import worker
 
-    return worker.handle_batch(event.to_dict())
+    context = getattr(event, "context", None)
+    time_left = context.get_remaining_time_in_millis if context is not None else None
+    return worker.handle_batch(event.to_dict(), time_left)

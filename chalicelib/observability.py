@@ -37,8 +37,6 @@ def metrics() -> Metrics:
 
 def count(name: str, value: int = 1, **dimensions: str) -> None:
     """Add to a metric: EMF for CloudWatch, plus a process-local counter for /v1/admin/health."""
-    from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
     key = name if not dimensions else name + "{" + ",".join(f"{k}={v}" for k, v in sorted(dimensions.items())) + "}"
     with _counts_lock:
         _counts[key] += value
@@ -46,6 +44,13 @@ def count(name: str, value: int = 1, **dimensions: str) -> None:
 
     if get_settings().metrics_disabled:
         return
+    with _counts_lock:  # the worker runs message groups in threads; the metric set is shared
+        _emit(name, value, dimensions)
+
+
+def _emit(name: str, value: int, dimensions: dict[str, str]) -> None:
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
     if dimensions:
         # A dimensioned datum goes out as its own EMF blob so dimensions never leak onto other metrics.
         with single_metric(
@@ -63,6 +68,11 @@ def counters() -> dict[str, int]:
 
 def flush() -> None:
     """Emit buffered metrics (end of a request or a batch); never fails the caller."""
+    with _counts_lock:
+        _flush()
+
+
+def _flush() -> None:
     try:
         m = metrics()
         if m.metric_set:

@@ -204,8 +204,9 @@ class LocalStack:
 
         assert self.resources is not None
         handler = self.app.handler_map[QUEUE_HANDLER]
-        timeout_ms = int(self.config.lambda_timeout or 60) * 1000
-        memory = int(self.config.lambda_memory_size or 512)
+        scoped = self.config.scope(self.config.chalice_stage, QUEUE_HANDLER)
+        timeout_ms = int(scoped.lambda_timeout or 60) * 1000
+        memory = int(scoped.lambda_memory_size or 512)
         region = os.environ["AWS_DEFAULT_REGION"]
         self.poller = QueuePoller(
             boto3.session.Session().client("sqs", region_name=region),

@@ -8,6 +8,7 @@ visibility backoff or a dead letter. Pairing-token messages and bot commands are
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from chalicelib import observability, secrets
 from chalicelib.channels.telegram import inbound as tg
@@ -33,6 +34,11 @@ class RetryLaterError(Exception):
         self.status = status
 
 
+class DeferredError(Exception):
+    """Not enough time left in this invocation to wait for the tenant's OpenClaw: try again at once,
+    in another invocation (not an attempt: no backoff, no budget used)."""
+
+
 class RejectedError(Exception):
     def __init__(self, reason: str, status: int | None) -> None:
         super().__init__(reason)
@@ -44,14 +50,19 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def process(event: QueuedEvent, attempt: int) -> str:
-    """Handle one event; returns its outcome (for logs and metrics)."""
+# Time kept in hand after a forward's own timeout: the bookkeeping that follows a delivery.
+DEADLINE_MARGIN_MS = 3000
+
+
+def process(event: QueuedEvent, attempt: int, time_left_ms: Callable[[], int] | None = None) -> str:
+    """Handle one event; returns its outcome (for logs and metrics). `time_left_ms` is the invocation's
+    remaining time: a forward that could outlast it is deferred instead of started."""
     if event.channel != "telegram":
         return "ignored"
     msg = tg.parse(event.payload)
     if msg is None:
         return "ignored"
-    return _process_telegram(msg, attempt)
+    return _process_telegram(msg, attempt, time_left_ms)
 
 
 def _lookup(msg: tg.TelegramMessage) -> tuple[bool, Binding | None, dict[str, Binding]]:
@@ -67,7 +78,7 @@ def _lookup(msg: tg.TelegramMessage) -> tuple[bool, Binding | None, dict[str, Bi
     return handled, binding, routes
 
 
-def _process_telegram(msg: tg.TelegramMessage, attempt: int) -> str:
+def _process_telegram(msg: tg.TelegramMessage, attempt: int, time_left_ms: Callable[[], int] | None) -> str:
     settings = get_settings()
     handled, binding, routes = _lookup(msg)
     if handled:
@@ -101,7 +112,7 @@ def _process_telegram(msg: tg.TelegramMessage, attempt: int) -> str:
         _mark(msg, "unpaired_callback", None)
         return "unpaired_callback"
     assert binding is not None
-    _forward(msg, binding, attempt)
+    _forward(msg, binding, attempt, time_left_ms)
     _mark(msg, "forwarded", binding.tenant_id)
     return "forwarded"
 
@@ -130,7 +141,9 @@ def _base_session(msg: tg.TelegramMessage, agent_id: str | None) -> str:
     return key + (f":topic:{msg.topic_id}" if msg.topic_id is not None else "")
 
 
-def _forward(msg: tg.TelegramMessage, binding: Binding, attempt: int) -> None:
+def _forward(
+    msg: tg.TelegramMessage, binding: Binding, attempt: int, time_left_ms: Callable[[], int] | None
+) -> None:
     settings = get_settings()
     observability.log_keys(tenant_id=binding.tenant_id, route_key=binding.route_key, event_id=msg.event_id)
     if msg.kind == "callback" and attempt == 1:
@@ -142,6 +155,8 @@ def _forward(msg: tg.TelegramMessage, binding: Binding, attempt: int) -> None:
     if not tenant.inbound_url:
         observability.count("ForwardSkipped", reason="no_inbound_target")
         raise RetryLaterError("tenant has no inbound target")
+    if time_left_ms is not None and time_left_ms() < tenant.inbound_timeout_ms + DEADLINE_MARGIN_MS:
+        raise DeferredError()
     session_key, sub_session = _session_for(msg, binding)
     from chalicelib.channels.telegram import media
 

@@ -19,6 +19,7 @@ class FakeOpenClaw:
         self.received: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.status = 202
+        self.gate: threading.Event | None = None  # when set to an Event, answers wait until it is set
         self._failures: list[int] = []
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
@@ -38,6 +39,8 @@ class FakeOpenClaw:
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
+                if fake.gate is not None:
+                    fake.gate.wait(30)
                 with fake._lock:
                     status = fake._failures.pop(0) if fake._failures else fake.status
                     if 200 <= status < 300:

@@ -573,3 +573,51 @@ def test_pairing_token_errors(client: Any, make_tenant: Any, configure: Any) -> 
         assert resp.status_code == 400 and data["code"] == "INVALID_REQUEST" and field in data["details"]["fields"]
     resp = client.http.post("/v1/pairings/token", headers=auth(key), body=json.dumps({"channel": "discord"}))
     assert resp.status_code == 400 and json.loads(resp.body)["code"] == "CHANNEL_DISABLED"
+
+
+def test_a_slow_tenant_does_not_hold_up_another_chat_in_the_same_batch(
+    client: Any, make_tenant: Any, sqs_event: Any, tg: FakeTelegram, openclaw: FakeOpenClaw
+) -> None:
+    import app as entry_points
+
+    with FakeOpenClaw() as slow:
+        _, key_slow = make_tenant("slow", inbound_url=slow.url)
+        _, key_fast = make_tenant("fast", inbound_url=openclaw.url)
+        pair_private(client, sqs_event, key_slow, 1501)
+        pair_private(client, sqs_event, key_fast, 1502)
+        post_update(client, private_update(1501, "to the slow one"))  # first in the batch
+        post_update(client, private_update(1502, "to the fast one"))
+        slow.gate = threading.Event()
+        event = sqs_event()
+        assert len(event["Records"]) == 2
+        results: list[dict[str, Any]] = []
+        worker = threading.Thread(target=lambda: results.append(entry_points.handle_inbound_queue(event, None)))
+        worker.start()
+        try:
+            # Delivered while the slow tenant's OpenClaw is still holding its request open.
+            assert openclaw.wait_for(lambda got: len(got) == 1, timeout=10)
+            assert slow.received == []
+        finally:
+            slow.gate.set()
+            worker.join(20)
+        assert results == [{"batchItemFailures": []}]
+        assert slow.bodies() == ["to the slow one"] and openclaw.bodies() == ["to the fast one"]
+
+
+def test_a_forward_that_could_outlast_the_invocation_is_deferred_not_attempted(
+    client: Any, make_tenant: Any, sqs_event: Any, tg: FakeTelegram, openclaw: FakeOpenClaw, aws_env: Any
+) -> None:
+    from chalicelib.services import worker
+
+    _, key = make_tenant("acme", inbound_url=openclaw.url, inboundTimeoutMs=5000)
+    pair_private(client, sqs_event, key, 1601)
+    post_update(client, private_update(1601, "late"))
+    post_update(client, private_update(1601, "later"))
+    event = sqs_event()
+    result = worker.handle_batch(event, time_left_ms=lambda: 6000)  # < 5 s timeout + margin
+    assert len(result["batchItemFailures"]) == 2 and openclaw.received == []
+    again = sqs_event()  # released at once, in order, for the next invocation
+    assert [json.loads(r["body"])["payload"]["message"]["text"] for r in again["Records"]] == ["late", "later"]
+    assert worker.handle_batch(again, time_left_ms=lambda: 60_000) == {"batchItemFailures": []}
+    assert openclaw.bodies() == ["late", "later"]
+    assert dlq_messages() == []

@@ -19,11 +19,19 @@ def test_secrets_and_message_text_stay_out_of_logs(
     client: Any, make_tenant: Any, sqs_event: Any, configure: Any, admin_headers: dict[str, str],
     capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from chalicelib.observability import logger
+    import io
+
+    from chalicelib.observability import SERVICE, logger
 
     previous = logger().log_level
     logger().setLevel("DEBUG")
-    caplog.set_level(logging.DEBUG, logger="openclaw-mux")
+    # The service logger does not propagate and its handler keeps the stream it was created with, so
+    # read it through a handler of our own that uses the service's JSON formatter (extras included).
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger().registered_formatter)
+    logging.getLogger(SERVICE).addHandler(handler)
+    caplog.set_level(logging.DEBUG)
     try:
         with FakeTelegram() as tg, FakeOpenClaw() as openclaw:
             configure(TELEGRAM_BOT_TOKEN=BOT_TOKEN, MUX_TELEGRAM_WEBHOOK_SECRET=SECRET,
@@ -50,8 +58,13 @@ def test_secrets_and_message_text_stay_out_of_logs(
             assert openclaw.bodies() == [MESSAGE]
     finally:
         logger().setLevel(previous)
+        logging.getLogger(SERVICE).removeHandler(handler)
     captured = capsys.readouterr()
-    output = captured.out + captured.err + "\n".join(r.getMessage() + str(r.__dict__) for r in caplog.records)
+    # botocore wire logs and moto's `responses` passthrough exist only at DEBUG or only in tests.
+    ours = [r for r in caplog.records if not r.name.startswith(("botocore", "urllib3", "boto3", "responses", "moto"))]
+    output = "\n".join(
+        [stream.getvalue(), captured.out, captured.err, *(r.getMessage() + str(r.__dict__) for r in ours)]
+    )
     assert "will retry" in output and "dead-lettered" in output  # the failure paths did log
     for secret in (key, BOT_TOKEN, SECRET, token, admin_headers["Authorization"].split()[1], MESSAGE, "4111"):
         assert secret not in output, f"{secret[:6]}… leaked into the logs"
