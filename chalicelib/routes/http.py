@@ -118,7 +118,20 @@ def require_admin(bp: Blueprint) -> None:
         raise UnauthorizedError("A valid admin bearer token is required.")
 
 
+def require_tenant_id(bp: Blueprint) -> str:
+    """Authenticate the tenant bearer with one read (routes that need only the tenant's id)."""
+    from chalicelib.services import tenants
+
+    tenant_id = tenants.authenticate_id(bearer_token(bp))
+    if tenant_id is None:
+        observability.count("AuthFailures", route="tenant")
+        raise UnauthorizedError("A valid tenant bearer key is required.")
+    observability.log_keys(tenant_id=tenant_id)
+    return tenant_id
+
+
 def require_tenant(bp: Blueprint) -> Tenant:
+    """Authenticate the tenant bearer and load the tenant's record."""
     from chalicelib.services import tenants
 
     tenant = tenants.authenticate(bearer_token(bp))

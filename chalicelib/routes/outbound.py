@@ -7,7 +7,7 @@ from typing import Any
 from chalice.app import Blueprint, Response
 
 from chalicelib.models import Ok, OutboundRequest, SendResponse, TypingRequest
-from chalicelib.routes.http import endpoint, json_object, json_response, raw_body, require_tenant
+from chalicelib.routes.http import endpoint, json_object, json_response, raw_body, require_tenant_id
 from chalicelib.services import outbound
 
 bp = Blueprint(__name__)
@@ -36,9 +36,9 @@ def _idempotency_key() -> str | None:
     errors=_ERRORS,
 )
 def send() -> Any:
-    tenant = require_tenant(bp)
+    tenant_id = require_tenant_id(bp)
     data = json_object(raw_body(bp))
-    return _answer(outbound.send(tenant, data, idempotency_key=_idempotency_key()))
+    return _answer(outbound.send(tenant_id, data, idempotency_key=_idempotency_key()))
 
 
 @endpoint(
@@ -52,6 +52,6 @@ def send() -> Any:
     errors=_ERRORS,
 )
 def typing() -> Any:
-    tenant = require_tenant(bp)
+    tenant_id = require_tenant_id(bp)
     data = json_object(raw_body(bp))
-    return _answer(outbound.typing(tenant, data, idempotency_key=_idempotency_key()))
+    return _answer(outbound.typing(tenant_id, data, idempotency_key=_idempotency_key()))

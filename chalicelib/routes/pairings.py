@@ -14,7 +14,7 @@ from chalicelib.models import (
     SessionListResponse,
     UnbindRequest,
 )
-from chalicelib.routes.http import endpoint, parse, require_tenant
+from chalicelib.routes.http import endpoint, parse, require_tenant_id
 from chalicelib.services import pairing
 
 bp = Blueprint(__name__)
@@ -37,8 +37,8 @@ def _query(name: str) -> str | None:
     errors=(400, 401, 413),
 )
 def create_token() -> Any:
-    tenant = require_tenant(bp)
-    return pairing.create_token(tenant, parse(bp, PairingTokenRequest))
+    tenant_id = require_tenant_id(bp)
+    return pairing.create_token(tenant_id, parse(bp, PairingTokenRequest))
 
 
 @endpoint(
@@ -51,8 +51,8 @@ def create_token() -> Any:
     errors=(400, 401),
 )
 def list_pairings() -> Any:
-    tenant = require_tenant(bp)
-    return pairing.list_bindings(tenant, pairing.parse_limit(_query("limit")), _query("cursor"))
+    tenant_id = require_tenant_id(bp)
+    return pairing.list_bindings(tenant_id, pairing.parse_limit(_query("limit")), _query("cursor"))
 
 
 @endpoint(
@@ -66,8 +66,8 @@ def list_pairings() -> Any:
     errors=(400, 401, 404, 413),
 )
 def unbind() -> Any:
-    tenant = require_tenant(bp)
-    pairing.unbind(tenant, parse(bp, UnbindRequest).bindingId)
+    tenant_id = require_tenant_id(bp)
+    pairing.unbind(tenant_id, parse(bp, UnbindRequest).bindingId)
     return Ok()
 
 
@@ -81,8 +81,8 @@ def unbind() -> Any:
     errors=(400, 401),
 )
 def list_sessions() -> Any:
-    tenant = require_tenant(bp)
-    return pairing.list_sessions(tenant, pairing.parse_limit(_query("limit"), 200), _query("cursor"))
+    tenant_id = require_tenant_id(bp)
+    return pairing.list_sessions(tenant_id, pairing.parse_limit(_query("limit"), 200), _query("cursor"))
 
 
 @endpoint(
@@ -98,8 +98,8 @@ def get_file(channel: str) -> Any:
 
     from chalicelib.services import files
 
-    tenant = require_tenant(bp)
-    data, mime, name = files.fetch(tenant, channel, _query("id"))
+    tenant_id = require_tenant_id(bp)
+    data, mime, name = files.fetch(tenant_id, channel, _query("id"))
     headers: dict[str, str | list[str]] = {"Content-Type": mime, "Cache-Control": "private, max-age=300"}
     if name:
         safe = "".join(c for c in name if c.isalnum() or c in "._- ")[:200] or "file"

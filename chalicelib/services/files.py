@@ -5,21 +5,20 @@ from __future__ import annotations
 import time
 
 from chalicelib.errors import InvalidInputError, NotFoundError, PayloadTooLargeError, ProviderError
-from chalicelib.models import Tenant
 from chalicelib.storage import events
 
 # Lambda responses are capped at 6 MB and binary bodies travel base64-encoded through API Gateway.
 MAX_PROXY_BYTES = 4_400_000
 
 
-def fetch(tenant: Tenant, channel: str, file_id: str | None) -> tuple[bytes, str, str | None]:
-    """(bytes, content type, file name) of an inbound attachment owned by `tenant`."""
+def fetch(tenant_id: str, channel: str, file_id: str | None) -> tuple[bytes, str, str | None]:
+    """(bytes, content type, file name) of an inbound attachment owned by `tenant_id`."""
     if channel != "telegram":
         raise InvalidInputError(f"Files of channel {channel!r} are not served by this mux.", code="UNSUPPORTED_CHANNEL")
     if not file_id:
         raise InvalidInputError("The id query parameter is required.", details={"fields": ["id"]})
     owner = events.file_owner(channel, file_id, int(time.time() * 1000))
-    if owner is None or owner.get("tenantId") != tenant.tenant_id:
+    if owner is None or owner.get("tenantId") != tenant_id:
         raise NotFoundError("No file with this id came from a route of this tenant.", code="FILE_NOT_FOUND")
     from chalicelib.channels.telegram import media
 

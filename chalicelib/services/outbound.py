@@ -28,7 +28,7 @@ from chalicelib import observability
 from chalicelib.channels.base import Destination, Sender, sender_for
 from chalicelib.config import get_settings
 from chalicelib.errors import ConflictError, ForbiddenError, InvalidInputError, MuxError
-from chalicelib.models import Binding, OutboundRequest, Tenant, TypingRequest
+from chalicelib.models import Binding, OutboundRequest, TypingRequest
 from chalicelib.storage import bindings, table
 from chalicelib.storage import idempotency as store
 
@@ -61,17 +61,17 @@ def response_json(body: dict[str, Any]) -> str:
 
 
 # --- entry points -------------------------------------------------------------------------------
-def send(tenant: Tenant, data: dict[str, Any], *, idempotency_key: str | None = None) -> Outcome:
+def send(tenant_id: str, data: dict[str, Any], *, idempotency_key: str | None = None) -> Outcome:
     """`POST /v1/mux/outbound/send`: a send (`op: send`) or an action (`op: action`)."""
     request = OutboundRequest.model_validate(_normalise(data))
-    return _execute(tenant, request, data, idempotency_key)
+    return _execute(tenant_id, request, data, idempotency_key)
 
 
-def typing(tenant: Tenant, data: dict[str, Any], *, idempotency_key: str | None = None) -> Outcome:
+def typing(tenant_id: str, data: dict[str, Any], *, idempotency_key: str | None = None) -> Outcome:
     """`POST /v1/mux/outbound/typing` `{channel, sessionKey}`."""
     req = TypingRequest.model_validate(data)
     request = OutboundRequest(channel=req.channel, sessionKey=req.sessionKey, op="action", action="typing")
-    return _execute(tenant, request, data, idempotency_key)
+    return _execute(tenant_id, request, data, idempotency_key)
 
 
 # --- the pipeline -------------------------------------------------------------------------------
@@ -98,7 +98,7 @@ def _sender(channel: str) -> Sender:
     return sender
 
 
-def _execute(tenant: Tenant, request: OutboundRequest, data: dict[str, Any], idempotency_key: str | None) -> Outcome:
+def _execute(tenant_id: str, request: OutboundRequest, data: dict[str, Any], idempotency_key: str | None) -> Outcome:
     sender = _sender(request.channel)
     if request.op == "action":
         if request.action not in SUPPORTED_ACTIONS:
@@ -109,7 +109,7 @@ def _execute(tenant: Tenant, request: OutboundRequest, data: dict[str, Any], ide
         sender.validate(request)
 
     def run() -> Outcome:
-        destination = _destination(tenant.tenant_id, request.channel, request.sessionKey)
+        destination = _destination(tenant_id, request.channel, request.sessionKey)
         if request.op == "action":
             sender.typing(destination, request)
             return Outcome(200, {"ok": True})
@@ -124,7 +124,7 @@ def _execute(tenant: Tenant, request: OutboundRequest, data: dict[str, Any], ide
             f"Idempotency-Key must be at most {IDEMPOTENCY_KEY_MAX} characters.",
             details={"fields": ["Idempotency-Key"]},
         )
-    return _count(request, _run_idempotent(tenant, key, data, run))
+    return _count(request, _run_idempotent(tenant_id, key, data, run))
 
 
 def _run_plain(run: Callable[[], Outcome]) -> Outcome:
@@ -134,10 +134,10 @@ def _run_plain(run: Callable[[], Outcome]) -> Outcome:
         return Outcome(exc.status, exc.body())
 
 
-def _run_idempotent(tenant: Tenant, key: str, data: dict[str, Any], run: Callable[[], Outcome]) -> Outcome:
+def _run_idempotent(tenant_id: str, key: str, data: dict[str, Any], run: Callable[[], Outcome]) -> Outcome:
     body_hash = table.sha256_hex(canonical_json(data))
     got = store.claim(
-        tenant.tenant_id,
+        tenant_id,
         table.sha256_hex(key),
         body_hash,
         now_ms=now_ms(),

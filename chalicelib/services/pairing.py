@@ -17,7 +17,6 @@ from chalicelib.models import (
     PairingTokenResponse,
     SessionItem,
     SessionListResponse,
-    Tenant,
 )
 from chalicelib.storage import bindings as store
 from chalicelib.storage.table import sha256_hex
@@ -47,7 +46,7 @@ def channel_enabled(channel: str) -> bool:
     return channel in IMPLEMENTED_CHANNELS and enabled[channel]
 
 
-def create_token(tenant: Tenant, req: PairingTokenRequest) -> PairingTokenResponse:
+def create_token(tenant_id: str, req: PairingTokenRequest) -> PairingTokenResponse:
     settings = get_settings()
     if not channel_enabled(req.channel):
         detail = "is not enabled" if req.channel in IMPLEMENTED_CHANNELS else "is not available yet"
@@ -58,7 +57,7 @@ def create_token(tenant: Tenant, req: PairingTokenRequest) -> PairingTokenRespon
     expires = now_ms() + ttl * 1000
     store.put_token(
         sha256_hex(token),
-        {"tenantId": tenant.tenant_id, "channel": req.channel, "sessionKey": req.sessionKey, "agentId": req.agentId},
+        {"tenantId": tenant_id, "channel": req.channel, "sessionKey": req.sessionKey, "agentId": req.agentId},
         expires,
     )
     # Only Telegram reaches this point today; Discord/WhatsApp will add their `instructions` (CONTRACT §3.3).
@@ -98,19 +97,19 @@ def parse_limit(raw: str | None, default: int = 50, maximum: int = 200) -> int:
     return value
 
 
-def list_bindings(tenant: Tenant, limit: int, cursor: str | None) -> PairingListResponse:
-    items, next_cursor = store.list_for_tenant(tenant.tenant_id, limit, cursor)
+def list_bindings(tenant_id: str, limit: int, cursor: str | None) -> PairingListResponse:
+    items, next_cursor = store.list_for_tenant(tenant_id, limit, cursor)
     return PairingListResponse(items=[_item(b) for b in items], nextCursor=next_cursor)
 
 
-def unbind(tenant: Tenant, binding_id: str) -> None:
+def unbind(tenant_id: str, binding_id: str) -> None:
     binding = store.get_by_id(binding_id)
-    if binding is None or binding.tenant_id != tenant.tenant_id or not store.unbind(binding):
+    if binding is None or binding.tenant_id != tenant_id or not store.unbind(binding):
         raise NotFoundError("No binding with this id belongs to this tenant.", code="BINDING_NOT_FOUND")
 
 
-def list_sessions(tenant: Tenant, limit: int, cursor: str | None) -> SessionListResponse:
-    items, _ = store.list_for_tenant(tenant.tenant_id, limit, cursor)
+def list_sessions(tenant_id: str, limit: int, cursor: str | None) -> SessionListResponse:
+    items, _ = store.list_for_tenant(tenant_id, limit, cursor)
     return SessionListResponse(
         items=[
             SessionItem(

@@ -69,17 +69,24 @@ def disable(tenant_id: str) -> Tenant:
     return get(tenant_id)
 
 
-def authenticate(key: str | None) -> Tenant | None:
-    """The enabled tenant owning this key, or None. The lookup is by SHA-256 of the key; the stored hash
-    is then compared in constant time."""
+def authenticate_id(key: str | None) -> str | None:
+    """The id of the enabled tenant owning this key, or None: one GetItem on the key's SHA-256.
+
+    The key-hash item exists exactly while the key is valid: rotation deletes the old one and disabling a
+    tenant deletes its one, each in the same transaction as the tenant change, so its presence is the
+    authentication (DynamoDB compares the full 256-bit hash as the item key)."""
     if not key:
         return None
-    digest = secrets.key_hash(key)
-    tenant_id = store.tenant_id_for_key_hash(digest)
+    return store.tenant_id_for_key_hash(secrets.key_hash(key))
+
+
+def authenticate(key: str | None) -> Tenant | None:
+    """The enabled tenant owning this key, or None (routes that need the tenant's record)."""
+    tenant_id = authenticate_id(key)
     if tenant_id is None:
         return None
     tenant = store.get(tenant_id)
-    if tenant is None or tenant.disabled or not secrets.same_secret(tenant.key_hash, digest):
+    if tenant is None or tenant.disabled or not secrets.same_secret(tenant.key_hash, secrets.key_hash(key or "")):
         return None
     return tenant
 

@@ -621,3 +621,29 @@ def test_a_forward_that_could_outlast_the_invocation_is_deferred_not_attempted(
     assert worker.handle_batch(again, time_left_ms=lambda: 60_000) == {"batchItemFailures": []}
     assert openclaw.bodies() == ["late", "later"]
     assert dlq_messages() == []
+
+
+def test_rotated_and_disabled_keys_fail_on_every_tenant_route(
+    client: Any, make_tenant: Any, admin_headers: dict[str, str], tg: FakeTelegram
+) -> None:
+    _, old_key = make_tenant("acme")
+    _, new_key = make_tenant("acme", api_key="acme-rotated-key-0123456789abcdef")
+    routes = (
+        ("GET", "/v1/pairings", None),
+        ("GET", "/v1/mux/sessions", None),
+        ("POST", "/v1/pairings/token", {"channel": "telegram"}),
+        ("POST", "/v1/mux/outbound/send", {"channel": "telegram", "sessionKey": "s", "text": "x"}),
+        ("GET", "/v1/tenant/inbound-target", None),
+    )
+
+    def statuses(key: str) -> list[int]:
+        out = []
+        for method, path, body in routes:
+            resp = client.http.request(method, path, headers=auth(key), body=json.dumps(body).encode() if body else b"")
+            out.append(resp.status_code)
+        return out
+
+    assert statuses(old_key) == [401] * len(routes)
+    assert 401 not in statuses(new_key)
+    assert client.http.post("/v1/admin/tenants/acme/disable", headers=admin_headers).status_code == 200
+    assert statuses(new_key) == [401] * len(routes)

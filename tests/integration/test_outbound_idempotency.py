@@ -103,7 +103,7 @@ def test_a_duplicate_in_flight_is_409(client: Any, bound: str, tg: FakeTelegram)
 
     def answer_while_duplicate_arrives(request_body: dict[str, Any]) -> dict[str, Any]:
         try:
-            outcome = outbound.send(tenant, body(bound), idempotency_key="k-3")
+            outcome = outbound.send(tenant.tenant_id, body(bound), idempotency_key="k-3")
             duplicate.append((outcome.status, str(outcome.body.get("code"))))
         except MuxError as exc:
             duplicate.append((exc.status, exc.code))
