@@ -199,3 +199,17 @@ def test_deployment_zip_ships_bytecode_and_no_dev_code(dev_sam_path):
     assert f"chalicelib/__pycache__/config.{tag}.pyc" in names
     assert int.from_bytes(pyc[4:8], "little") == 0b01  # PEP 552 flags: hash-based, unchecked
     assert not any(n.startswith(("local/", "tests/", "muxctl/", "bench/", "infra/")) for n in names)
+
+
+def test_api_gateway_own_errors_use_the_contract_error_body(resources):
+    """Paths/methods API Gateway itself refuses (no Lambda call) still answer {"ok":false,"error","code"}."""
+    responses = resources["RestAPI"]["Properties"]["GatewayResponses"]
+    missing = responses["MISSING_AUTHENTICATION_TOKEN"]
+    assert missing["StatusCode"] == "404"
+    assert json.loads(missing["ResponseTemplates"]["application/json"])["code"] == "NOT_FOUND"
+    assert json.loads(responses["REQUEST_TOO_LARGE"]["ResponseTemplates"]["application/json"])["code"] == (
+        "PAYLOAD_TOO_LARGE"
+    )
+    for name in ("DEFAULT_4XX", "DEFAULT_5XX"):
+        template = responses[name]["ResponseTemplates"]["application/json"]
+        assert '"ok":false' in template and "$context.error.responseType" in template
