@@ -7,6 +7,8 @@
   during a call and override the process env, so settings are primed *outside* calls (``aws_env`` and
   ``configure`` do it): the values set here are the ones the app sees.
 * ``admin_headers``, ``make_tenant(...) -> (tenant_id, api_key)``.
+* ``tg``: a fake Telegram Bot API on loopback with Telegram enabled against it (bot token, webhook
+  secret, bot username); ``openclaw``: a fake tenant OpenClaw on loopback.
 * ``sqs_event(queue_url)``: receive up to 10 messages and wrap them as Lambda's SQS event would (real,
   distinct messageIds and receipt handles), for invoking ``handle_inbound_queue``.
 """
@@ -230,3 +232,26 @@ def sqs_event(aws_env: Any) -> Callable[..., dict[str, Any]]:
         return lambda_sqs_event(response.get("Messages", []), arn, REGION)
 
     return receive
+
+
+@pytest.fixture
+def tg(configure: Callable[..., None]) -> Iterator[Any]:
+    from tests.fakes.telegram_server import FakeTelegram
+    from tests.inbound_support import BOT_TOKEN, SECRET
+
+    with FakeTelegram() as fake:
+        configure(
+            TELEGRAM_BOT_TOKEN=BOT_TOKEN,
+            MUX_TELEGRAM_WEBHOOK_SECRET=SECRET,
+            MUX_TELEGRAM_API_BASE_URL=fake.url,
+            MUX_TELEGRAM_BOT_USERNAME="MuxAssistBot",
+        )
+        yield fake
+
+
+@pytest.fixture
+def openclaw() -> Iterator[Any]:
+    from tests.fakes.openclaw_server import FakeOpenClaw
+
+    with FakeOpenClaw() as fake:
+        yield fake

@@ -7,12 +7,12 @@ visibility backoff or a dead letter. Pairing-token messages and bot commands are
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from chalicelib import observability, secrets
 from chalicelib.channels.telegram import inbound as tg
 from chalicelib.channels.telegram import notices
+from chalicelib.clock import now_ms
 from chalicelib.config import get_settings
 from chalicelib.delivery import post_envelope
 from chalicelib.models import Binding, QueuedEvent, Tenant
@@ -45,9 +45,6 @@ class RejectedError(Exception):
         self.reason = reason
         self.status = status
 
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 # Time kept in hand after a forward's own timeout: the bookkeeping that follows a delivery.

@@ -19,13 +19,13 @@ raw body are ignored or overwritten by the sender.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import observability
 from chalicelib.channels.base import Destination, Sender, sender_for
+from chalicelib.clock import now_ms
 from chalicelib.config import get_settings
 from chalicelib.errors import ConflictError, ForbiddenError, InvalidInputError, MuxError
 from chalicelib.models import Binding, OutboundRequest, TypingRequest
@@ -46,9 +46,6 @@ class Outcome:
     body: dict[str, Any]
     replayed: bool = False
 
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def canonical_json(value: Any) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 import secrets as pysecrets
-import time
 import uuid
 
+from chalicelib.clock import now_ms
 from chalicelib.config import get_settings
 from chalicelib.errors import InvalidInputError, NotFoundError
 from chalicelib.models import (
@@ -23,9 +23,6 @@ from chalicelib.storage.table import sha256_hex
 
 TOKEN_PREFIX = "mpt_"
 
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def new_token() -> str:

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 from chalicelib import secrets
+from chalicelib.clock import now_ms
 from chalicelib.config import get_settings
 from chalicelib.errors import NotFoundError
 from chalicelib.models import BootstrapRequest, InboundTargetRequest, Tenant, TenantResponse
 from chalicelib.services.urls import check_inbound_url
 from chalicelib.storage import tenants as store
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def to_response(tenant: Tenant) -> TenantResponse:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -28,22 +27,8 @@ INVALID = "Pairing link is invalid or expired. Request a new link from your dash
 HINT = "This chat is not paired yet. Open your dashboard and use a new pairing link."
 
 
-@pytest.fixture
-def tg(configure: Any) -> Iterator[FakeTelegram]:
-    with FakeTelegram() as fake:
-        configure(
-            TELEGRAM_BOT_TOKEN=BOT_TOKEN,
-            MUX_TELEGRAM_WEBHOOK_SECRET=SECRET,
-            MUX_TELEGRAM_API_BASE_URL=fake.url,
-            MUX_TELEGRAM_BOT_USERNAME="MuxAssistBot",
-        )
-        yield fake
 
 
-@pytest.fixture
-def openclaw() -> Iterator[FakeOpenClaw]:
-    with FakeOpenClaw() as fake:
-        yield fake
 
 
 def auth(key: str) -> dict[str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from chalicelib.services import tenants as tenant_service
 from chalicelib.storage import idempotency, table
 from tests.fakes.pairing import bind_telegram, telegram_session_key
 from tests.fakes.telegram_server import FakeTelegram
+from tests.inbound_support import fixture
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "telegram"
 DM = "5123456789"
@@ -24,11 +24,6 @@ KEY_2 = "tenant-two-key-0123456789abcdef"
 SEND = "/v1/mux/outbound/send"
 
 
-@pytest.fixture
-def tg(configure: Any) -> Iterator[FakeTelegram]:
-    with FakeTelegram() as fake:
-        configure(TELEGRAM_BOT_TOKEN="123:fake", MUX_TELEGRAM_API_BASE_URL=fake.url)
-        yield fake
 
 
 @pytest.fixture
@@ -149,7 +144,7 @@ def test_an_expired_record_is_treated_as_absent(client: Any, bound: str, tg: Fak
 
 
 def test_a_provider_failure_is_not_stored_so_a_retry_sends(client: Any, bound: str, tg: FakeTelegram) -> None:
-    tg.script("sendMessage", json.loads((FIXTURES / "error_429.json").read_text()))
+    tg.script("sendMessage", fixture("error_429.json"))
     status, text, _ = post(client, body(bound), "k-6")
     assert status == 502 and json.loads(text)["code"] == "PROVIDER_RATE_LIMITED"
     assert record("t1", "k-6") is None

@@ -12,7 +12,6 @@ setMessageReaction). Each fixture's `source` names the function it reproduces.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,16 +35,11 @@ def openclaw_accepts(status: int, answer: dict[str, Any], *, typing: bool) -> bo
     return isinstance(message_id, str) and bool(message_id.strip())
 
 
-@pytest.fixture
-def tg(configure: Any, make_tenant: Any) -> Iterator[FakeTelegram]:
-    with FakeTelegram() as fake:
-        configure(TELEGRAM_BOT_TOKEN="123:fake", MUX_TELEGRAM_API_BASE_URL=fake.url)
-        make_tenant("oc", "http://127.0.0.1:9/v1/mux/inbound", KEY)
-        yield fake
-
-
 @pytest.mark.parametrize("name", sorted(p.name for p in OPENCLAW.glob("*.json")))
-def test_openclaw_request_is_delivered_and_accepted(client: Any, tg: FakeTelegram, name: str) -> None:
+def test_openclaw_request_is_delivered_and_accepted(
+    client: Any, tg: FakeTelegram, make_tenant: Any, name: str
+) -> None:
+    make_tenant("oc", "http://127.0.0.1:9/v1/mux/inbound", KEY)
     fixture = json.loads((OPENCLAW / name).read_text())
     request = fixture["body"]
     chat, topic = fixture["binding"]["chatId"], fixture["binding"]["topicId"]
@@ -87,7 +81,10 @@ def test_openclaw_request_is_delivered_and_accepted(client: Any, tg: FakeTelegra
     assert answer["providerMessageIds"][0] == answer["messageId"]
 
 
-def test_openclaw_retry_with_the_same_request_id_is_not_sent_twice(client: Any, tg: FakeTelegram) -> None:
+def test_openclaw_retry_with_the_same_request_id_is_not_sent_twice(
+    client: Any, tg: FakeTelegram, make_tenant: Any
+) -> None:
+    make_tenant("oc", "http://127.0.0.1:9/v1/mux/inbound", KEY)
     fixture = json.loads((OPENCLAW / "send_text.json").read_text())
     request = fixture["body"]
     bind_telegram("oc", fixture["binding"]["chatId"], session_key=request["sessionKey"])

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import pytest
 from chalicelib.storage import bindings, table
 from tests.fakes.pairing import bind_telegram, telegram_route_key, telegram_session_key
 from tests.fakes.telegram_server import FakeTelegram
+from tests.inbound_support import BOT_TOKEN, fixture
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "telegram"
 DM = "5123456789"
@@ -26,16 +26,6 @@ SEND = "/v1/mux/outbound/send"
 TYPING = "/v1/mux/outbound/typing"
 
 
-def fixture(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
-    return data
-
-
-@pytest.fixture
-def tg(configure: Any) -> Iterator[FakeTelegram]:
-    with FakeTelegram() as fake:
-        configure(TELEGRAM_BOT_TOKEN="123:fake", MUX_TELEGRAM_API_BASE_URL=fake.url)
-        yield fake
 
 
 @pytest.fixture
@@ -79,7 +69,7 @@ def test_raw_send_with_forged_chat_id_lands_in_the_bound_chat(client: Any, tenan
     assert status == 200
     calls = tg.calls("sendMessage")
     assert len(calls) == 1
-    assert calls[0].token == "123:fake"
+    assert calls[0].token == BOT_TOKEN
     assert calls[0].body == {"chat_id": int(DM), "text": "<b>hi</b>", "parse_mode": "HTML"}
     assert answer == {"ok": True, "messageId": "1000", "providerMessageIds": ["1000"], "chatId": DM}
 
@@ -256,7 +246,7 @@ def test_unreachable_telegram_is_502(client: Any, tenants: None, configure: Any)
     configure(MUX_TELEGRAM_API_BASE_URL=f"http://127.0.0.1:{port}")
     status, answer, _ = post(client, {"channel": "telegram", "sessionKey": telegram_session_key(DM), "text": "x"})
     assert (status, answer["code"]) == (502, "PROVIDER_ERROR")
-    assert "123:fake" not in json.dumps(answer)
+    assert BOT_TOKEN not in json.dumps(answer)
 
 
 @pytest.mark.parametrize("topic", [None, "5"])
