@@ -23,7 +23,7 @@ from chalicelib.storage import table as tbl
 from chalicelib.storage import tenants as tenant_store
 from chalicelib.storage.table import sha256_hex
 
-CONTROL_COMMANDS = {"bot_help", "bot_status", "bot_unpair", "bot_switch"}
+CONTROL_COMMANDS = {"bot_help", "bot_status", "bot_unpair", "bot_switch", "bot_sessions", "bot_use"}
 TOUCH_INTERVAL_MS = 5 * 60 * 1000
 
 
@@ -253,6 +253,22 @@ def _control(msg: tg.TelegramMessage, cmd: tg.Command, binding: Binding | None, 
                 msg, f"Status: paired.\nSession: {session_key}\nRoute: {binding.route_key}"
             )
         return "cmd_status"
+    if cmd.name == "bot_sessions":
+        if binding is None:
+            notices.send(msg, "Sessions: none, this chat is not paired.")
+        else:
+            notices.send(msg, f"Sessions of this chat:\n{_session_for(msg, binding)[0]}")
+        return "cmd_sessions"
+    if cmd.name == "bot_use":
+        # Pointing a chat at an arbitrary session key would let it receive the replies of another chat of
+        # the same tenant (outbound follows the session key). Until the tenant can say which sessions a
+        # chat may use, switching happens through a new pairing link that carries the session key.
+        notices.send(
+            msg,
+            "Switching sessions from the chat is not available. Ask for a pairing link for that session in "
+            "your dashboard and send /bot_switch <token>.",
+        )
+        return "cmd_use_unavailable"
     if not msg.is_private and not notices.is_chat_admin(msg):
         notices.send(msg, "Only chat administrators can do that.")
         return "cmd_denied"

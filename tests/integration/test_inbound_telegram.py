@@ -418,6 +418,8 @@ def test_bot_commands_are_answered_and_never_forwarded(
     post_update(client, group_update(group, f"/start@MuxAssistBot {token['token']}"))
     post_update(client, group_update(group, "/bot_status"))
     post_update(client, group_update(group, "!bot_help@MuxAssistBot"))
+    post_update(client, group_update(group, "/bot_sessions"))
+    post_update(client, group_update(group, "/bot_use agent:main:telegram:direct:1"))
     tg.chat_member_status = "member"
     post_update(client, group_update(group, "/bot_unpair"))
     drain(sqs_event)
@@ -425,7 +427,9 @@ def test_bot_commands_are_answered_and_never_forwarded(
     assert sent[0] == PAIRED
     assert sent[1].startswith("Status: paired.") and f"agent:main:telegram:group:{group}" in sent[1]
     assert sent[2].startswith("Commands:")
-    assert sent[3] == "Only chat administrators can do that."
+    assert sent[3] == f"Sessions of this chat:\nagent:main:telegram:group:{group}"
+    assert sent[4].startswith("Switching sessions from the chat is not available.")
+    assert sent[5] == "Only chat administrators can do that."
     assert len(pairings(client, key)) == 1
     tg.chat_member_status = "administrator"
     post_update(client, group_update(group, "/bot_unpair"))
