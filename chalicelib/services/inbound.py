@@ -99,11 +99,11 @@ def _process_telegram(msg: tg.TelegramMessage, attempt: int, time_left_ms: Calla
         if binding is None:
             if (msg.is_private and (msg.text.strip() or msg.media)) or cmd is not None:
                 notices.send(msg, settings.unpaired_hint_text)
-                outcome = "unpaired_hint"
-            else:
-                outcome = "unpaired_ignored"
-            _mark(msg, outcome, None)
-            return outcome
+                _mark(msg, "unpaired_hint", None)
+                return "unpaired_hint"
+            # Chatter in an unpaired group has no effect to repeat: no dedupe record (a write per message
+            # in every busy group the bot sits in, for nothing).
+            return "unpaired_ignored"
     elif binding is None:
         notices.answer_callback(msg)
         _mark(msg, "unpaired_callback", None)
