@@ -186,6 +186,22 @@ class LocalStack:
                 path = str(getattr(self, "path", "")).split("?", 1)[0]
                 log.info('%s %s -> %s', getattr(self, "command", "?"), path, code)
 
+            def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+                if code != 501:
+                    super().send_error(code, message, explain)
+                    return
+                # An HTTP method the server has no handler for (TRACE, QUERY, …): the contract's error body,
+                # not the standard library's HTML page.
+                body = json.dumps(
+                    {"ok": False, "error": f"Method {self.command} is not supported.", "code": "METHOD_NOT_ALLOWED"}
+                ).encode()
+                self.send_response(405)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
         try:
             self.server = self.factory.create_local_server(self.app, self.config, HOST, self.settings.port)
         except OSError as exc:

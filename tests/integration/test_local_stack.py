@@ -96,6 +96,21 @@ def test_unknown_nested_path_is_json_404(stack):
     assert response.json()["code"] == "NOT_FOUND"
 
 
+def test_methods_the_server_does_not_know_get_the_error_body(stack):
+    for method in ("TRACE", "QUERY"):
+        response = requests.request(method, f"{stack.url}/health", timeout=5)
+        assert response.status_code == 405
+        assert response.json() == {
+            "ok": False, "error": f"Method {method} is not supported.", "code": "METHOD_NOT_ALLOWED"
+        }
+
+
+def test_openapi_documents_the_operations_not_the_catch_all(stack):
+    paths = requests.get(f"{stack.url}/openapi.json", timeout=5).json()["paths"]
+    assert "/v1/mux/outbound/send" in paths and "/v1/webhooks/telegram" in paths
+    assert not [p for p in paths if "+}" in p]
+
+
 def test_body_limit_is_enforced(stack):
     big = json.dumps({"tenantId": "big", "apiKey": "k" * 30, "inboundUrl": "http://x/", "name": "x" * 1_100_000})
     response = requests.post(f"{stack.url}/v1/admin/tenants/bootstrap", data=big, headers=admin(), timeout=10)
