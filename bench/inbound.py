@@ -50,7 +50,7 @@ def _fill(tenants: int, bindings: int) -> None:
                           channel="telegram", scope="chat", route_key=f"telegram:default:chat:{-1000 - b}",
                           session_key=f"agent:main:telegram:group:{-1000 - b}", chat_id=str(-1000 - b),
                           created_at_ms=now)
-        items.append(store._route_item(binding))
+        items.append(store.route_item(binding))
     client = aws.dynamodb()
     for start in range(0, len(items), 25):
         chunk = [{"PutRequest": {"Item": table.to_ddb(i)}} for i in items[start : start + 25]]

@@ -20,7 +20,8 @@ class DeliveryResult:
     delivered: bool
     retryable: bool
     status: int | None
-    reason: str
+    reason: str  # safe to log: never holds anything OpenClaw sent back
+    detail: str = ""  # the start of OpenClaw's answer: recorded with a dead letter, never logged
 
 
 def _http() -> Any:
@@ -53,8 +54,9 @@ def post_envelope(url: str, key: str, envelope: dict[str, Any], timeout_ms: int)
     status = resp.status_code
     if 200 <= status < 300:
         return DeliveryResult(True, False, status, "delivered")
-    snippet = resp.text[:200].replace("\n", " ") if resp.text else ""
-    reason = f"OpenClaw answered HTTP {status}" + (f": {snippet}" if snippet else "")
+    # OpenClaw's error text may echo the message it refused: it goes to the dead letter, not to logs.
+    detail = resp.text[:200].replace("\n", " ") if resp.text else ""
+    reason = f"OpenClaw answered HTTP {status}"
     if 400 <= status < 500 and status not in RETRYABLE_4XX:
-        return DeliveryResult(False, False, status, reason)
-    return DeliveryResult(False, True, status, reason)
+        return DeliveryResult(False, False, status, reason, detail)
+    return DeliveryResult(False, True, status, reason, detail)

@@ -28,10 +28,11 @@ TOUCH_INTERVAL_MS = 5 * 60 * 1000
 
 
 class RetryLaterError(Exception):
-    def __init__(self, reason: str, status: int | None = None) -> None:
+    def __init__(self, reason: str, status: int | None = None, detail: str = "") -> None:
         super().__init__(reason)
-        self.reason = reason
+        self.reason = reason  # loggable
         self.status = status
+        self.detail = detail  # OpenClaw's answer: for the dead letter only
 
 
 class DeferredError(Exception):
@@ -40,10 +41,11 @@ class DeferredError(Exception):
 
 
 class RejectedError(Exception):
-    def __init__(self, reason: str, status: int | None) -> None:
+    def __init__(self, reason: str, status: int | None, detail: str = "") -> None:
         super().__init__(reason)
-        self.reason = reason
+        self.reason = reason  # loggable
         self.status = status
+        self.detail = detail  # OpenClaw's answer: for the dead letter only
 
 
 
@@ -69,7 +71,7 @@ def _lookup(msg: tg.TelegramMessage) -> tuple[bool, Binding | None, dict[str, Bi
     found = tbl.batch_get(keys)
     handled = any(i.get("type") == "event" and events.is_handled(i, now_ms()) for i in found)
     routes = {
-        i["routeKey"]: binding_store._to_binding(i) for i in found if i.get("type") == "route"
+        i["routeKey"]: binding_store.binding_from_item(i) for i in found if i.get("type") == "route"
     }
     binding = next((routes[r] for r in candidates if r in routes), None)
     return handled, binding, routes
@@ -173,8 +175,8 @@ def _forward(
     if not result.delivered:
         observability.count("ForwardFailures", channel="telegram")
         if result.retryable:
-            raise RetryLaterError(result.reason, result.status)
-        raise RejectedError(result.reason, result.status)
+            raise RetryLaterError(result.reason, result.status, result.detail)
+        raise RejectedError(result.reason, result.status, result.detail)
     observability.count("Forwarded", channel="telegram")
     _after_forward(msg, binding, tenant, session_key, sub_session)
 

@@ -126,10 +126,10 @@ def handle_record(record: dict[str, Any], time_left_ms: Callable[[], int] | None
         return DEFERRED
     except RejectedError as exc:
         observability.logger().warning("permanently rejected", extra={"status": exc.status})
-        _dead_letter(record, exc.reason, exc.status, attempt)
+        _dead_letter(record, exc.reason, exc.status, attempt, exc.detail)
         return None
     except RetryLaterError as exc:
-        return _retry(record, exc.reason, exc.status, attempt)
+        return _retry(record, exc.reason, exc.status, attempt, exc.detail)
     except Exception as exc:  # noqa: BLE001 - anything unexpected is retried, never lost
         observability.logger().exception("inbound processing failed")
         return _retry(record, f"internal error ({type(exc).__name__})", None, attempt)
@@ -137,13 +137,13 @@ def handle_record(record: dict[str, Any], time_left_ms: Callable[[], int] | None
     return None
 
 
-def _retry(record: dict[str, Any], reason: str, status: int | None, attempt: int) -> int | None:
+def _retry(record: dict[str, Any], reason: str, status: int | None, attempt: int, detail: str = "") -> int | None:
     settings = get_settings()
     if attempt >= settings.retry_max_attempts or (
         attempt > 1 and _age_sec(record) > settings.retry_window_sec + settings.retry_max_delay_sec
     ):
         _dead_letter(record, f"retry budget exhausted after {attempt} attempts; last error: {reason}", status,
-                     attempt)
+                     attempt, detail)
         return None
     delay = settings.retry_delay_sec(attempt)
     observability.count("Retries", channel="telegram")
@@ -155,8 +155,9 @@ def _retry(record: dict[str, Any], reason: str, status: int | None, attempt: int
     return delay
 
 
-def _dead_letter(record: dict[str, Any], reason: str, status: int | None, attempts: int) -> None:
+def _dead_letter(record: dict[str, Any], reason: str, status: int | None, attempts: int, detail: str = "") -> None:
     # If this send fails the exception propagates: the batch fails and the record is retried, not lost.
-    dead_letter(record, reason=reason, status=status, attempts=attempts)
+    recorded = f"{reason}: {detail}" if detail else reason
+    dead_letter(record, reason=recorded, status=status, attempts=attempts)
     observability.count("DeadLettered", channel="telegram")
     observability.logger().error("dead-lettered", extra={"reason": reason, "status": status})

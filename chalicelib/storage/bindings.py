@@ -22,7 +22,7 @@ class ClaimRefusedError(Exception):
         self.reason = reason
 
 
-def _to_binding(item: dict[str, Any]) -> Binding:
+def binding_from_item(item: dict[str, Any]) -> Binding:
     return Binding(
         binding_id=item["bindingId"],
         tenant_id=item["tenantId"],
@@ -39,7 +39,7 @@ def _to_binding(item: dict[str, Any]) -> Binding:
     )
 
 
-def _route_item(b: Binding) -> dict[str, Any]:
+def route_item(b: Binding) -> dict[str, Any]:
     return {
         **table.route_key(b.route_key),
         "type": "route",
@@ -78,12 +78,12 @@ def _session_item(b: Binding, now_ms: int) -> dict[str, Any]:
 def routes_for(route_keys: list[str]) -> dict[str, Binding]:
     """The bindings of several routes in one round trip (most specific first is the caller's job)."""
     items = table.batch_get([table.route_key(r) for r in route_keys])
-    return {i["routeKey"]: _to_binding(i) for i in items if i.get("type") == "route"}
+    return {i["routeKey"]: binding_from_item(i) for i in items if i.get("type") == "route"}
 
 
 def get_route(route_key: str) -> Binding | None:
     item = table.get(table.route_key(route_key))
-    return _to_binding(item) if item else None
+    return binding_from_item(item) if item else None
 
 
 def get_by_id(binding_id: str) -> Binding | None:
@@ -139,7 +139,7 @@ def claim(
                 "ExpressionAttributeValues": table.values(now=now_ms, ch=channel, tid=binding.tenant_id),
             }
         },
-        {"Put": {"Item": _route_item(binding), **route_condition}},
+        {"Put": {"Item": route_item(binding), **route_condition}},
         {
             "Put": {
                 "Item": {
@@ -231,7 +231,7 @@ def update_chat_id(binding: Binding, new_chat_id: str, new_route_key: str) -> Bi
                     "ExpressionAttributeValues": table.values(bid=binding.binding_id),
                 }
             },
-            {"Put": {"Item": _route_item(moved), "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {"Item": route_item(moved), "ConditionExpression": "attribute_not_exists(pk)"}},
             {
                 "Put": {
                     "Item": {
@@ -261,7 +261,7 @@ def list_for_tenant(tenant_id: str, limit: int, cursor: str | None) -> tuple[lis
     if cursor:
         kwargs["ExclusiveStartKey"] = _decode_cursor(cursor, tenant_id)
     resp = aws.dynamodb().query(**kwargs)
-    items = [_to_binding(table.from_ddb(i)) for i in resp.get("Items", [])]
+    items = [binding_from_item(table.from_ddb(i)) for i in resp.get("Items", [])]
     last = resp.get("LastEvaluatedKey")
     next_cursor = base64.urlsafe_b64encode(json.dumps(table.from_ddb(last)).encode()).decode() if last else None
     return items, next_cursor

@@ -19,6 +19,7 @@ class FakeOpenClaw:
         self.received: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.status = 202
+        self.error_text: str | None = None  # put into error answers (OpenClaw may echo what it refused)
         self.gate: threading.Event | None = None  # when set to an Event, answers wait until it is set
         self._failures: list[int] = []
         self._lock = threading.Lock()
@@ -51,7 +52,10 @@ class FakeOpenClaw:
                     self.connection.shutdown(socket.SHUT_RDWR)
                     self.close_connection = True
                     return
-                body = json.dumps({"ok": 200 <= status < 300}).encode()
+                answer: dict[str, Any] = {"ok": 200 <= status < 300}
+                if fake.error_text is not None and not answer["ok"]:
+                    answer["error"] = fake.error_text
+                body = json.dumps(answer).encode()
                 head = (
                     f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n"
                     f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"

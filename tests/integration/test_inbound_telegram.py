@@ -276,6 +276,7 @@ def test_permanent_rejection_goes_to_the_dlq_with_its_reason_and_can_be_redriven
     items = json.loads(listed.body)["items"]
     assert len(items) == 1
     assert items[0]["status"] == 400 and "HTTP 400" in items[0]["reason"]
+    assert '{"ok": false}' in items[0]["reason"]  # OpenClaw's answer is kept with the dead letter
     assert items[0]["routeKey"] == "telegram:default:chat:777" and items[0]["eventId"].startswith("tg:")
 
     openclaw.status = 202

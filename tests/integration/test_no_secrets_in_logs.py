@@ -46,6 +46,7 @@ def test_secrets_and_message_text_stay_out_of_logs(
             post_update(client, private_update(77, MESSAGE))       # retried, then delivered
             drain(sqs_event)
             openclaw.status = 400
+            openclaw.error_text = f"refused: {MESSAGE}"  # an OpenClaw that echoes what it refused
             post_update(client, private_update(77, MESSAGE + "!"))  # dead-lettered
             tg.fail("sendMessage", times=5, error={"ok": False, "error_code": 403, "description": "blocked"})
             post_update(client, private_update(78, MESSAGE))        # hint to a blocked chat: notice fails
