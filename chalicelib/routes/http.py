@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from chalicelib import observability
 from chalicelib.config import get_settings
 from chalicelib.errors import (
+    ConfigurationError,
     InvalidInputError,
     MuxError,
     NotFoundError,
@@ -164,6 +165,14 @@ def endpoint(
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             try:
                 result = view(*args, **kwargs)
+            except ConfigurationError as exc:
+                # An operator's mistake, not a caller's: alarm on the metric (infra/resources.json), and the
+                # log names the variable to set.
+                observability.count("ConfigurationError")
+                observability.logger().error(
+                    "configuration error", extra={"code": exc.code, "setting": exc.variable, "problem": exc.message}
+                )
+                return error_response(exc)
             except MuxError as exc:
                 if exc.status >= 500:
                     observability.logger().error("request failed", extra={"code": exc.code})
