@@ -40,6 +40,7 @@ class Operation:
     request: type[BaseModel] | None
     response: type[BaseModel] | None
     errors: tuple[int, ...]
+    query: tuple[tuple[str, dict[str, Any]], ...] = ()  # (name, JSON schema) of optional query parameters
 
 
 OPERATIONS: list[Operation] = []
@@ -154,12 +155,16 @@ def endpoint(
     response: type[BaseModel] | None = None,
     errors: tuple[int, ...] = (),
     content_types: list[str] | None = None,
+    query: dict[str, dict[str, Any]] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a Chalice route whose domain errors become CONTRACT §2 bodies, and document it."""
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         for method in methods:
-            OPERATIONS.append(Operation(path, method.lower(), summary, auth, request, response, errors))
+            OPERATIONS.append(
+                Operation(path, method.lower(), summary, auth, request, response, errors,
+                          tuple((query or {}).items()))
+            )
 
         @functools.wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
