@@ -195,3 +195,27 @@ def test_openapi_describes_the_lifecycle_routes(client: Any) -> None:
     assert {"limit", "cursor"} <= set(params)
     assert "delete" in paths["/v1/admin/tenants/{tenantId}"] and "get" in paths["/v1/admin/tenants/{tenantId}"]
     assert "post" in paths["/v1/admin/tenants/{tenantId}/enable"]
+
+
+def test_a_delete_cut_short_leaves_a_dead_tenant_and_repeating_it_finishes(
+    client: Any, admin_headers: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert bootstrap(client, admin_headers, "half", KEY_A).status_code == 200
+    original = tenant_store.delete_routes
+
+    def crash(*_args: Any) -> int:
+        raise RuntimeError("the function timed out")
+
+    monkeypatch.setattr(tenant_store, "delete_routes", crash)
+    assert client.http.delete("/v1/admin/tenants/half", headers=admin_headers).status_code == 500
+    assert not key_works(client, KEY_A)
+    for response in (bootstrap(client, admin_headers, "half", KEY_A),
+                     client.http.post("/v1/admin/tenants/half/enable", headers=admin_headers)):
+        assert response.status_code == 409 and response.json_body["code"] == "TENANT_BEING_DELETED"
+    assert not key_works(client, KEY_A)
+
+    monkeypatch.setattr(tenant_store, "delete_routes", original)
+    assert client.http.delete("/v1/admin/tenants/half", headers=admin_headers).status_code == 200
+    assert client.http.get("/v1/admin/tenants/half", headers=admin_headers).status_code == 404
+    assert bootstrap(client, admin_headers, "half", KEY_A).status_code == 200  # a new tenant of that id
+    assert key_works(client, KEY_A)
