@@ -5,7 +5,7 @@ Key design (table `MUX_TABLE_NAME`; partition key `pk`, sort key `sk`, both stri
 
 | item                  | pk                                          | sk          | gsi1pk / gsi1sk                      | TTL |
 |-----------------------|---------------------------------------------|-------------|--------------------------------------|-----|
-| tenant                | `TENANT#<tenantId>`                         | `TENANT`    | `TENANTS#enabled\|disabled` / `<tenantId>` | |
+| tenant                | `TENANT#<tenantId>`                         | `TENANT`    | `TENANTS#<enabled or disabled>` / `<tenantId>` | |
 | key hash → tenant     | `KEYHASH#<sha256(key) hex>`                 | `KEYHASH`   |                                      |     |
 | route → binding lock  | `ROUTE#<routeKey>`                          | `ROUTE`     | `TBIND#<tenantId>` / `<createdAtMs:013d>#<bindingId>` | |
 | route of a deleted tenant | `ROUTEGONE#<routeKey>`                  | `ROUTEGONE` |                                      | yes |
