@@ -1,7 +1,7 @@
 """The inbound pipeline for one queued event: dedupe, route → binding, claims, bot commands, forwarding.
 
 Raises `RetryLater` for failures worth retrying (OpenClaw down, tenant without target, AWS hiccups) and
-`Rejected` for permanent ones (OpenClaw refused the envelope with a 4xx); the worker turns them into
+`Rejected` for permanent ones (OpenClaw refused the envelope: 400, 413, 415, 422); the worker turns them into
 visibility backoff or a dead letter. Pairing-token messages and bot commands are never forwarded.
 """
 

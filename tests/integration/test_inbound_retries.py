@@ -96,12 +96,14 @@ def test_a_message_delivered_at_once_costs_no_attempt_counter(
     assert attempt_items() == []  # the success path writes nothing extra
 
 
+@pytest.mark.parametrize(("receives", "age_hours"), [(25, 0), (2, 3)], ids=["received-often", "old"])
 def test_a_long_wait_behind_an_outage_is_not_an_attempt(
-    client: Any, make_tenant: Any, sqs_event: Any, tg: FakeTelegram, openclaw: FakeOpenClaw
+    client: Any, make_tenant: Any, sqs_event: Any, tg: FakeTelegram, openclaw: FakeOpenClaw, receives: int,
+    age_hours: int,
 ) -> None:
-    """A message queued for hours behind its chat's failing head (received 25 times, never tried) fails its
-    first real attempt: it is retried, not dead-lettered (before: the receive count and the age rule each
-    dead-lettered it)."""
+    """A message that waited behind its chat's failing head (received many times, or for hours, never
+    tried) fails its first real attempt: it is retried, not dead-lettered (before: the receive count and the
+    age rule each dead-lettered it)."""
     import app as entry_points
 
     _, key = make_tenant("acme", inbound_url=openclaw.url)
@@ -109,8 +111,8 @@ def test_a_long_wait_behind_an_outage_is_not_an_attempt(
     post_update(client, private_update(1303, "waited long"))
     event = sqs_event()
     (record,) = event["Records"]
-    record["attributes"]["ApproximateReceiveCount"] = "25"
-    record["attributes"]["SentTimestamp"] = str(int((time.time() - 3 * 3600) * 1000))
+    record["attributes"]["ApproximateReceiveCount"] = str(receives)
+    record["attributes"]["SentTimestamp"] = str(int((time.time() - age_hours * 3600) * 1000))
     openclaw.fail_next(1, 503)
     result = entry_points.handle_inbound_queue(event, None)
     assert result["batchItemFailures"] == [{"itemIdentifier": record["messageId"]}]
