@@ -126,16 +126,19 @@ def handle_record(record: dict[str, Any], time_left_ms: Callable[[], int] | None
         return None
     channel = event.channel
     settings = get_settings()
-    counted = _receive_count(record) > 1
-    if counted:
+    # "precounted": this attempt is counted before it is tried; False → counted only if it fails (first
+    # receive: nothing to read or write on the success path); None → the counter is unavailable.
+    precounted: bool | None = _receive_count(record) > 1
+    attempt = 1
+    if precounted:
         # Received before: count this attempt now, so one that never finishes is charged too.
         try:
             attempt = events.count_attempt(record["messageId"], now_ms())
-        except Exception:  # noqa: BLE001 - without a count, retry uncharged; the queue's redrive is the net
+        except Exception:  # noqa: BLE001 - tried anyway, uncharged; the queue's redrive is the net
             observability.logger().warning("attempt counter unavailable", exc_info=True)
             observability.count("AttemptCounterFailures")
-            return _schedule(record, "attempt counter unavailable", None, NOT_COUNTED, channel)
-        if attempt > settings.retry_max_attempts:
+            precounted, attempt = None, _receive_count(record)  # > 1: a callback is not answered again
+        if attempt > settings.retry_max_attempts and precounted:
             _dead_letter(
                 record,
                 f"retry budget exhausted after {settings.retry_max_attempts} attempts; the last one did not "
@@ -143,14 +146,12 @@ def handle_record(record: dict[str, Any], time_left_ms: Callable[[], int] | None
                 None, settings.retry_max_attempts, "unfinished", channel,
             )
             return None
-    else:
-        attempt = 1  # first receive: nothing to read, nothing written unless it fails
     observability.log_keys(event_id=event.eventId, route_key=event.routeKey, attempt=attempt)
     try:
         outcome = process(event, attempt, time_left_ms)
     except DeferredError:
         observability.count("Deferred", channel=channel)
-        if counted:
+        if precounted:
             _uncount(record)
         return DEFERRED
     except RejectedError as exc:
@@ -158,16 +159,22 @@ def handle_record(record: dict[str, Any], time_left_ms: Callable[[], int] | None
         _dead_letter(record, exc.reason, exc.status, attempt, "rejected", channel, exc.detail)
         return None
     except RetryLaterError as exc:
-        return _retry(record, exc.reason, exc.status, attempt if counted else _count_failure(record), channel,
-                      exc.detail)
+        return _retry(record, exc.reason, exc.status, _charged(record, precounted, attempt), channel, exc.detail)
     except Exception as exc:  # noqa: BLE001 - anything unexpected is retried, never lost
         observability.logger().exception("inbound processing failed")
         return _retry(record, f"internal error ({type(exc).__name__})", None,
-                      attempt if counted else _count_failure(record), channel)
+                      _charged(record, precounted, attempt), channel)
     observability.logger().info("inbound handled", extra={"outcome": outcome})
     if attempt > 1:
         observability.count("DeliveredAfterRetry", channel=channel)
     return None
+
+
+def _charged(record: dict[str, Any], precounted: bool | None, attempt: int) -> int:
+    """The attempt number a failure is charged as (NOT_COUNTED when the counter is unavailable)."""
+    if precounted is None:
+        return NOT_COUNTED
+    return attempt if precounted else _count_failure(record)
 
 
 def _count_failure(record: dict[str, Any]) -> int:

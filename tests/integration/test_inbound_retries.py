@@ -235,3 +235,24 @@ def test_claim_retried_after_a_crash_before_its_dedupe_record_answers_success(
     post_update(client, private_update(1309, token["startCommand"]))
     drain(sqs_event)
     assert texts_to(tg, 1309) == [INVALID]
+
+
+def test_without_the_attempt_counter_a_failure_is_retried_not_lost(
+    client: Any, make_tenant: Any, sqs_event: Any, tg: FakeTelegram, openclaw: FakeOpenClaw,
+    monkeypatch: pytest.MonkeyPatch, configure: Any,
+) -> None:
+    from chalicelib.storage import events
+
+    configure(MUX_RETRY_MAX_ATTEMPTS="1")
+    _, key = make_tenant("acme", inbound_url=openclaw.url)
+    pair(client, sqs_event, key, 1310)
+
+    def unavailable(*args: Any, **kwargs: Any) -> int:
+        raise RuntimeError("DynamoDB throttled")
+
+    monkeypatch.setattr(events, "count_attempt", unavailable)
+    openclaw.fail_next(2, 503)
+    post_update(client, private_update(1310, "counter down"))
+    drain(sqs_event)
+    assert openclaw.bodies() == ["counter down"]  # retried uncharged (a budget of 1 would have dead-lettered)
+    assert dlq_messages() == []
