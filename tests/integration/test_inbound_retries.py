@@ -256,3 +256,14 @@ def test_without_the_attempt_counter_a_failure_is_retried_not_lost(
     drain(sqs_event)
     assert openclaw.bodies() == ["counter down"]  # retried uncharged (a budget of 1 would have dead-lettered)
     assert dlq_messages() == []
+
+
+def test_queue_redrive_cannot_dead_letter_a_held_back_message_before_its_budget() -> None:
+    """A message is received with every attempt of each of up to 9 messages ahead of it in its batch
+    window, then has its own budget: SQS's maxReceiveCount must stay above that."""
+    from chalicelib.config import Settings
+    from local.provision import load_template
+
+    policy = load_template()["Resources"]["InboundQueue"]["Properties"]["RedrivePolicy"]
+    default_budget = Settings().retry_max_attempts
+    assert policy["maxReceiveCount"] >= 10 * default_budget
