@@ -1,7 +1,7 @@
 """The inbound pipeline for one queued event: dedupe, route → binding, claims, bot commands, forwarding.
 
 Raises `RetryLater` for failures worth retrying (OpenClaw down, tenant without target, AWS hiccups) and
-`Rejected` for permanent ones (OpenClaw refused the envelope with a 4xx); the worker turns them into
+`Rejected` for permanent ones (OpenClaw refused the envelope: 400, 413, 415, 422); the worker turns them into
 visibility backoff or a dead letter. Pairing-token messages and bot commands are never forwarded.
 """
 
@@ -14,7 +14,7 @@ from chalicelib.channels.telegram import inbound as tg
 from chalicelib.channels.telegram import notices
 from chalicelib.clock import now_ms
 from chalicelib.config import get_settings
-from chalicelib.delivery import post_envelope
+from chalicelib.delivery import post_envelope, status_dimension
 from chalicelib.models import Binding, QueuedEvent, Tenant
 from chalicelib.services.pairing import new_binding_id
 from chalicelib.storage import bindings as binding_store
@@ -206,7 +206,8 @@ def _forward(
     key = secrets.decrypt_key(tenant.tenant_id, tenant.key_ciphertext)
     result = post_envelope(tenant.inbound_url, key, envelope, tenant.inbound_timeout_ms)
     if not result.delivered:
-        observability.count("ForwardFailures", channel="telegram")
+        # By status, so an operator sees "a tenant answers 401" (dimension values are bounded).
+        observability.count("ForwardFailures", channel="telegram", status=status_dimension(result.status))
         if result.retryable:
             raise RetryLaterError(result.reason, result.status, result.detail)
         raise RejectedError(result.reason, result.status, result.detail)
@@ -235,6 +236,13 @@ def _claim(msg: tg.TelegramMessage, token: str, existing: Binding | None, *, rep
     now = now_ms()
     token_hash = sha256_hex(token)
     item = binding_store.get_token(token_hash, now)
+    if item is not None and item.get("claimedBy") is not None:
+        if binding_store.claimed_by_event(item, msg.event_id, existing):
+            # A retry after a crash between this event's claim and its dedupe record: it did pair.
+            observability.logger().info("claim already made by this event")
+            notices.send(msg, settings.pairing_success_text)
+            return "claimed"
+        item = None  # used by another message
     tenant = tenant_store.get(str(item["tenantId"])) if item else None
     if item is None or item.get("channel") != "telegram" or tenant is None or tenant.disabled:
         observability.count("PairingFailures", channel="telegram", reason="invalid_token")
@@ -260,7 +268,7 @@ def _claim(msg: tg.TelegramMessage, token: str, existing: Binding | None, *, rep
     try:
         binding_store.claim(
             token_hash=token_hash, channel="telegram", binding=binding, existing=existing, now_ms=now,
-            replace=replace,
+            event_id=msg.event_id, keep_claimed_sec=settings.dedupe_ttl_sec, replace=replace,
         )
     except binding_store.ClaimRefusedError as exc:
         observability.count("PairingFailures", channel="telegram", reason="refused")

@@ -15,6 +15,7 @@ Key design (table `MUX_TABLE_NAME`; partition key `pk`, sort key `sk`, both stri
 | idempotency record    | `IDEMP#<tenantId>#<sha256(key) hex>`        | `IDEMP`     |                                      | yes |
 | inbound dedupe record | `EVENT#<eventId>`                           | `EVENT`     |                                      | yes |
 | inbound file → tenant | `FILE#<channel>#<fileId>`                   | `FILE`      |                                      | yes |
+| queue message attempts| `ATTEMPTS#<SQS messageId>`                  | `ATTEMPTS`  |                                      | yes |
 
 Access patterns: tenant by id (GetItem); tenant by key (GetItem on the key hash, then the tenant);
 binding of a route (BatchGetItem of the topic route and its chat route: one round trip); a tenant's
@@ -23,5 +24,6 @@ partitions `TENANTS#enabled` / `TENANTS#disabled`); a tenant's session routes an
 on gsi1); a binding by id (GetItem); the route of
 `(tenant, channel, sessionKey)` (GetItem); token claim, unbind and key rotation are TransactWriteItems
 with conditions, so no window exists where two tenants own one route or a token is consumed twice.
-moto does not expire TTL items, so every read of a TTL item also checks its expiry itself.
+A claimed pairing token is kept (marked with the claiming event id) as long as a dedupe record, so a
+retried claim recognises its own success. moto does not expire TTL items, so every read of a TTL item also checks its expiry itself.
 """

@@ -74,6 +74,10 @@ def event_key(event_id: str) -> dict[str, str]:
     return {"pk": f"EVENT#{event_id}", "sk": "EVENT"}
 
 
+def attempts_key(message_id: str) -> dict[str, str]:
+    return {"pk": f"ATTEMPTS#{message_id}", "sk": "ATTEMPTS"}
+
+
 # --- serialisation ----------------------------------------------------------------------------
 @lru_cache(maxsize=1)
 def _serializers() -> tuple[Any, Any]:
@@ -141,12 +145,14 @@ def delete(key: dict[str, str], condition: str | None = None, **expr: Any) -> No
     aws.dynamodb().delete_item(**kwargs)
 
 
-def update(key: dict[str, str], expression: str, condition: str | None = None, **expr: Any) -> None:
+def update(key: dict[str, str], expression: str, condition: str | None = None, **expr: Any) -> dict[str, Any]:
+    """UpdateItem; returns the attributes asked for with `ReturnValues` (else `{}`)."""
     kwargs: dict[str, Any] = {"TableName": table_name(), "Key": to_ddb(key), "UpdateExpression": expression}
     if condition:
         kwargs["ConditionExpression"] = condition
     kwargs.update(expr)
-    aws.dynamodb().update_item(**kwargs)
+    resp = aws.dynamodb().update_item(**kwargs)
+    return from_ddb(resp.get("Attributes") or {})
 
 
 def transact(operations: list[dict[str, Any]]) -> None:

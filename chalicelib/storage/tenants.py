@@ -286,6 +286,7 @@ def _query_keys(partition: str) -> list[dict[str, Any]]:
 
 
 def delete_tokens(tenant_id: str) -> int:
+    """Every pairing token of the tenant: unclaimed ones, and claimed ones kept for a crashed claim's retry."""
     found = _query_keys(table.tenant_tokens_gsi(tenant_id))
     for item in found:
         table.delete({"pk": item["pk"], "sk": item["sk"]})

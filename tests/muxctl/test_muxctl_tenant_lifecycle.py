@@ -90,7 +90,7 @@ def test_tenant_delete_removes_it_and_dead_letters_its_queued_message(
 
     deleted = run(["tenant", "delete", "del-me", "--yes"], stack.env())
     assert deleted.exit_code == 0, deleted.stderr
-    assert "Tenant del-me deleted: 1 binding(s), 1 session route(s), 0 pairing token(s)" in deleted.stdout
+    assert "Tenant del-me deleted: 1 binding(s), 1 session route(s), 1 pairing token(s)" in deleted.stdout
     receiver.status = 202
 
     def dead() -> dict[str, Any] | None:
