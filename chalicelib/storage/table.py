@@ -37,6 +37,23 @@ def tenant_bindings_gsi(tenant_id: str) -> str:
     return f"TBIND#{tenant_id}"
 
 
+def tenants_gsi(status: str) -> str:
+    """The sparse gsi1 partition listing tenants of one status (`enabled` | `disabled`)."""
+    return f"TENANTS#{status}"
+
+
+def route_gone_key(route: str) -> dict[str, str]:
+    return {"pk": f"ROUTEGONE#{route}", "sk": "ROUTEGONE"}
+
+
+def tenant_sessions_gsi(tenant_id: str) -> str:
+    return f"TSESSION#{tenant_id}"
+
+
+def tenant_tokens_gsi(tenant_id: str) -> str:
+    return f"TTOKEN#{tenant_id}"
+
+
 def session_key(tenant_id: str, channel: str, session: str) -> dict[str, str]:
     return {"pk": f"SESSION#{tenant_id}#{channel}#{session}", "sk": "SESSION"}
 
