@@ -50,7 +50,9 @@ def _http() -> Any:
     return _session
 
 
-def post_envelope(url: str, key: str, envelope: dict[str, Any], timeout_ms: int) -> DeliveryResult:
+def post_envelope(
+    url: str, key: str, envelope: dict[str, Any], timeout_ms: int, extra_headers: dict[str, str] | None = None
+) -> DeliveryResult:
     import requests
 
     body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -59,6 +61,7 @@ def post_envelope(url: str, key: str, envelope: dict[str, Any], timeout_ms: int)
         "Content-Type": "application/json; charset=utf-8",
         "X-Mux-Event-Id": str(envelope.get("eventId", "")),
         "User-Agent": "openclaw-mux/0.1",
+        **(extra_headers or {}),
     }
     timeout = max(timeout_ms, 100) / 1000.0
     try:

@@ -72,6 +72,9 @@ def _reset_caches() -> None:
     config.reset_settings()
     aws.reset_clients()
     key_secrets.clear_cache()
+    from chalicelib.services import instances
+
+    instances.reset_cache()
 
 
 def _prime_settings() -> None:

@@ -9,6 +9,10 @@ from urllib.parse import urlsplit
 from chalicelib.errors import InvalidInputError
 
 
+class UnresolvedHostError(InvalidInputError):
+    """The host does not resolve (now): 400 for an operator's bootstrap, a passing trouble for a registration."""
+
+
 def _is_private(address: str) -> bool:
     ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
@@ -47,7 +51,7 @@ def check_inbound_url(url: str, *, allow_private: bool) -> str:
     try:
         addresses = [host] if _is_ip(host) else _resolve(host, port or (443 if parts.scheme == "https" else 80))
     except OSError:
-        raise InvalidInputError(
+        raise UnresolvedHostError(
             f"inboundUrl host {host!r} does not resolve.", code="INVALID_INBOUND_URL"
         ) from None
     if host.lower() in ("localhost", "localhost.localdomain") or any(_is_private(a) for a in addresses):

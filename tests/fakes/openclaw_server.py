@@ -27,6 +27,9 @@ class FakeOpenClaw:
         self._failures: list[int] = []
         self._phases: list[tuple[float, int]] = []  # (monotonic end, status)
         self.attempts: list[str] = []
+        # Runtime-JWT generation: an object with `refuse(headers, raw) -> (status, answer) | None` (see
+        # tests/fakes/openclaw_jwt.py) checked before anything else, as OpenClaw's handler does.
+        self.inbound_auth: Any = None
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         fake = self
@@ -47,6 +50,18 @@ class FakeOpenClaw:
                 raw = self.rfile.read(length)
                 if fake.gate is not None:
                     fake.gate.wait(30)
+                lowered = {k.lower(): v for k, v in self.headers.items()}
+                refused = fake.inbound_auth.refuse(lowered, raw) if fake.inbound_auth is not None else None
+                if refused is not None:
+                    with fake._lock:
+                        fake.attempts.append("")
+                        fake._cond.notify_all()
+                    body = json.dumps(refused[1]).encode()
+                    self.wfile.write(
+                        f"HTTP/1.1 {refused[0]} Refused\r\nContent-Type: application/json\r\n"
+                        f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+                    )
+                    return
                 with fake._lock:
                     try:
                         fake.attempts.append(str(json.loads(raw).get("eventId")))
