@@ -15,6 +15,7 @@ from muxctl import __version__
 from muxctl.commands.check import check
 from muxctl.commands.dev import dev
 from muxctl.commands.dlq import dlq
+from muxctl.commands.instances import instances, render
 from muxctl.commands.openclaw import openclaw_group
 from muxctl.commands.pairing import bindings, pair
 from muxctl.commands.simulate import simulate
@@ -82,8 +83,9 @@ def health(state: State) -> None:
     state.emit(data, human)
 
 
-for command in (tenant, openclaw_group, pair, bindings, telegram, simulate, dev, dlq, check):
+for command in (tenant, openclaw_group, pair, bindings, telegram, simulate, dev, dlq, check, instances):
     cli.add_command(command)
+openclaw_group.add_command(render)
 
 
 def main() -> None:

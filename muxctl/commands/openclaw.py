@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from muxctl import lenient_json, openclaw_config
+from muxctl import lenient_json, openclaw_config, openclaw_config_jwt
 from muxctl.commands.tenant import write_private
 from muxctl.context import State, pass_state
 from muxctl.errors import EXIT_FAILED, CliError, UsageProblem
@@ -35,6 +35,10 @@ def load_config(path: str) -> tuple[Any, str]:
         raise CliError(f"{path} is not valid JSON/JSON5: {exc}") from None
 
 
+generation_option = click.option(
+    "--generation", type=click.Choice(openclaw_config_jwt.GENERATIONS), default="shared-key", show_default=True,
+    help="OpenClaw's mux generation: shared-key (gateway token) or jwt (registerKey + inboundUrl).",
+)
 channels_option = click.option(
     "--channels", default=",".join(openclaw_config.CHANNELS), show_default=True,
     help="Channels that must be set up for the mux (comma-separated).",
@@ -52,12 +56,21 @@ def openclaw_group() -> None:
 @click.option("--url", "base_url", help="The mux URL: the config's mux baseUrl must equal it.")
 @channels_option
 @click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON on stdout.")
+@generation_option
+@click.option("--register-key", help="jwt: the config's registerKey must equal it.")
+@click.option("--inbound-url", help="jwt: the config's inboundUrl must equal it.")
 @pass_state
-def check(state: State, file: str, key: str | None, base_url: str | None, channels: str, json_output: bool) -> None:
+def check(state: State, file: str, key: str | None, base_url: str | None, channels: str, json_output: bool,
+          generation: str, register_key: str | None, inbound_url: str | None) -> None:
     """Validate an OpenClaw config (JSON or JSON5) against the mux contract; exit 1 on any problem."""
     state.json_output = state.json_output or json_output
     config, _text = load_config(file)
-    problems = openclaw_config.check(config, key=key, base_url=base_url, channels=parse_channels(channels))
+    if generation == "jwt":
+        problems = openclaw_config_jwt.check(config, register_key=register_key, base_url=base_url,
+                                             inbound_url=inbound_url, channels=parse_channels(channels))
+    else:
+        problems = openclaw_config.check(config, key=key, base_url=base_url, channels=parse_channels(channels))
+        problems += openclaw_config_jwt.shared_key_problems(config)
     data = {"ok": not problems, "file": file, "problems": [p.as_dict() for p in problems]}
 
     def human() -> None:

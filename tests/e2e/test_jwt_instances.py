@@ -200,3 +200,7 @@ def test_jwt_instance_beside_a_shared_key_tenant(
     # --- listing: the operator sees which tenants are JWT instances ----------------------------------
     listed = admin(stack, "/v1/admin/tenants", method="GET").json()["items"]
     assert {(t["tenantId"], t["mode"]) for t in listed} == {("acme", "shared-key"), (OPENCLAW_ID, "jwt")}
+    from tests.muxctl.support import run_json
+
+    shown = run_json(["instances", "list", "--url", stack.url, "--admin-token", ADMIN])
+    assert [i["tenantId"] for i in shown["items"]] == [OPENCLAW_ID]
