@@ -152,6 +152,7 @@ def test_jwt_instance_beside_a_shared_key_tenant(
     assert (inbound["aud"], inbound["scope"], inbound["sub"]) == (["openclaw-mux-inbound"], "mux:inbound", OPENCLAW_ID)
     assert inbound["exp"] - inbound["iat"] == 300
     assert shared.headers[-1]["authorization"] == f"Bearer {KEY}" and "openclawId" not in shared.received[-1]
+    assert "x-openclaw-id" not in shared.headers[-1]
 
     # --- outbound with the runtime JWT ---------------------------------------------------------------
     sent = runtime_post(stack, runtime, {"channel": "telegram", "sessionKey": session, "text": "reply",
@@ -196,6 +197,16 @@ def test_jwt_instance_beside_a_shared_key_tenant(
     assert instance.wait_for(lambda r: any(e["body"] == "after the rotation" for e in r)), check.refusals
     assert header(instance.headers[-1]["authorization"].split(" ", 1)[1])["kid"] == new_kid
     assert check.jwks_fetches == fetches + 1 and check.refusals == []
+
+    # An emergency rotation (signing at once) meets OpenClaw's JWKS cooldown: the instance refuses the unknown kid
+    # with 401 JWT_INVALID, and the mux retries the forward until the instance may refetch.
+    check.cooldown_sec = 300
+    assert admin(stack, "/v1/admin/signing-keys/rotate", {"activateAfterSec": 0}).status_code == 200
+    webhook(stack, private_update(JWT_CHAT, "during the cooldown"))
+    wait_until(lambda: check.refusals, what="a refusal of the unknown kid")
+    assert [(s, c) for s, c, _ in check.refusals] == [(401, "JWT_INVALID")] and "cooling" in check.refusals[0][2]
+    check.cooldown_sec = 0  # as if the 5 minutes had passed
+    assert instance.wait_for(lambda r: any(e["body"] == "during the cooldown" for e in r), timeout=20)
 
     # --- listing: the operator sees which tenants are JWT instances ----------------------------------
     listed = admin(stack, "/v1/admin/tenants", method="GET").json()["items"]
