@@ -139,7 +139,7 @@ def _req(**kw: Any) -> OutboundRequest:
 
 def test_unsupported_raw_method() -> None:
     with pytest.raises(InvalidInputError) as err:
-        tg.SENDER.validate(_req(raw={"telegram": {"method": "deleteMessage", "body": {"message_id": 1}}}))
+        tg.SENDER.validate(_req(raw={"telegram": {"method": "banChatMember", "body": {"user_id": 1}}}))
     assert err.value.code == "UNSUPPORTED_METHOD"
 
 
