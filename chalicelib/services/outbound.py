@@ -2,15 +2,28 @@
 
 Order of checks for `POST /v1/mux/outbound/send` (after the route's auth, body-size and JSON checks):
 schema (400 INVALID_REQUEST) → channel enabled (400 CHANNEL_DISABLED) → operation/method rules that depend
-only on the body (400 UNSUPPORTED_ACTION / UNSUPPORTED_METHOD / INVALID_REQUEST) → idempotency claim
-(409 IDEMPOTENCY_KEY_REUSED / IDEMPOTENCY_IN_PROGRESS, or a replay) → destination from the session route
-(403 ROUTE_NOT_BOUND) → platform send (502 PROVIDER_ERROR / PROVIDER_RATE_LIMITED).
+only on the body (400 UNSUPPORTED_ACTION / UNSUPPORTED_METHOD / INVALID_REQUEST / TEXT_TOO_LONG) →
+idempotency claim (409 IDEMPOTENCY_KEY_REUSED / IDEMPOTENCY_IN_PROGRESS, or a replay) → destination from the
+session route (403 ROUTE_NOT_BOUND) → the sender's plan and the lock below the route (403 ROUTE_NOT_BOUND:
+a message acted on that the mux did not send to or forward from this tenant's route, or a post into a topic
+another tenant has bound) → the platform calls, one per part (502 PROVIDER_ERROR / PROVIDER_RATE_LIMITED /
+PROVIDER_OUTCOME_UNKNOWN).
 
 Body-only 400s are checked before the idempotency claim: they are a pure function of the body, so
 answering them again is the same as replaying them, and they cost no write. Everything after the claim is
-recorded: 2xx and 4xx answers are stored and replayed byte for byte; 5xx answers release the key so a retry
-can succeed. A send that succeeded but whose answer could not be stored still answers 200 (the message
-is out); its key then stays locked until the lock expires.
+recorded: 2xx and 4xx answers are stored and replayed byte for byte, and so is PROVIDER_OUTCOME_UNKNOWN (the
+request reached the platform unanswered: a blind retry could send the message twice). Other 5xx answers let a
+retry go on: with no part delivered the key is released; with some delivered the record keeps their ids
+(`partial`) and the retry resumes at the first part not delivered. Progress is saved after every part that
+has a successor, so an attempt killed mid-send is resumed too, once its lock expires. A send that succeeded
+but whose answer could not be stored still answers 200 (the message is out); its key then stays locked until
+the lock expires.
+
+Without an Idempotency-Key nothing is stored: each request is a new send, and a retry after a partial failure
+sends every part again (the 502's `details.deliveredMessageIds` says which parts went out).
+
+Every message a send creates is recorded for its route and tenant (`storage.messages`), so the tenant may edit,
+react to or delete it later; so is every message forwarded from the route (in the inbound pipeline).
 
 The destination is only ever the route bound to (tenant, channel, sessionKey): `to` and any chat id in a
 raw body are ignored or overwritten by the sender.

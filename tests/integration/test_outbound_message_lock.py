@@ -5,12 +5,14 @@ another tenant has bound (CONTRACT §7). Two tenants share one forum supergroup,
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
 
+from chalicelib.storage import messages
 from tests.fakes.openclaw_server import FakeOpenClaw
-from tests.fakes.pairing import bind_telegram, telegram_session_key
+from tests.fakes.pairing import bind_telegram, telegram_route_key, telegram_session_key
 from tests.fakes.telegram_server import FakeTelegram
 from tests.inbound_support import drain, fixture, group_update, post_update
 
@@ -148,7 +150,8 @@ def test_a_chat_binding_does_not_post_into_another_tenants_general_topic(
     make_tenant("t2", "http://127.0.0.1:9/v1/mux/inbound", KEY_2)
     bind_telegram("t1", GROUP)
     bind_telegram("t2", GROUP, topic_id=1)
-    status, answer = post(client, {"channel": "telegram", "sessionKey": telegram_session_key(GROUP), "text": "x"}, KEY_1)
+    body = {"channel": "telegram", "sessionKey": telegram_session_key(GROUP), "text": "x"}
+    status, answer = post(client, body, KEY_1)
     assert (status, answer["code"]) == (403, "ROUTE_NOT_BOUND")
     assert tg.calls() == []
 
@@ -165,9 +168,10 @@ def test_an_inline_id_cannot_smuggle_an_edit_past_the_check(client: Any, forum: 
     """With both ids, what is checked (message_id) is what is sent: the inline id is dropped."""
     status, sent = post(client, {"channel": "telegram", "sessionKey": TOPIC_1, "text": "mine"}, KEY_1)
     assert status == 200
-    body = {"message_id": int(sent["messageId"]), "inline_message_id": "BAAAAJk0AAAKPTxQUZ7xbxY", "text": "edit"}
+    mine = int(sent["messageId"])
+    body = {"message_id": mine, "inline_message_id": "BAAAAJk0AAAKPTxQUZ7xbxY", "text": "edit"}
     assert post(client, raw(TOPIC_1, "editMessageText", body), KEY_1)[0] == 200
-    assert tg.bodies("editMessageText") == [{"message_id": int(sent["messageId"]), "text": "edit", "chat_id": int(GROUP)}]
+    assert tg.bodies("editMessageText") == [{"message_id": mine, "text": "edit", "chat_id": int(GROUP)}]
 
 
 def test_create_forum_topic_needs_a_chat_binding(client: Any, forum: None, make_tenant: Any, tg: FakeTelegram) -> None:
@@ -181,3 +185,15 @@ def test_create_forum_topic_needs_a_chat_binding(client: Any, forum: None, make_
     status, answer = post(client, raw(chat, "createForumTopic", {"name": "Support"}), "tenant-three-key-0123456789abcd")
     assert (status, answer["messageId"]) == (200, "77")
     assert tg.bodies("createForumTopic") == [{"name": "Support", "chat_id": -1009990001112}]
+
+
+def test_records_are_per_tenant_and_expire_after_48_h(client: Any, forum: None, tg: FakeTelegram) -> None:
+    now = int(time.time() * 1000)
+    topic_2 = telegram_route_key(GROUP, "43")
+    messages.record(topic_2, ["501"], "t1", now)  # t1's message from when t1 owned topic 43
+    messages.record(topic_2, ["502"], "t2", now - messages.RECORD_TTL_SEC * 1000 - 1000)  # 48 h old
+    messages.record(topic_2, ["503"], "t2", now)
+    for message_id, status in ((501, 403), (502, 403), (503, 200)):
+        body = raw(TOPIC_2, "setMessageReaction", {"message_id": message_id, "reaction": []})
+        assert post(client, body, KEY_2)[0] == status, message_id
+    assert [b["message_id"] for b in tg.bodies("setMessageReaction")] == [503]
