@@ -37,11 +37,13 @@ class Destination:
     """Where a send goes: the tenant's bound route, plus a hook to persist a platform-announced move.
 
     `relocate(new_chat_id, new_route_key)` moves the binding (e.g. a Telegram group upgraded to a supergroup)
-    and returns the updated binding; the sender then retries on the new chat.
+    and returns the updated binding; the sender then retries on the new chat. `owns(ref)`: whether the mux sent
+    that message to (or forwarded it from) this route for this tenant; None answers no.
     """
 
     binding: Binding
     relocate: Callable[[str, str], Binding] | None = None
+    owns: Callable[[str], bool] | None = None
 
     @property
     def chat_id(self) -> str:

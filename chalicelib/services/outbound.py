@@ -140,7 +140,7 @@ def _execute(tenant_id: str, request: OutboundRequest, data: dict[str, Any], ide
             sender.typing(destination, request)
             return Outcome(200, {"ok": True})
         plan = sender.plan(destination, request)
-        _check_reach(tenant_id, destination.binding, plan)
+        _check_reach(tenant_id, destination, plan)
         ids = _deliver(tenant_id, destination.binding, plan, progress)
         return Outcome(200, plan.result(ids).body())
 
@@ -156,12 +156,12 @@ def _execute(tenant_id: str, request: OutboundRequest, data: dict[str, Any], ide
     return _count(request, _run_idempotent(tenant_id, key, data, run))
 
 
-def _check_reach(tenant_id: str, binding: Binding, plan: SendPlan) -> None:
+def _check_reach(tenant_id: str, destination: Destination, plan: SendPlan) -> None:
     """The route lock below the route: messages acted on must be this tenant's on this route, and a send into
     a more specific route (a topic of the bound chat) must not land in another tenant's binding."""
-    now = now_ms()
+    binding = destination.binding
     for ref in plan.acts_on:
-        if not messages.owns(binding.route_key, ref, tenant_id, now):
+        if destination.owns is None or not destination.owns(ref):
             raise ForbiddenError(
                 "That message was not sent to or forwarded from the chat bound to this sessionKey "
                 f"(or is older than {messages.RECORD_TTL_SEC // 3600} h).",
@@ -301,7 +301,11 @@ def resolve_binding(tenant_id: str, channel: str, session_key: str) -> Binding:
 
 def _destination(tenant_id: str, channel: str, session_key: str) -> Destination:
     binding = resolve_binding(tenant_id, channel, session_key)
-    return Destination(binding=binding, relocate=_relocator(binding))
+
+    def owns(ref: str) -> bool:
+        return messages.owns(binding.route_key, ref, tenant_id, now_ms())
+
+    return Destination(binding=binding, relocate=_relocator(binding), owns=owns)
 
 
 def _relocator(binding: Binding) -> Callable[[str, str], Binding]:

@@ -156,6 +156,32 @@ def test_a_chat_binding_does_not_post_into_another_tenants_general_topic(
     assert tg.calls() == []
 
 
+def test_a_reply_to_another_topics_message_goes_out_as_a_plain_message(
+    client: Any, make_tenant: Any, tg: FakeTelegram
+) -> None:
+    """Telegram posts a reply into the replied message's topic: a General-topic or chat binding replying to
+    another tenant's message would land in that tenant's topic."""
+    make_tenant("t1", "http://127.0.0.1:9/v1/mux/inbound", KEY_1)
+    make_tenant("t2", "http://127.0.0.1:9/v1/mux/inbound", KEY_2)
+    bind_telegram("t1", GROUP, topic_id=1)
+    bind_telegram("t2", GROUP, topic_id=43)
+    general = telegram_session_key(GROUP, "1")
+    status, sent = post(client, {"channel": "telegram", "sessionKey": TOPIC_2, "text": "t2's"}, KEY_2)
+    assert status == 200
+    theirs = int(sent["messageId"])
+    status, own = post(client, {"channel": "telegram", "sessionKey": general, "text": "t1's"}, KEY_1)
+    mine = int(own["messageId"])
+    tg.reset()
+    for reply in ({"reply_to_message_id": theirs}, {"reply_parameters": {"message_id": theirs, "quote": "t2"}}):
+        assert post(client, raw(general, "sendMessage", {"text": "hijack", **reply}), KEY_1)[0] == 200
+    text_mode = {"channel": "telegram", "sessionKey": general, "text": "hijack", "replyToId": str(theirs)}
+    assert post(client, text_mode, KEY_1)[0] == 200
+    assert tg.bodies("sendMessage") == [{"chat_id": int(GROUP), "text": "hijack"}] * 3
+    # Replies within the tenant's own route keep working.
+    assert post(client, raw(general, "sendMessage", {"text": "ok", "reply_to_message_id": mine}), KEY_1)[0] == 200
+    assert tg.bodies("sendMessage")[-1] == {"chat_id": int(GROUP), "text": "ok", "reply_to_message_id": mine}
+
+
 def test_inline_message_edits_are_refused(client: Any, forum: None, tg: FakeTelegram) -> None:
     status, answer = post(
         client, raw(TOPIC_1, "editMessageText", {"inline_message_id": "BAAAAJk0AAAKPTxQUZ7xbxY", "text": "x"}), KEY_1

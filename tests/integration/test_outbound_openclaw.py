@@ -47,9 +47,13 @@ def test_openclaw_request_is_delivered_and_accepted(
     chat, topic = fixture["binding"]["chatId"], fixture["binding"]["topicId"]
     binding = bind_telegram("oc", chat, topic_id=topic, session_key=request["sessionKey"])
     typing = bool(fixture.get("typing"))
-    target = (request.get("raw") or {}).get("telegram", {}).get("body", {}).get("message_id")
-    if target is not None:  # an edit or reaction: of a message the mux sent to (or forwarded from) that chat
-        messages.record(binding.route_key, [str(target)], "oc", int(time.time() * 1000))
+    raw_body = (request.get("raw") or {}).get("telegram", {}).get("body", {})
+    # Edits, reactions and replies name messages the mux sent to (or forwarded from) that chat.
+    targets = [raw_body.get("message_id"), raw_body.get("reply_to_message_id")]
+    targets.append((raw_body.get("reply_parameters") or {}).get("message_id"))
+    owned = [str(t) for t in targets if t is not None]
+    if owned:
+        messages.record(binding.route_key, owned, "oc", int(time.time() * 1000))
 
     resp = client.http.post(
         "/v1/mux/outbound/send",

@@ -128,7 +128,8 @@ def test_long_text_is_split_on_line_boundaries(client: Any, tenants: None, tg: F
 
 
 def test_photo_carries_the_caption_and_reply(client: Any, tenants: None, tg: FakeTelegram) -> None:
-    bind_telegram("t1", DM)
+    binding = bind_telegram("t1", DM)
+    messages.record(binding.route_key, ["77"], "t1", int(time.time() * 1000))  # forwarded from this chat
     status, answer, _ = post(
         client,
         {

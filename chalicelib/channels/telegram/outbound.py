@@ -15,6 +15,9 @@ and `business_connection_id` are dropped. Decisions worth knowing:
   the mux forwarded from the route. `editMessageText` with only `inline_message_id` edits an inline-mode
   message, which belongs to no chat: allowed only for an `inline:<id>` issued to the route, which the mux
   never does today (it forwards no inline-mode updates), so such edits are refused with 403.
+* A reply (`reply_to_message_id`, `reply_parameters.message_id`, text mode's `replyToId`) to a message that is
+  not the tenant's on its route is sent without the reply: Telegram would post it into the replied message's
+  topic (a General-topic or chat binding could otherwise reach another tenant's topic).
 * A chat binding of a group posting into a topic (`message_thread_id`, or General when none) is refused when
   another tenant has bound that topic (the plan's `posts_into`). `createForumTopic` needs a chat binding.
 * Message ids for methods whose result is `true` (answerCallbackQuery, setMessageReaction, deleteMessage,
@@ -203,6 +206,25 @@ def _acts_on(method: str, body: dict[str, Any]) -> list[str]:
     return [str(message_id)]
 
 
+def _drop_foreign_reply(body: dict[str, Any], destination: Destination) -> None:
+    """A reply names its message by id alone, and Telegram posts a reply into the replied message's topic: a
+    reply to a message that is not this tenant's on this route would reach another topic. It goes out as a
+    plain message instead (like `allow_sending_without_reply` for a deleted original)."""
+    reply = body.get("reply_parameters")
+    targets = [body.get("reply_to_message_id")] if "reply_to_message_id" in body else []
+    if isinstance(reply, dict):
+        targets.append(reply.get("message_id"))
+    elif reply is not None:
+        body.pop("reply_parameters")  # not an object: Telegram would refuse it anyway
+    for target in targets:
+        message_id = _int_or_none(target)
+        if message_id is None or destination.owns is None or not destination.owns(str(message_id)):
+            body.pop("reply_to_message_id", None)
+            body.pop("reply_parameters", None)
+            observability.count("TelegramForeignReplyDropped")
+            return
+
+
 def _text_parts(request: OutboundRequest) -> list[tuple[str, dict[str, Any]]]:
     """Text mode as (method, body) calls, in order: media first (the first carries a short text as its
     caption), then the text split at Telegram's limit. Pure: a retry plans the same parts."""
@@ -273,6 +295,8 @@ class TelegramSender:
         raw = _raw_telegram(request)
         if raw is None:
             parts = _text_parts(request)
+            for _, part_body in parts[:1]:  # only the first part replies
+                _drop_foreign_reply(part_body, destination)
             thread = request.threadId
             return SendPlan(
                 parts=[self._part(call, method, body, request) for method, body in parts],
@@ -287,6 +311,8 @@ class TelegramSender:
             )
         acts_on = _acts_on(method, body)
         posting = method in SEND_METHODS
+        if posting:
+            _drop_foreign_reply(body, destination)
         return SendPlan(
             parts=[self._part(call, method, body, request)],
             result=result,
