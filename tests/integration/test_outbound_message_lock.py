@@ -127,6 +127,7 @@ def test_a_chat_binding_does_not_post_into_another_tenants_topic(
     chat = telegram_session_key(GROUP)
     refused = [
         raw(chat, "sendMessage", {"text": "into 43", "message_thread_id": 43}),
+        raw(chat, "sendMessage", {"text": "into 43", "message_thread_id": " 43"}),
         raw(chat, "sendPhoto", {"photo": "https://cdn.example/p.png", "message_thread_id": 43}),
         {"channel": "telegram", "sessionKey": chat, "text": "into 43 too", "threadId": "43"},
     ]
@@ -135,7 +136,7 @@ def test_a_chat_binding_does_not_post_into_another_tenants_topic(
         assert (status, answer["code"]) == (403, "ROUTE_NOT_BOUND"), body
     assert tg.calls() == []
     # Topics nobody else bound, and the chat's General topic, stay open to the chat binding.
-    assert post(client, raw(chat, "sendMessage", {"text": "into 44", "message_thread_id": 44}), KEY_1)[0] == 200
+    assert post(client, raw(chat, "sendMessage", {"text": "into 44", "message_thread_id": "44"}), KEY_1)[0] == 200
     assert post(client, {"channel": "telegram", "sessionKey": chat, "text": "general"}, KEY_1)[0] == 200
     assert [(b["text"], b.get("message_thread_id")) for b in tg.bodies("sendMessage")] == [
         ("into 44", 44),

@@ -313,6 +313,13 @@ class TelegramSender:
         posting = method in SEND_METHODS
         if posting:
             _drop_foreign_reply(body, destination)
+            if destination.topic_id is None and "message_thread_id" in body:
+                # The topic checked is the topic sent: 43.0 or " 43" must not slip past the check as another key.
+                thread = _int_or_none(body["message_thread_id"])
+                if thread is None:
+                    body.pop("message_thread_id")
+                else:
+                    body["message_thread_id"] = thread
         return SendPlan(
             parts=[self._part(call, method, body, request)],
             result=result,
