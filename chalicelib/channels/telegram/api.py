@@ -19,6 +19,7 @@ class TelegramApiError(Exception):
         *,
         retry_after_sec: int | None = None,
         migrate_to_chat_id: int | None = None,
+        outcome_unknown: bool = False,
     ) -> None:
         super().__init__(f"{method}: {status} {description}")
         self.method = method
@@ -26,6 +27,7 @@ class TelegramApiError(Exception):
         self.description = description
         self.retry_after_sec = retry_after_sec
         self.migrate_to_chat_id = migrate_to_chat_id
+        self.outcome_unknown = outcome_unknown  # the request was sent and no answer came: it may have worked
 
 
 _session: Any = None
@@ -38,6 +40,19 @@ def _http() -> Any:
 
         _session = requests.Session()
     return _session
+
+
+def _maybe_sent(exc: Exception) -> bool:
+    """A read timeout, or a connection dropped after it was made, may come after Telegram acted on the call;
+    a refused or timed-out connect never reached it."""
+    import requests
+    from urllib3.exceptions import ProtocolError
+
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.ReadTimeout):
+        return True
+    return isinstance(exc, requests.ConnectionError) and bool(exc.args) and isinstance(exc.args[0], ProtocolError)
 
 
 def call(method: str, body: dict[str, Any], *, timeout: float = 15.0) -> Any:
@@ -53,7 +68,9 @@ def call(method: str, body: dict[str, Any], *, timeout: float = 15.0) -> Any:
         resp = _http().post(url, json=body, timeout=timeout)
     except requests.RequestException as exc:
         # The URL holds the bot token: report the exception type only, never its text.
-        raise TelegramApiError(method, 0, f"Telegram API unreachable ({type(exc).__name__})") from None
+        raise TelegramApiError(
+            method, 0, f"Telegram API unreachable ({type(exc).__name__})", outcome_unknown=_maybe_sent(exc)
+        ) from None
     try:
         data = resp.json()
     except ValueError:
