@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from muxctl import openclaw_config
+from muxctl import openclaw_config, served
 from muxctl.context import State, connection_options, pass_state
 from muxctl.errors import UsageProblem
 from muxctl.timefmt import when
@@ -107,6 +107,7 @@ def tenant() -> None:
     help="Mux URL OpenClaw should use (default: --url).",
 )
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write the OpenClaw config here.")
+@served.channel_options
 @connection_options(key=False)
 @pass_state
 def create(
@@ -118,6 +119,8 @@ def create(
     key: str | None,
     public_url: str | None,
     out: str | None,
+    channels: str | None,
+    all_channels: bool,
 ) -> None:
     """Create a tenant: generate its key, register it, print its OpenClaw config.
 
@@ -126,8 +129,9 @@ def create(
     if key is not None and len(key) < openclaw_config.MIN_KEY_LENGTH:
         raise UsageProblem(f"--key must be at least {openclaw_config.MIN_KEY_LENGTH} characters")
     key = key or new_key()
+    chosen = served.resolve(state, channels, all_channels)
     result = bootstrap(state, tenant_id, key, inbound_url, name, timeout_ms)
-    config = openclaw_config.render(config_base_url(state, public_url), key)
+    config = openclaw_config.render(config_base_url(state, public_url), key, chosen)
     show_result(state, result, key, config, out, "created")
 
 
@@ -137,10 +141,18 @@ def create(
 @click.option("--public-url", envvar="MUX_PUBLIC_URL", show_envvar=True, help="Mux URL for OpenClaw (default: --url).")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write the OpenClaw config here.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@served.channel_options
 @connection_options(key=False)
 @pass_state
 def rotate_key(
-    state: State, tenant_id: str, key: str | None, public_url: str | None, out: str | None, yes: bool
+    state: State,
+    tenant_id: str,
+    key: str | None,
+    public_url: str | None,
+    out: str | None,
+    yes: bool,
+    channels: str | None,
+    all_channels: bool,
 ) -> None:
     """Give a tenant a new key. The old key stops working at once: deploy the new config right away."""
     current = state.client().call(
@@ -153,11 +165,12 @@ def rotate_key(
         click.confirm(
             f"Rotate the key of {tenant_id}? Its OpenClaw stops working until it gets the new key", abort=True
         )
+    chosen = served.resolve(state, channels, all_channels)
     key = key or new_key()
     result = bootstrap(
         state, tenant_id, key, inbound_url, current.get("name"), current.get("inboundTimeoutMs")
     )
-    config = openclaw_config.render(config_base_url(state, public_url), key)
+    config = openclaw_config.render(config_base_url(state, public_url), key, chosen)
     show_result(state, result, key, config, out, "has a new key (the old one no longer works)")
 
 

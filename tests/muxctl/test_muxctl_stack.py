@@ -97,7 +97,10 @@ def test_tenant_create_prints_a_valid_config_and_a_working_key(
     assert len(key) >= 40 and "store this tenant key" in result.stderr.lower()
     check = run(["openclaw-config", "check", str(out), "--key", key, "--url", stack.url])
     assert check.exit_code == 0, check.stdout
-    assert json.loads(out.read_text())["gateway"]["http"]["endpoints"]["mux"]["baseUrl"] == stack.url
+    written = json.loads(out.read_text())
+    assert written["gateway"]["http"]["endpoints"]["mux"]["baseUrl"] == stack.url
+    # Mux accounts only for what this mux serves (GET /v1/admin/health: Telegram on), unless asked for all.
+    assert set(written["channels"]) == {"telegram"} and "served by the mux" in result.stderr
 
     target = requests.get(f"{stack.url}/v1/tenant/inbound-target", headers={"Authorization": f"Bearer {key}"},
                           timeout=5)
@@ -112,6 +115,10 @@ def test_tenant_create_prints_a_valid_config_and_a_working_key(
     path.write_text(json.dumps(printed["openclawConfig"]))
     assert run(["openclaw-config", "check", str(path), "--key", printed["tenantApiKey"],
                 "--url", "https://mux.example.com"]).exit_code == 0
+    ready = run_json(["tenant", "create", "acme-cfg3", "--inbound-url", f"{receiver.url}/v1/mux/inbound",
+                      "--all-channels"], stack.env())
+    assert set(ready["openclawConfig"]["channels"]) == {"telegram", "discord", "whatsapp"}
+    assert "enabled" not in ready["openclawConfig"]["channels"]["whatsapp"]
 
 
 def test_set_target_rotate_key_and_disable(stack: Stack, receiver: InboundReceiver) -> None:
