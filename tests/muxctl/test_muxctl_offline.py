@@ -263,3 +263,44 @@ def test_dlq_sqs_path_lists_reasons_and_redrives(monkeypatch: pytest.MonkeyPatch
         assert json.loads(got[0]["Body"])["eventId"] == "tg:5"
         assert got[0]["Attributes"]["MessageGroupId"] == "telegram:default:chat:5"
         assert run_json(["dlq", "list", "--via", "sqs"], env)["items"] == []
+
+
+def test_dlq_sqs_redrive_all_moves_more_than_ten_of_one_chat(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A FIFO queue hands out at most 10 in-flight messages of one group: --all must still move all 23, in
+    order, and leave a dead letter made after the run started (a message refused again) where it is."""
+    moto = pytest.importorskip("moto")
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    import boto3
+
+    with moto.mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        fifo = {"FifoQueue": "true"}
+        inbound = sqs.create_queue(QueueName="in.fifo", Attributes=fifo)["QueueUrl"]
+        dlq = sqs.create_queue(QueueName="dead.fifo", Attributes=fifo)["QueueUrl"]
+        group = "telegram:default:chat:6"
+
+        def dead(n: int, at_ms: int) -> None:
+            sqs.send_message(
+                QueueUrl=dlq, MessageBody=json.dumps({"eventId": f"tg:{n}", "routeKey": group}),
+                MessageGroupId=group, MessageDeduplicationId=f"d{n}",
+                MessageAttributes={"muxDeadLetteredAtMs": {"DataType": "Number", "StringValue": str(at_ms)}},
+            )
+
+        for n in range(23):
+            dead(n, 1)
+        dead(99, 2**42)  # "later than the run": held, not moved
+        env = {"MUX_DEAD_LETTER_QUEUE_URL": dlq, "MUX_INBOUND_QUEUE_URL": inbound}
+        result = run(["dlq", "redrive", "--all", "--via", "sqs"], env)
+        assert result.exit_code == 0, result.stderr
+        assert "Redrove 23 message(s)" in result.stdout and "redriving 23" in result.stderr
+        order = []
+        while batch := sqs.receive_message(QueueUrl=inbound, MaxNumberOfMessages=10).get("Messages", []):
+            for msg in batch:
+                order.append(json.loads(msg["Body"])["eventId"])
+                sqs.delete_message(QueueUrl=inbound, ReceiptHandle=msg["ReceiptHandle"])
+        assert order == [f"tg:{n}" for n in range(23)]
+        assert [i["eventId"] for i in run_json(["dlq", "list", "--via", "sqs"], env)["items"]] == ["tg:99"]

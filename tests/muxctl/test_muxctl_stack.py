@@ -247,6 +247,49 @@ def test_dlq_list_and_redrive(stack: Stack, receiver: InboundReceiver) -> None:
     assert envelope["body"] == "rejected at first"
 
 
+def test_dlq_redrive_all_moves_every_dead_letter_in_one_run(stack: Stack, receiver: InboundReceiver) -> None:
+    """25 dead letters, 15 of them in one chat: a FIFO queue hands out at most 10 of a chat at a time."""
+    _tenant_id, key = new_tenant(stack, receiver, "dlqall")
+    base = 5_500_000_000 + time.time_ns() % 10**8
+    chats = {base: 15, base + 1: 10}
+    for chat in chats:
+        pair_chat(stack, key, chat)
+    receiver.status = 400
+    sent: dict[int, list[str]] = {chat: [] for chat in chats}
+    for chat, count in chats.items():
+        for n in range(count):
+            sent[chat].append(run_json(["simulate", "telegram", "--chat", str(chat), f"dead {n}"], stack.env())[
+                "eventId"])
+    expected = {e for ids in sent.values() for e in ids}
+
+    def dead_letters() -> int | None:
+        depth = run_json(["health"], stack.env())["admin"]["queues"]["deadLetter"]
+        total = depth["visible"] + depth["inFlight"]
+        return total if total >= len(expected) else None
+
+    wait_until(dead_letters, 60, f"{len(expected)} dead letters")
+    receiver.status = 202
+    # The admin route moves pages: with a limit it says whether more remain and which cutoff it used.
+    page = requests.post(f"{stack.url}/v1/admin/dead-letters/redrive", json={"all": True, "limit": 5},
+                         headers={"Authorization": f"Bearer {ADMIN}"}, timeout=30).json()
+    assert len(page["redriven"]) == 5 and page["more"] is True and isinstance(page["beforeMs"], int)
+    result = run(["dlq", "redrive", "--all"], stack.env())
+    assert result.exit_code == 0, result.stderr
+    count = int(re.search(r"Redrove (\d+) message", result.stdout).group(1))  # type: ignore[union-attr]
+    assert count + 5 >= len(expected)
+    assert "redriving" in result.stderr and f"{count}/" in result.stderr  # the progress line
+
+    def arrived() -> list[dict[str, Any]] | None:
+        got = [e for e in receiver.envelopes() if e.get("eventId") in expected]
+        return got if len({e["eventId"] for e in got}) == len(expected) else None
+
+    got = wait_until(arrived, 60, "every redriven message at the tenant's OpenClaw")
+    for chat, ids in sent.items():  # each chat's order is kept
+        order = [e["eventId"] for e in got if e["eventId"] in ids]
+        assert order == ids
+    assert run_json(["dlq", "list"], stack.env())["items"] == []
+
+
 # --- acceptance checks ----------------------------------------------------------------------------
 def test_check_tenant_passes_on_a_healthy_tenant(stack: Stack, receiver: InboundReceiver) -> None:
     tenant_id, key = new_tenant(stack, receiver, "healthy")
