@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from muxctl import lenient_json, openclaw_config, served
+from muxctl.client import require_http_url
 from muxctl.commands.tenant import write_private
 from muxctl.context import State, pass_state
 from muxctl.errors import EXIT_FAILED, CliError, UsageProblem
@@ -102,7 +103,8 @@ def merge(
     key = key or state.key or existing.get("token")
     if not key:
         raise UsageProblem("no tenant key: pass --key or set MUX_TENANT_KEY")
-    url = base_url or os.environ.get("MUX_PUBLIC_URL") or existing.get("baseUrl") or state.url
+    url = require_http_url(base_url or os.environ.get("MUX_PUBLIC_URL") or existing.get("baseUrl") or state.url,
+                           "--base-url/MUX_PUBLIC_URL")
     chosen = served.resolve(state, channels, all_channels)
     merged, changes = openclaw_config.merge(config, key=key, base_url=url, channels=chosen)
     for problem in openclaw_config.check_schema(merged):

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from muxctl import openclaw_config, served
+from muxctl.client import require_http_url
 from muxctl.context import State, connection_options, pass_state
 from muxctl.errors import UsageProblem
 from muxctl.timefmt import when
@@ -27,7 +28,7 @@ def new_key() -> str:
 
 def config_base_url(state: State, explicit: str | None) -> str:
     """The mux URL written into OpenClaw's config: --public-url/MUX_PUBLIC_URL, else --url."""
-    return (explicit or state.url).rstrip("/")
+    return require_http_url(explicit or state.url, "--public-url/MUX_PUBLIC_URL").rstrip("/")
 
 
 def write_private(path: str, data: Any) -> None:

@@ -152,6 +152,23 @@ def test_admin_errors_are_one_line(stack: Stack) -> None:
     assert health["ok"] is True and health["admin"]["channels"]["telegram"] is True
 
 
+def test_health_is_readable_and_ttl_clamping_is_said(stack: Stack, receiver: InboundReceiver) -> None:
+    human = run(["health"], stack.env())
+    assert human.exit_code == 0
+    assert "channels:      telegram on" in human.stdout and "inbound queue: " in human.stdout
+    assert "waiting" in human.stdout
+    assert "{'" not in human.stdout and "True" not in human.stdout, "no Python reprs"
+
+    _tenant_id, key = new_tenant(stack, receiver, "ttl")
+    clamped = run(["pair", "telegram", "--ttl", "99999", "--no-qr", "--key", key], stack.env())
+    assert clamped.exit_code == 0
+    assert "--ttl 99999 was clamped by the mux to 3600 s" in clamped.stderr
+    as_json = run_json(["pair", "telegram", "--ttl", "99999", "--key", key], stack.env())
+    assert as_json["requestedTtlSec"] == 99999 and as_json["grantedTtlSec"] == 3600
+    kept = run(["pair", "telegram", "--ttl", "600", "--no-qr", "--key", key], stack.env())
+    assert kept.exit_code == 0 and "clamped" not in kept.stderr
+
+
 # --- pairing, simulate, inbound ------------------------------------------------------------------
 def test_pair_simulate_and_inbound_envelope_arrives(stack: Stack, receiver: InboundReceiver) -> None:
     _tenant_id, key = new_tenant(stack, receiver, "pair")
@@ -206,6 +223,37 @@ def test_bindings_list_all_and_unbind(stack: Stack, receiver: InboundReceiver) -
     assert sorted(b["bindingId"] for b in left) == sorted(ids[1:])
     again = run(["bindings", "unbind", ids[0], "--key", key], stack.env())
     assert again.exit_code == 1 and "BINDING_NOT_FOUND" in again.stderr
+
+
+def test_simulate_shows_the_bots_reply_and_what_reached_the_tenant(stack: Stack, receiver: InboundReceiver) -> None:
+    _tenant_id, key = new_tenant(stack, receiver, "sim")
+    chat = 5_600_000_000 + time.time_ns() % 10**8
+    watch = ["--bot-api", stack.telegram.url, "--observe", receiver.url, "--wait", "15"]
+
+    garbage = run(["simulate", "telegram", "--chat", str(chat), *watch, "/start mpt_" + "A" * 32],
+                  stack.env())
+    assert garbage.exit_code == 0, garbage.stderr
+    assert 'bot in the chat: replied "Pairing link is invalid or expired.' in garbage.stdout
+    assert f"reached the tenant: nothing at {receiver.url}" in garbage.stdout
+    assert "mux answered" not in garbage.stdout
+
+    token = run_json(["pair", "telegram", "--key", key], stack.env())["startCommand"]
+    paired = run(["simulate", "telegram", "--chat", str(chat), *watch, token], stack.env())
+    assert 'bot in the chat: replied "Paired successfully.' in paired.stdout
+    reused = run(["simulate", "telegram", "--chat", str(chat), *watch, token], stack.env())
+    assert "Pairing link is invalid or expired" in reused.stdout
+
+    hello = run_json(["simulate", "telegram", "--chat", str(chat), *watch, "hello tenant"], stack.env())
+    [delivery] = hello["tenant"]
+    assert delivery["status"] == 202 and delivery["envelope"]["body"] == "hello tenant"
+    human = run(["simulate", "telegram", "--chat", str(chat), *watch, "hello again"], stack.env())
+    assert (f'reached the tenant: 202 (accepted); session agent:main:telegram:direct:{chat}, body "hello again"'
+            in human.stdout)
+    down = f"http://127.0.0.1:{free_port()}"
+    blind = run(["simulate", "telegram", "--chat", str(chat), "--bot-api", down, "--observe", down, "--wait", "5",
+                 "hello blind"], stack.env())
+    assert blind.exit_code == 0 and "(bot replies not observed: cannot reach the fake Bot API" in blind.stdout
+    assert "(the tenant side is not observed: cannot reach" in blind.stdout
 
 
 def test_simulate_with_a_wrong_secret_is_refused(stack: Stack) -> None:
