@@ -1,4 +1,4 @@
-"""HTTP client for the mux API: bearer selection, error bodies (CONTRACT §2) turned into CLI errors."""
+"""HTTP client for the mux API: bearer selection, error bodies (docs/reference.md) turned into CLI errors."""
 
 from __future__ import annotations
 

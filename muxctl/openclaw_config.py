@@ -1,5 +1,5 @@
-"""The OpenClaw side of a tenant (CONTRACT §11): render, check and merge the mux settings of an
-OpenClaw config, without touching the tenant's other settings, valid for OpenClaw's own config schema."""
+"""The OpenClaw side of a tenant (docs/reference.md, the OpenClaw config): render, check and merge the mux
+settings of an OpenClaw config, without touching the tenant's other settings, valid for OpenClaw's own schema."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ CHANNELS: tuple[str, ...] = ("telegram", "discord", "whatsapp")
 # The channels this version of the mux serves (chalicelib/services/pairing.py IMPLEMENTED_CHANNELS): a mux
 # account is worth turning on in OpenClaw only for these, and only when the deployment enables them.
 IMPLEMENTED_CHANNELS: tuple[str, ...] = ("telegram",)
-MIN_KEY_LENGTH = 24  # the mux refuses shorter tenant keys (CONTRACT §3.2)
+MIN_KEY_LENGTH = 24  # the mux refuses shorter tenant keys (docs/reference.md, bootstrap)
 MUX_TRANSPORT_FIELDS = ("apiKey", "baseUrl")
 
 # OpenClaw's zod schemas at the targeted commit (022295a, src/config/zod-schema*.ts). Every object below is

@@ -71,7 +71,8 @@ def describe_reply(call: dict[str, Any]) -> str:
 def describe_delivery(record: dict[str, Any]) -> str:
     status = int(record.get("status") or 0)
     envelope = record.get("envelope") or {}
-    body = envelope.get("body") if isinstance(envelope.get("body"), str) else ""
+    raw_body = envelope.get("body")
+    body = raw_body if isinstance(raw_body, str) else ""
     if len(body) > 60:
         body = body[:57] + "..."
     meaning = "accepted" if status // 100 == 2 else (

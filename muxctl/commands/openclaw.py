@@ -1,4 +1,4 @@
-"""`muxctl openclaw-config …`: validate or update a tenant's OpenClaw config (CONTRACT §11)."""
+"""`muxctl openclaw-config …`: validate or update a tenant's OpenClaw config (docs/reference.md)."""
 
 from __future__ import annotations
 

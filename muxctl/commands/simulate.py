@@ -89,14 +89,16 @@ def telegram_cmd(
         if seen.bot_replies:
             for call in seen.bot_replies:
                 click.echo(f"  bot in the chat: {outcome.describe_reply(call)}")
-        elif seen.bot_replies is not None:
+        elif seen.bot_replies is not None and not seen.tenant:
             click.echo(f"  bot in the chat: no reply (waited {seen.waited:.1f} s)")
         if seen.tenant:
             for record in seen.tenant:
                 click.echo(f"  reached the tenant: {outcome.describe_delivery(record)}")
+        elif seen.tenant is not None and seen.bot_replies:
+            click.echo("  reached the tenant: nothing (the mux handled it in the chat: a token or a bot command)")
         elif seen.tenant is not None:
-            click.echo(f"  reached the tenant: nothing at {seen_url(observe, local)} (waited {seen.waited:.1f} s; "
-                       "not forwarded: a token, a bot command, an unpaired chat, or another tenant's chat)")
+            click.echo(f"  reached the tenant: nothing at {seen_url(observe, local)} within {seen.waited:.1f} s "
+                       "(not forwarded: an unpaired group chat or another tenant's chat, or still queued)")
         for note in seen.notes:
             click.echo(f"  ({note})")
 

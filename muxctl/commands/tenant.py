@@ -82,7 +82,7 @@ def show_result(
             click.echo(f"OpenClaw config written to {out} (mode 0600; it contains the tenant key).")
             click.echo("Merge it into the tenant's openclaw.json, e.g. `muxctl openclaw-config merge`.")
         else:
-            click.echo("OpenClaw config for this tenant (CONTRACT §11; merge it into its openclaw.json,")
+            click.echo("OpenClaw config for this tenant (docs/reference.md; merge it into its openclaw.json,")
             click.echo("e.g. with `muxctl openclaw-config merge`):")
             click.echo(json.dumps(config, indent=2, ensure_ascii=False))
         click.echo("")
