@@ -37,8 +37,15 @@ def telegram_webhook() -> Any:
     if not same_secret(given, secret):
         observability.count("AuthFailures", route="webhook", channel="telegram")
         raise UnauthorizedError("The webhook secret token is missing or wrong.")
-    update = json_object(raw_body(bp))
-    msg = telegram.parse(update)
+    body = raw_body(bp)
+    try:
+        update = json_object(body)
+        telegram.check_payload(update)
+        msg = telegram.parse(update)
+    except RecursionError:
+        return _unusable("too_deep", [])
+    except telegram.UnusableUpdateError as exc:
+        return _unusable(exc.reason, exc.fields)
     if msg is None:
         observability.count("UpdatesIgnored", channel="telegram")
         return {"ok": True, "ignored": True}
@@ -59,3 +66,11 @@ def telegram_webhook() -> Any:
         raise ServiceUnavailableError("The update could not be queued; retry later.") from None
     observability.count("Received", channel="telegram")
     return {"ok": True}
+
+
+def _unusable(reason: str, fields: list[str]) -> dict[str, Any]:
+    """An authentic update that can never be processed: 200 (any other answer makes Telegram send it
+    again for a day), counted, never queued."""
+    observability.count("UpdatesUnusable", channel="telegram", reason=reason)
+    observability.logger().warning("unusable update acknowledged", extra={"reason": reason, "fields": fields})
+    return {"ok": True, "ignored": True}

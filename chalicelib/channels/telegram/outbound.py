@@ -75,6 +75,14 @@ def _int_or_none(value: Any) -> int | None:
     return None
 
 
+def _reply_to_id(value: Any) -> int | None:
+    """The Telegram message a reply goes to: a message id, or the `<id>:edit:<edit_date>` id the mux gives
+    an edited message's turn (OpenClaw replies to the turn's messageId)."""
+    if isinstance(value, str) and ":edit:" in value:
+        value = value.split(":edit:", 1)[0]
+    return _int_or_none(value)
+
+
 def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
@@ -204,7 +212,7 @@ class TelegramSender:
         text = request.text or ""
         has_text = bool(text.strip())
         media = _media_urls(request)
-        reply_to = _int_or_none(request.replyToId)
+        reply_to = _reply_to_id(request.replyToId)
         ids: list[str] = []
 
         def send(method: str, body: dict[str, Any]) -> None:
