@@ -13,6 +13,8 @@ from chalicelib.errors import NotFoundError, ServiceUnavailableError, Unauthoriz
 from chalicelib.routes.http import endpoint, json_object, raw_body
 
 bp = Blueprint(__name__)
+# SQS's message size limit: a bigger update could never be queued, and a 5xx would bring it back for a day.
+QUEUE_MESSAGE_MAX_BYTES = 262_144
 
 
 @endpoint(
@@ -57,6 +59,8 @@ def telegram_webhook() -> Any:
         receivedAtMs=int(time.time() * 1000),
         payload=update,
     )
+    if len(event.model_dump_json().encode("utf-8")) > QUEUE_MESSAGE_MAX_BYTES:
+        return _unusable("too_large", [])
     try:
         enqueue(event)
     except Exception:
