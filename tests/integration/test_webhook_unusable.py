@@ -83,3 +83,40 @@ def test_a_redriven_callback_is_not_answered_to_telegram_again(
     drain(sqs_event)
     assert [e["eventId"] for e in openclaw.received] == [f"tgcb:{update['update_id']}"]
     assert len(tg.bodies("answerCallbackQuery")) == 1
+
+
+def test_a_service_message_of_a_bound_chat_is_recorded_as_handled_and_not_forwarded(
+    client: Any, make_tenant: Any, sqs_event: Any, tg: FakeTelegram, openclaw: FakeOpenClaw
+) -> None:
+    from chalicelib.storage import events, table
+
+    _, key = make_tenant("acme", inbound_url=openclaw.url)
+    token = client.http.post("/v1/pairings/token", body=json.dumps({"channel": "telegram"}),
+                             headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    post_update(client, private_update(777, json.loads(token.body)["startCommand"]))
+    drain(sqs_event)
+    update = private_update(777, "")
+    del update["message"]["text"]
+    update["message"]["pinned_message"] = {"message_id": 1, "date": 1, "chat": {"id": 777, "type": "private"},
+                                           "text": "pinned text"}
+    assert post_update(client, update).status_code == 200
+    drain(sqs_event)
+    assert openclaw.received == [] and openclaw.refused == [] and dlq_messages() == []
+    record = table.get(events.key(f"tg:{update['update_id']}"))
+    assert record is not None and record["outcome"] == "not_forwarded"
+
+
+def test_a_queued_event_that_does_not_parse_is_finished_not_retried(
+    client: Any, sqs_event: Any, tg: FakeTelegram, aws_env: Any
+) -> None:
+    """Events queued before the webhook validated completely: the worker counts them and moves on."""
+    from chalicelib.models import QueuedEvent
+    from chalicelib.queue import enqueue
+
+    bad = fixture("private_text.json")
+    bad["message"]["date"] = [1]
+    enqueue(QueuedEvent(eventId="tg:1", channel="telegram", routeKey="telegram:default:chat:1", receivedAtMs=1,
+                        payload=bad))
+    results = drain(sqs_event)
+    assert results[0]["batchItemFailures"] == []
+    assert queue_depth(aws_env.inbound_queue_url) == 0 and dlq_messages() == []
