@@ -93,3 +93,21 @@ def test_a_telegram_callback_needs_no_body() -> None:
     assert verdict.status == 202 and verdict.turn is not None and verdict.turn["body"] == "yes"
     no_message = {**callback, "channelData": {"chatId": "1", "telegram": {"callbackData": "yes"}}}
     assert post(InboundHandler(KEY), no_message).status == 400
+
+
+def test_the_muxctl_dev_openclaw_stand_in_applies_the_same_rules() -> None:
+    import requests
+
+    from muxctl.devservers import InboundReceiver
+
+    with InboundReceiver(key=KEY) as receiver:
+        url = receiver.url + "/v1/mux/inbound"
+        auth = {"Authorization": f"Bearer {KEY}"}
+        empty = requests.post(url, json={**BASE, "body": "", "attachments": [{"url": "http://x"}]}, headers=auth,
+                              timeout=5)
+        assert (empty.status_code, empty.json()["error"]) == (400, "body or attachment required")
+        assert requests.post(url, json=BASE, headers={"Authorization": "Bearer nope"}, timeout=5).status_code == 401
+        for _ in range(2):
+            assert requests.post(url, json=BASE, headers=auth, timeout=5).status_code == 202
+        outcomes = [r["outcome"] for r in receiver.received()]
+        assert outcomes == ["body or attachment required", "unauthorized", "delivered", "duplicate"]
