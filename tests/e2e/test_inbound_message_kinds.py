@@ -54,8 +54,8 @@ def stack(fakes: tuple[FakeTelegram, FakeOpenClaw]) -> Iterator[LocalStack]:
             timeout=10,
         )
         assert boot.status_code == 200, boot.text
-        for update in (private_update(CHAT, _token(running)["startCommand"]), group_update(GROUP, _token(running)["token"])):
-            webhook(running, update)
+        webhook(running, private_update(CHAT, _token(running)["startCommand"]))
+        webhook(running, group_update(GROUP, _token(running)["token"]))
         wait_until(lambda: len(tenant(running, "GET", "/v1/pairings").json()["items"]) == 2, what="two pairings")
         yield running
 
@@ -207,14 +207,17 @@ def test_every_message_kind_reaches_the_agent_or_is_acknowledged(
 
     # The agent's reply to an edit (OpenClaw replies to the turn's messageId) threads to the Telegram message.
     sent = tenant(stack, "POST", "/v1/mux/outbound/send", {
-        "channel": "telegram", "sessionKey": first["sessionKey"], "text": "7 works", "replyToId": edited[-1]["messageId"],
+        "channel": "telegram", "sessionKey": first["sessionKey"], "text": "7 works",
+        "replyToId": edited[-1]["messageId"],
     })
     assert sent.status_code == 200, sent.text
     reply = tg.bodies("sendMessage")[-1]
     assert reply["text"] == "7 works" and reply["reply_parameters"]["message_id"] == original["message"]["message_id"]
 
 
-def test_unusable_updates_are_acknowledged_over_http(stack: LocalStack, fakes: tuple[FakeTelegram, FakeOpenClaw]) -> None:
+def test_unusable_updates_are_acknowledged_over_http(
+    stack: LocalStack, fakes: tuple[FakeTelegram, FakeOpenClaw]
+) -> None:
     _, openclaw = fakes
     before = len(openclaw.received) + len(openclaw.refused)
     bad_date = message(text="hi")
