@@ -123,6 +123,9 @@ def test_every_message_kind_reaches_the_agent_or_is_acknowledged(
                                            mime_type="video/mp4")),
         "sticker": message(sticker=file(tg, "sticker", b"RIFF\0\0\0\0WEBPVP8 ", width=512, height=512, emoji="🙂",
                                         is_animated=False, is_video=False, type="regular")),
+        "photo over cap": message(photo=[file(tg, "php-s", PNG, width=320, height=240),
+                                         {"file_id": "php-l", "file_unique_id": "uphp-l", "file_size": CAP + 1,
+                                          "width": 4000, "height": 3000}]),
         "over cap": message(document={"file_id": "big", "file_unique_id": "ubig", "file_size": CAP + 30_000,
                                       "file_name": "big.pdf", "mime_type": "application/pdf"}),
     }
@@ -180,11 +183,15 @@ def test_every_message_kind_reaches_the_agent_or_is_acknowledged(
             assert "content" not in attachment
             assert env["body"] == "[document: big.pdf, 80.0 KB]"
         else:
-            fid = update["message"]["photo"][-1]["file_id"] if name == "photo" else next(
-                v["file_id"] for k, v in update["message"].items() if isinstance(v, dict) and "file_id" in v)
+            if "photo" in name:
+                fid = update["message"]["photo"][0 if name == "photo over cap" else -1]["file_id"]
+            else:
+                fid = next(v["file_id"] for v in update["message"].values() if isinstance(v, dict) and "file_id" in v)
             assert base64.b64decode(attachment["content"]) == tg.files[f"files/{fid}"], name
             assert env["body"] == "", name
     assert [i["mimeType"] for i in turns[f"tg:{media['photo']['update_id']}"]["images"]] == ["image/png"]
+    # A photo over the cap is inlined from a smaller size Telegram keeps; the url is the full size.
+    assert got[f"tg:{media['photo over cap']['update_id']}"]["attachments"][0]["url"].endswith("id=php-l")
     assert turns[f"tg:{media['image document']['update_id']}"]["images"]  # an image sent as a file
     for body, update in shared.items():
         assert got[f"tg:{update['update_id']}"]["body"] == body

@@ -65,8 +65,9 @@ def attachments(msg: TelegramMessage, settings: Settings) -> list[dict[str, Any]
             "size": item.get("size"),
             "url": file_url(item["fileId"]),
         }
-        if cap > 0 and (item.get("size") or 0) <= cap:
-            fetched = download(item["fileId"], cap)
+        source = _inline_source(msg, item, cap)
+        if source is not None:
+            fetched = download(source, cap)
             if fetched is None or not fetched[0]:
                 observability.count("MediaInlineSkipped", channel="telegram", reason="unavailable")
             else:
@@ -76,3 +77,18 @@ def attachments(msg: TelegramMessage, settings: Settings) -> list[dict[str, Any]
             observability.count("MediaInlineSkipped", channel="telegram", reason="over_cap")
         out.append({k: v for k, v in attachment.items() if v is not None})
     return out
+
+
+def _inline_source(msg: TelegramMessage, item: dict[str, Any], cap: int) -> str | None:
+    """The file to inline: the item itself when it fits the cap; for a photo over it, the largest of the
+    smaller sizes Telegram keeps that fits (the `url` still points at the full size)."""
+    if cap <= 0:
+        return None
+    if (item.get("size") or 0) <= cap:
+        return str(item["fileId"])
+    if item.get("kind") == "photo":
+        sizes = [p for p in msg.message.get("photo") or [] if isinstance(p, dict)]
+        fitting = [p for p in sizes if isinstance(p.get("file_size"), int) and 0 < p["file_size"] <= cap]
+        if fitting:
+            return str(max(fitting, key=lambda p: int(p["file_size"]))["file_id"])
+    return None
