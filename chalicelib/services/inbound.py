@@ -117,9 +117,11 @@ def _process_telegram(msg: tg.TelegramMessage, attempt: int, time_left_ms: Calla
         return "unpaired_callback"
     assert binding is not None
     if not msg.forwardable:
-        # Service messages (joins, pins, title changes …) and live-location moves: nothing for the agent,
-        # and OpenClaw would refuse a content-less envelope.
+        # Service messages (joins, pins, title changes …), live-location moves, callbacks without data:
+        # nothing for the agent, and OpenClaw would refuse a content-less envelope.
         observability.count("NotForwarded", channel="telegram", reason="service" if msg.service else "empty")
+        if msg.kind == "callback":
+            _answer_callback_once(msg)
         _mark(msg, "not_forwarded", binding.tenant_id)
         return "not_forwarded"
     _forward(msg, binding, attempt, time_left_ms)

@@ -120,3 +120,20 @@ def test_a_queued_event_that_does_not_parse_is_finished_not_retried(
     results = drain(sqs_event)
     assert results[0]["batchItemFailures"] == []
     assert queue_depth(aws_env.inbound_queue_url) == 0 and dlq_messages() == []
+
+
+def test_a_callback_without_data_is_answered_and_not_forwarded(
+    client: Any, make_tenant: Any, sqs_event: Any, tg: FakeTelegram, openclaw: FakeOpenClaw
+) -> None:
+    update = fixture("callback_query.json")
+    chat_id = update["callback_query"]["message"]["chat"]["id"]
+    del update["callback_query"]["data"]
+    _, key = make_tenant("acme", inbound_url=openclaw.url)
+    token = client.http.post("/v1/pairings/token", body=json.dumps({"channel": "telegram"}),
+                             headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    post_update(client, private_update(chat_id, json.loads(token.body)["startCommand"]))
+    drain(sqs_event)
+    post_update(client, update)
+    drain(sqs_event)
+    assert openclaw.received == [] and openclaw.refused == [] and dlq_messages() == []
+    assert [b["callback_query_id"] for b in tg.bodies("answerCallbackQuery")] == [update["callback_query"]["id"]]

@@ -204,3 +204,16 @@ def test_fields_telegram_adds_are_ignored_and_values_we_do_not_read_are_not_judg
     update["business_connection_id"] = 5
     msg = tg.parse(update)
     assert msg is not None and msg.text == fixture("private_text.json")["message"]["text"]
+
+
+def test_a_callback_without_data_is_not_forwardable() -> None:
+    """A game's callback carries `game_short_name`, no `data`; OpenClaw refuses such an envelope (found by
+    the hypothesis test)."""
+    update = fixture("callback_query.json")
+    del update["callback_query"]["data"]
+    update["callback_query"]["game_short_name"] = "tetris"
+    msg = tg.parse(update)
+    assert msg is not None and msg.kind == "callback" and not msg.forwardable
+    update["callback_query"]["data"] = "  "
+    msg = tg.parse(update)
+    assert msg is not None and not msg.forwardable

@@ -231,10 +231,11 @@ class TelegramMessage:
 
     @property
     def forwardable(self) -> bool:
-        """Whether OpenClaw gets this event at all: callbacks, and messages with something in them —
-        not service messages, nor the position updates of a live location (each one is an edit)."""
+        """Whether OpenClaw gets this event at all: callbacks with data (a game's callback has none, and
+        OpenClaw refuses one without), and messages with something in them — not service messages, nor the
+        position updates of a live location (each one is an edit)."""
         if self.kind == "callback":
-            return True
+            return bool(self.text.strip())
         if self.edit_date is not None and self.shared is not None and self.shared["kind"] == "location":
             return False
         return self.has_content
