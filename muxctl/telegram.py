@@ -4,6 +4,7 @@ Bot API webhook calls. The bot token is never printed: errors name the method, n
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
@@ -23,9 +24,17 @@ TOPIC_CREATOR = {
 }
 
 
+_last_update_id = 0
+_update_id_lock = threading.Lock()
+
+
 def unique_update_id() -> int:
-    """Microseconds since the epoch: unique per call and below 2**53 (the mux dedupes by update id)."""
-    return time.time_ns() // 1000
+    """Microseconds since the epoch, strictly increasing within the process (two calls in the same
+    microsecond would otherwise collide, and the mux dedupes by update id); below 2**53."""
+    global _last_update_id
+    with _update_id_lock:
+        _last_update_id = max(_last_update_id + 1, time.time_ns() // 1000)
+        return _last_update_id
 
 
 def group_chat_id(chat_id: int) -> int:

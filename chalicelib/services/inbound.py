@@ -59,7 +59,12 @@ def process(event: QueuedEvent, attempt: int, time_left_ms: Callable[[], int] | 
     remaining time: a forward that could outlast it is deferred instead of started."""
     if event.channel != "telegram":
         return "ignored"
-    msg = tg.parse(event.payload)
+    try:
+        msg = tg.parse(event.payload)
+    except tg.UnusableUpdateError as exc:
+        # Queued before the webhook validated updates completely: it can never be processed.
+        observability.count("UpdatesUnusable", channel="telegram", reason=exc.reason)
+        return "unusable"
     if msg is None:
         return "ignored"
     return _process_telegram(msg, attempt, time_left_ms, event.receivedAtMs)
@@ -103,7 +108,7 @@ def _process_telegram(
             return outcome
         _refuse_if_owner_deleted(msg, binding, routes, received_at_ms)
         if binding is None:
-            if (msg.is_private and (msg.text.strip() or msg.media)) or cmd is not None:
+            if (msg.is_private and msg.forwardable) or cmd is not None:
                 notices.send(msg, settings.unpaired_hint_text)
                 _mark(msg, "unpaired_hint", None)
                 return "unpaired_hint"
@@ -117,6 +122,14 @@ def _process_telegram(
             _mark(msg, "unpaired_callback", None)
             return "unpaired_callback"
     assert binding is not None
+    if not msg.forwardable:
+        # Service messages (joins, pins, title changes …), live-location moves, callbacks without data:
+        # nothing for the agent, and OpenClaw would refuse a content-less envelope.
+        observability.count("NotForwarded", channel="telegram", reason="service" if msg.service else "empty")
+        if msg.kind == "callback":
+            _answer_callback_once(msg)
+        _mark(msg, "not_forwarded", binding.tenant_id)
+        return "not_forwarded"
     _forward(msg, binding, attempt, time_left_ms)
     _mark(msg, "forwarded", binding.tenant_id, owned_on=binding.route_key)
     return "forwarded"
@@ -182,8 +195,8 @@ def _forward(
 ) -> None:
     settings = get_settings()
     observability.log_keys(tenant_id=binding.tenant_id, route_key=binding.route_key, event_id=msg.event_id)
-    if msg.kind == "callback" and attempt == 1:
-        notices.answer_callback(msg)
+    if msg.kind == "callback":
+        _answer_callback_once(msg)
     tenant = tenant_store.get(binding.tenant_id)
     if tenant is None:
         # A route lock outliving its tenant (written by a claim racing the delete): never forwarded.
@@ -221,6 +234,16 @@ def _forward(
         raise RejectedError(result.reason, result.status, result.detail)
     observability.count("Forwarded", channel="telegram")
     _after_forward(msg, binding, tenant, session_key, sub_session)
+
+
+def _answer_callback_once(msg: tg.TelegramMessage) -> None:
+    """Answer the callback query on the first attempt only — also after a redrive from the dead letters
+    (attempts start again there): the side effect is recorded under the event id."""
+    effect = f"{msg.event_id}#answered"
+    if events.is_handled(tbl.get(events.key(effect)), now_ms()):
+        return
+    notices.answer_callback(msg)
+    events.mark_handled(effect, "callback_answered", now_ms(), get_settings().dedupe_ttl_sec, None)
 
 
 def _after_forward(

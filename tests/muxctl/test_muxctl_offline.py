@@ -133,7 +133,7 @@ def test_inbound_receiver_checks_the_bearer_and_records(tmp_path: Path) -> None:
         denied = requests.post(url, json=envelope, headers={"Authorization": "Bearer wrong"}, timeout=5)
         assert denied.status_code == 401
         ok = requests.post(url, json=envelope, headers={"Authorization": "bearer  right-key "}, timeout=5)
-        assert ok.status_code == 202 and ok.json() == {"ok": True}
+        assert ok.status_code == 202 and ok.json() == {"ok": True, "eventId": "tg:1"}  # as OpenClaw answers
         listed = requests.get(f"{receiver.url}/_mux/received", timeout=5).json()
         assert [(r["status"], r["authorized"]) for r in listed["items"]] == [(401, False), (202, True)]
         assert "Authorization" not in listed["items"][1]["headers"]

@@ -100,6 +100,14 @@ def _int_or_none(value: Any) -> int | None:
     return None
 
 
+def _reply_to_id(value: Any) -> int | None:
+    """The Telegram message a reply goes to: a message id, or the `<id>:edit:<edit_date>` id the mux gives
+    an edited message's turn (OpenClaw replies to the turn's messageId)."""
+    if isinstance(value, str) and ":edit:" in value:
+        value = value.split(":edit:", 1)[0]
+    return _int_or_none(value)
+
+
 def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
@@ -241,7 +249,7 @@ def _text_parts(request: OutboundRequest) -> list[tuple[str, dict[str, Any]]]:
         parts.append((method, body))
     if has_text and not caption_used:
         parts.extend(("sendMessage", {"text": chunk}) for chunk in split_text(text))
-    reply_to = _int_or_none(request.replyToId)
+    reply_to = _reply_to_id(request.replyToId)
     if reply_to is not None and parts:
         # Only the first message replies; a deleted original must not fail the whole send.
         parts[0][1]["reply_parameters"] = {"message_id": reply_to, "allow_sending_without_reply": True}
