@@ -25,8 +25,6 @@ import socket
 import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -190,7 +188,23 @@ _watchdog = _Watchdog()
 _local = threading.local()
 # getaddrinfo cannot be interrupted: run it aside and stop waiting at the deadline (a tenant controls its
 # own DNS server, and a slow one must not hold a forward past its timeout).
-_resolver = ThreadPoolExecutor(max_workers=8, thread_name_prefix="egress-dns")
+_resolver: Any = None
+_resolver_lock = threading.Lock()
+
+
+def _resolve(host: str, port: int, timeout: float) -> list[Any]:
+    global _resolver
+    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import TimeoutError as FutureTimeoutError
+
+    with _resolver_lock:
+        if _resolver is None:
+            _resolver = ThreadPoolExecutor(max_workers=8, thread_name_prefix="egress-dns")
+    future = _resolver.submit(socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM)
+    try:
+        return list(future.result(timeout=max(timeout, 0.001)))
+    except FutureTimeoutError:
+        raise TimeoutError("name resolution timed out") from None
 
 
 def _current() -> _Exchange:
@@ -203,11 +217,7 @@ def _current() -> _Exchange:
 def _open_socket(host: str, port: int, options: Any) -> socket.socket:
     exchange = _current()
     allow_private = not exchange.guard or _private_allowed()
-    future = _resolver.submit(socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM)
-    try:
-        infos = future.result(timeout=max(exchange.remaining(), 0.001))
-    except FutureTimeoutError:
-        raise TimeoutError("name resolution timed out") from None
+    infos = _resolve(host, port, exchange.remaining())
     last_error: OSError | None = None
     for family, kind, proto, _, sockaddr in infos:
         if not allow_private and forbidden_address(str(sockaddr[0])):

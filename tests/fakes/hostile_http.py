@@ -21,8 +21,9 @@ Behaviour = Callable[[socket.socket, bytes, "HostileServer"], None]
 
 
 class HostileServer:
-    def __init__(self, behaviour: Behaviour) -> None:
+    def __init__(self, behaviour: Behaviour, *, read_request: bool = True) -> None:
         self.behaviour = behaviour
+        self.read_request = read_request  # False: the behaviour starts as soon as the connection is accepted
         self.connections = 0
         self.received = b""
         self.bytes_sent = 0
@@ -71,7 +72,7 @@ class HostileServer:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(5)
         try:
-            request = _read_request(sock)
+            request = _read_request(sock) if self.read_request else b""
             with self._lock:
                 self.received += request
             self.behaviour(sock, request, self)
@@ -142,6 +143,17 @@ def huge_body(size: int, status: int = 500, content_type: str = "text/plain") ->
             piece = block[: min(left, len(block))]
             server.send(sock, piece)
             left -= len(piece)
+
+    return behave
+
+
+def never_read(seconds: float = 8.0) -> Behaviour:
+    """Accepts and reads nothing (use with `read_request=False`): a large request blocks in send."""
+
+    def behave(_sock: socket.socket, _request: bytes, server: HostileServer) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not server.stopped:
+            time.sleep(0.05)
 
     return behave
 

@@ -12,7 +12,7 @@ import pytest
 
 from chalicelib import config, delivery
 from chalicelib.services.urls import check_inbound_url
-from tests.fakes.hostile_http import HostileServer, answer, drip_body, drip_head, huge_body
+from tests.fakes.hostile_http import HostileServer, answer, drip_body, drip_head, huge_body, never_read
 
 KEY = "tenant-key-never-sent-0123456789"
 ENVELOPE = {"eventId": "tg:1", "channel": "telegram", "body": "hi"}
@@ -133,6 +133,17 @@ def test_a_dripping_openclaw_cannot_hold_a_forward_past_its_timeout(settings: An
     assert elapsed < 1.5, f"a 500 ms forward took {elapsed:.2f} s"
 
 
+def test_a_peer_that_never_reads_cannot_hold_the_send(settings: Any) -> None:
+    settings(MUX_ALLOW_PRIVATE_INBOUND_URLS="true")
+    envelope = {**ENVELOPE, "attachments": [{"content": "A" * 16_000_000}]}  # far beyond the socket buffers
+    with HostileServer(never_read(), read_request=False) as openclaw:
+        started = time.monotonic()
+        result = delivery.post_envelope(f"{openclaw.url}/v1/mux/inbound", KEY, envelope, 500)
+        elapsed = time.monotonic() - started
+    assert not result.delivered and result.retryable and "timed out" in result.reason
+    assert elapsed < 1.5, f"a 500 ms forward took {elapsed:.2f} s"
+
+
 def test_a_huge_answer_is_read_only_in_part(settings: Any) -> None:
     settings(MUX_ALLOW_PRIVATE_INBOUND_URLS="true")
     size = 64_000_000
@@ -181,7 +192,26 @@ def test_telegram_timeout_after_the_request_was_sent_is_an_unknown_outcome(setti
     assert info.value.status == 0 and info.value.outcome_unknown
 
 
-def test_media_download_reads_at_most_the_cap(settings: Any) -> None:
+def test_a_dripping_tenant_does_not_slow_a_healthy_one(settings: Any) -> None:
+    """Forwards run in parallel threads in the worker: each keeps its own deadline."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings(MUX_ALLOW_PRIVATE_INBOUND_URLS="true")
+    with HostileServer(drip_body(0.1)) as slow, HostileServer(answer(202, b"{}")) as healthy:
+        def forward(url: str) -> tuple[bool, float]:
+            started = time.monotonic()
+            result = delivery.post_envelope(url, KEY, ENVELOPE, 600)
+            return result.delivered, time.monotonic() - started
+
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(forward, [slow.url, healthy.url] * 4))
+    assert [delivered for delivered, _ in results] == [False, True] * 4
+    assert max(elapsed for _, elapsed in results[0::2]) < 1.5
+    assert max(elapsed for _, elapsed in results[1::2]) < 0.3
+
+
+@pytest.mark.parametrize("dripping", [False, True], ids=["huge", "drip"])
+def test_media_download_reads_at_most_the_cap_within_its_deadline(settings: Any, dripping: bool) -> None:
     """getFile says nothing about the size; the file endpoint then sends far more than the cap."""
     from chalicelib.channels.telegram import media
 
@@ -190,6 +220,8 @@ def test_media_download_reads_at_most_the_cap(settings: Any) -> None:
     def telegram(sock: socket.socket, request: bytes, server: HostileServer) -> None:
         if b"/getFile" in request.split(b"\r\n", 1)[0]:
             answer(200, b'{"ok":true,"result":{"file_id":"f","file_path":"photos/f.jpg"}}')(sock, request, server)
+        elif dripping:
+            drip_body(0.1, count=100)(sock, request, server)
         else:
             huge_body(size, status=200, content_type="image/jpeg")(sock, request, server)
 
@@ -197,9 +229,11 @@ def test_media_download_reads_at_most_the_cap(settings: Any) -> None:
         settings(TELEGRAM_BOT_TOKEN=BOT_TOKEN, MUX_TELEGRAM_API_BASE_URL=fake.url)
         tracemalloc.start()
         try:
-            fetched = media.download("f", 1_000_000)
+            started = time.monotonic()
+            fetched = media.download("f", 1_000_000, timeout=0.5)
+            elapsed = time.monotonic() - started
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
-        assert fetched is None
+        assert fetched is None and elapsed < 1.5
         assert peak < 6_000_000 and fake.bytes_sent < size // 4, (peak, fake.bytes_sent)
