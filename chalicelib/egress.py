@@ -303,6 +303,14 @@ def _pool(guard: bool) -> Any:
         return _pools[guard]
 
 
+def close_pools() -> None:
+    """Drop every kept-alive connection (tests; a process that changes its trust store)."""
+    with _pools_lock:
+        for manager in _pools.values():
+            manager.clear()
+        _pools.clear()
+
+
 def request(
     method: str,
     url: str,

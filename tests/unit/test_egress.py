@@ -237,3 +237,61 @@ def test_media_download_reads_at_most_the_cap_within_its_deadline(settings: Any,
             tracemalloc.stop()
         assert fetched is None and elapsed < 1.5
         assert peak < 6_000_000 and fake.bytes_sent < size // 4, (peak, fake.bytes_sent)
+
+
+def test_tls_verifies_the_hostname_while_connecting_to_the_checked_address(
+    settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    """The socket goes to the resolved, checked address; SNI and the certificate check use the URL's name."""
+    import datetime
+    import ssl
+
+    import certifi
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from chalicelib import egress
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tls.test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("tls.test")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server_names: list[str | None] = []
+
+    def record_sni(_sock: Any, server_name: str | None, _context: Any) -> None:
+        server_names.append(server_name)
+
+    context.sni_callback = record_sni
+
+    def tls(sock: socket.socket, _request: bytes, server: HostileServer) -> None:
+        with context.wrap_socket(sock, server_side=True) as conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\nok")
+
+    real = socket.getaddrinfo
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, *a, **k: (
+        [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", int(port)))]
+        if host in ("tls.test", "other.test") else real(host, port, *a, **k)))
+    monkeypatch.setattr(certifi, "where", lambda: str(tmp_path / "cert.pem"))
+    settings(MUX_ALLOW_PRIVATE_INBOUND_URLS="true")
+    egress.close_pools()
+    try:
+        with HostileServer(tls, read_request=False) as peer:
+            ok = egress.request("GET", f"https://tls.test:{peer.port}/", timeout_s=2, max_bytes=10, guard=True)
+            with pytest.raises(egress.EgressConnectionError):  # same address, a name the certificate lacks
+                egress.request("GET", f"https://other.test:{peer.port}/", timeout_s=2, max_bytes=10, guard=True)
+    finally:
+        egress.close_pools()
+    assert (ok.status_code, ok.content) == (202, b"ok")
+    assert server_names == ["tls.test", "other.test"]
