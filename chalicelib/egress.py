@@ -359,6 +359,12 @@ def request(
         if exchange.refused and not exchange.sent:
             raise EgressRefusedError("the host resolves only to addresses that are not allowed") from None
         raise EgressConnectionError(f"connection failed ({type(exc).__name__})", sent=exchange.sent) from None
+    except BaseException:
+        if resp is not None:
+            resp.close()
+            resp.release_conn()
+        exchange.finish()
+        raise
     finally:
         _local.exchange = None
     expired = exchange.finish()
