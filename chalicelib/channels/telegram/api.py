@@ -13,10 +13,7 @@ MAX_ANSWER_BYTES = 1_048_576
 
 
 class TelegramApiError(Exception):
-    """Telegram answered ok:false or a non-2xx status, or could not be reached (`status` 0).
-
-    `outcome_unknown`: the request was fully sent and then the exchange timed out or broke, so Telegram may
-    have acted on it (a send may have reached the chat)."""
+    """Telegram answered ok:false or a non-2xx status, or could not be reached (`status` 0)."""
 
     def __init__(
         self,
@@ -34,7 +31,7 @@ class TelegramApiError(Exception):
         self.description = description
         self.retry_after_sec = retry_after_sec
         self.migrate_to_chat_id = migrate_to_chat_id
-        self.outcome_unknown = outcome_unknown
+        self.outcome_unknown = outcome_unknown  # the request was sent and no answer came: it may have worked
 
 
 def call(method: str, body: dict[str, Any], *, timeout: float = 15.0) -> Any:
