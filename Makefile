@@ -19,7 +19,8 @@ venv: $(STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@echo "Installing the dependencies into $(VENV) (first run: a minute or more; pip's progress follows)…"
+	$(PY) -m pip install --progress-bar on --disable-pip-version-check -r requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
 

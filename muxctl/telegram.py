@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 
-from muxctl.client import MuxClient, api_error, describe_connection_error, origin
+from muxctl.client import MuxClient, api_error, describe_connection_error, origin, require_http_url
 from muxctl.errors import AuthError, CliError, UnreachableError
 
 DEFAULT_API_BASE = "https://api.telegram.org"
@@ -112,6 +112,7 @@ def bot_api(
     timeout: float = 15.0,
 ) -> Any:
     """Call a Bot API method and return `result`; failures become CLI errors without the token."""
+    api_base = require_http_url(api_base, "--api-base/MUX_TELEGRAM_API_BASE_URL")
     url = f"{api_base.rstrip('/')}/bot{bot_token}/{method}"
     try:
         resp = requests.post(url, json=body or {}, timeout=timeout)

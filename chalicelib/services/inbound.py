@@ -12,13 +12,14 @@ from collections.abc import Callable
 from chalicelib import observability, secrets
 from chalicelib.channels.telegram import inbound as tg
 from chalicelib.channels.telegram import notices
+from chalicelib.channels.telegram import outbound as tg_outbound
 from chalicelib.clock import now_ms
 from chalicelib.config import get_settings
 from chalicelib.delivery import post_envelope, status_dimension
 from chalicelib.models import Binding, QueuedEvent, Tenant
 from chalicelib.services.pairing import new_binding_id
 from chalicelib.storage import bindings as binding_store
-from chalicelib.storage import events
+from chalicelib.storage import events, messages
 from chalicelib.storage import table as tbl
 from chalicelib.storage import tenants as tenant_store
 from chalicelib.storage.table import sha256_hex
@@ -117,7 +118,7 @@ def _process_telegram(
             return "unpaired_callback"
     assert binding is not None
     _forward(msg, binding, attempt, time_left_ms)
-    _mark(msg, "forwarded", binding.tenant_id)
+    _mark(msg, "forwarded", binding.tenant_id, owned_on=binding.route_key)
     return "forwarded"
 
 
@@ -145,8 +146,15 @@ def _refuse_if_owner_deleted(
             return
 
 
-def _mark(msg: tg.TelegramMessage, outcome: str, tenant_id: str | None) -> None:
-    events.mark_handled(msg.event_id, outcome, now_ms(), get_settings().dedupe_ttl_sec, tenant_id)
+def _mark(msg: tg.TelegramMessage, outcome: str, tenant_id: str | None, owned_on: str | None = None) -> None:
+    now = now_ms()
+    # A forwarded message (and callback) becomes one the tenant may edit, react to or answer on its route;
+    # that record rides in the dedupe record's write.
+    also = None
+    if owned_on is not None and tenant_id is not None:
+        refs = tg_outbound.inbound_refs(msg.message, msg.callback)
+        also = [messages.item(owned_on, ref, tenant_id, now) for ref in refs]
+    events.mark_handled(msg.event_id, outcome, now, get_settings().dedupe_ttl_sec, tenant_id, also=also)
 
 
 # --- forwarding -------------------------------------------------------------------------------
