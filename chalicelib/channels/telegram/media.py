@@ -23,13 +23,15 @@ def file_url(file_id: str) -> str:
     return f"{get_settings().base_url}/v1/mux/files/telegram?id={quote(file_id, safe='')}"
 
 
-def download(file_id: str, max_bytes: int) -> tuple[bytes, str | None] | None:
-    """The file's bytes via getFile + the file endpoint, or None if unavailable or over `max_bytes`."""
-    import requests
+def download(file_id: str, max_bytes: int, *, timeout: float = 15.0) -> tuple[bytes, str | None] | None:
+    """The file's bytes via getFile + the file endpoint, or None if unavailable or over `max_bytes`.
+
+    `timeout` bounds each of the two exchanges; at most `max_bytes` + 1 bytes are ever read."""
+    from chalicelib import egress
 
     settings = get_settings()
     try:
-        info = api.call("getFile", {"file_id": file_id})
+        info = api.call("getFile", {"file_id": file_id}, timeout=timeout)
     except api.TelegramApiError:
         return None
     path = info.get("file_path") if isinstance(info, dict) else None
@@ -38,15 +40,12 @@ def download(file_id: str, max_bytes: int) -> tuple[bytes, str | None] | None:
         return None
     url = f"{settings.telegram_api_base_url.rstrip('/')}/file/bot{settings.require('telegram_bot_token')}/{path}"
     try:
-        resp = requests.get(url, timeout=15, stream=True)
-        if resp.status_code != 200:
-            return None
-        data = resp.raw.read(max_bytes + 1, decode_content=True)
-    except requests.RequestException:
+        resp = egress.request("GET", url, timeout_s=timeout, max_bytes=max_bytes, guard=False)
+    except egress.EgressError:
         return None
-    if len(data) > max_bytes:
+    if resp.status_code != 200 or resp.truncated:
         return None
-    return data, resp.headers.get("Content-Type")
+    return resp.content, resp.headers.get("Content-Type")
 
 
 # OpenClaw 022 (src/gateway/chat-attachments.ts): decoded bytes per attachment, 0 < size ≤ this.
