@@ -1,19 +1,36 @@
 """The packaged SAM template (what production deploys) carries every guarantee the code relies on.
 
 Runs the same packaging as `make package` (infra/package.py → `chalice package --merge-template`)
-once per session into a temp dir, then inspects the output. cfn-lint is its own test.
+once per stage and session into a temp dir, then inspects the output. cfn-lint is its own test. The dev
+package is built the way a fresh machine would after `make venv`: from a clean copy of the repository
+(what `git clone` gives: tracked and new files, no `.chalice/deployments`, no `out/`) with the network cut
+(a network namespace when `unshare -n` is allowed, and in any case a dead proxy and index), so only the
+wheel cache `make venv` fetched is available.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from infra import wheels
+
 ROOT = Path(__file__).resolve().parents[2]
+DEAD_NETWORK_ENV = {
+    "HTTPS_PROXY": "http://127.0.0.1:9",
+    "HTTP_PROXY": "http://127.0.0.1:9",
+    "https_proxy": "http://127.0.0.1:9",
+    "http_proxy": "http://127.0.0.1:9",
+    "NO_PROXY": "",
+    "no_proxy": "",
+    "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
+}
 RESOURCE_ENV = {
     "MUX_TABLE_NAME": "MuxTable",
     "MUX_INBOUND_QUEUE_URL": "InboundQueue",
@@ -23,21 +40,45 @@ RESOURCE_ENV = {
 FUNCTIONS = ("APIHandler", "HandleInboundQueue")
 
 
-def _package(stage: str, out: Path) -> Path:
-    subprocess.run(
-        [sys.executable, str(ROOT / "infra" / "package.py"), "--stage", stage, "--out", str(out), "--no-lint"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+def _package(stage: str, out: Path, *, project: Path = ROOT, offline: bool = False) -> Path:
+    command = [sys.executable, "-m", "infra.package", "--stage", stage, "--out", str(out), "--no-lint"]
+    command += ["--wheel-cache", str(wheels.CACHE)]
+    env = dict(os.environ)
+    if offline:
+        env.update(DEAD_NETWORK_ENV)
+        if _can_unshare_network():
+            command = ["unshare", "--net", "--", *command]
+    result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
     return out / "sam.json"
+
+
+def _can_unshare_network() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    return subprocess.run(["unshare", "--net", "--", "true"], capture_output=True).returncode == 0
+
+
+def clean_copy(dest: Path) -> Path:
+    """The repository as a fresh clone of this work tree would have it (uncommitted edits included)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, dest / name)
+    return dest
 
 
 @pytest.fixture(scope="session")
 def dev_sam_path(tmp_path_factory) -> Path:
-    return _package("dev", tmp_path_factory.mktemp("package-dev"))
+    """`make package` on a fresh machine after `make venv`, with the network cut."""
+    project = clean_copy(tmp_path_factory.mktemp("clone"))
+    assert not (project / ".chalice" / "deployments").exists()
+    return _package("dev", tmp_path_factory.mktemp("package-dev"), project=project, offline=True)
 
 
 @pytest.fixture(scope="session")
