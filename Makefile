@@ -4,6 +4,7 @@
 #   make run       the local stack (moto + API + queue worker), configured by env vars
 #   make test      lint + type check + all tests (what .ci/run runs)
 #   make package   SAM template + zip for STAGE (default dev) in out/$(STAGE), linted with cfn-lint
+#   make infra     for `chalice deploy`: the table, queues, key, role and alarms of STAGE as their own stack
 #   make bench     benchmarks
 
 SHELL := /bin/bash
@@ -14,7 +15,7 @@ STAMP := $(VENV)/.installed
 STAGE ?= dev
 PYTEST_ARGS ?=
 
-.PHONY: venv run test lint typecheck pytest package bench clean
+.PHONY: venv run test lint typecheck pytest package infra bench clean
 
 # The Lambda wheel cache is checked on every `make venv` (a few ms) and refetched only when stale.
 venv: $(STAMP)
@@ -46,6 +47,9 @@ test: lint pytest
 
 package: $(STAMP)
 	$(PY) -m infra.package --stage $(STAGE) --out out/$(STAGE)
+
+infra: $(STAMP)
+	$(PY) -m infra.deploy --stage $(STAGE)
 
 bench: $(STAMP)
 	$(PY) -m bench

@@ -82,6 +82,7 @@ def package(stage: str, out: Path, *, lint: bool = True, cache: Path = wheels.CA
         wheels.check(cache)
     except wheels.WheelCacheError as exc:
         raise PackagingError(str(exc)) from None
+    _refuse_chalice_deploy_stage(stage)
     env = wheels.offline_pip_env({k: v for k, v in os.environ.items() if k not in CREDENTIAL_VARS}, cache)
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     # Chalice builds a boto3 client for the region; without credentials botocore would then ask the EC2
@@ -113,6 +114,17 @@ def package(stage: str, out: Path, *, lint: bool = True, cache: Path = wheels.CA
             print(linted.stdout + linted.stderr, file=sys.stderr)
             raise PackagingError(f"cfn-lint found problems in {sam} (listed above)")
     return sam
+
+
+def _refuse_chalice_deploy_stage(stage: str) -> None:
+    """A stage `make infra` set up for `chalice deploy` gives the functions that stack's role; this
+    template would then attach its policy to roles that do not exist, and create a second table."""
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
+    if config.get("stages", {}).get(stage, {}).get("manage_iam_role") is False:
+        raise PackagingError(
+            f"stage {stage} is set up for `chalice deploy` (`make infra` wrote its role and resource names into "
+            ".chalice/config.json): deploy it with `chalice deploy`, or package a stage without those settings"
+        )
 
 
 def _explain(output: str, cache: Path, log: Path) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,17 +19,9 @@ from pathlib import Path
 import pytest
 
 from infra import wheels
+from tests.infra.support import DEAD_NETWORK_ENV, can_unshare_network, clean_copy
 
 ROOT = Path(__file__).resolve().parents[2]
-DEAD_NETWORK_ENV = {
-    "HTTPS_PROXY": "http://127.0.0.1:9",
-    "HTTP_PROXY": "http://127.0.0.1:9",
-    "https_proxy": "http://127.0.0.1:9",
-    "http_proxy": "http://127.0.0.1:9",
-    "NO_PROXY": "",
-    "no_proxy": "",
-    "PIP_INDEX_URL": "http://127.0.0.1:9/simple",
-}
 RESOURCE_ENV = {
     "MUX_TABLE_NAME": "MuxTable",
     "MUX_INBOUND_QUEUE_URL": "InboundQueue",
@@ -46,31 +37,11 @@ def _package(stage: str, out: Path, *, project: Path = ROOT, offline: bool = Fal
     env = dict(os.environ)
     if offline:
         env.update(DEAD_NETWORK_ENV)
-        if _can_unshare_network():
+        if can_unshare_network():
             command = ["unshare", "--net", "--", *command]
     result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     return out / "sam.json"
-
-
-def _can_unshare_network() -> bool:
-    if shutil.which("unshare") is None:
-        return False
-    return subprocess.run(["unshare", "--net", "--", "true"], capture_output=True).returncode == 0
-
-
-def clean_copy(dest: Path) -> Path:
-    """The repository as a fresh clone of this work tree would have it (uncommitted edits included)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
-    for name in filter(None, listed):
-        source = ROOT / name
-        if source.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / name)
-    return dest
 
 
 @pytest.fixture(scope="session")
@@ -111,6 +82,9 @@ def test_sqs_event_source_reports_batch_item_failures(resources):
     assert props["Queue"] == {"Fn::Sub": "${InboundQueue.Arn}"}, "Queue must be exactly one intrinsic"
     assert props["BatchSize"] == 10
     assert list(events) == ["HandleInboundQueueSqsEventSource"]
+    # The worker leaves failed records to Lambda only where the trigger reports them (else it settles itself).
+    variables = resources["HandleInboundQueue"]["Properties"]["Environment"]["Variables"]
+    assert variables["MUX_REPORT_BATCH_ITEM_FAILURES"] == "true"
 
 
 def test_patched_functions_are_the_generated_ones(resources):
