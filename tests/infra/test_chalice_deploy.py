@@ -116,11 +116,13 @@ def test_infra_stack_refuses_a_reference_only_chalice_has(monkeypatch):
         deploy.infra_template("dev")
 
 
-def test_cfn_lint_passes_on_the_infra_stack(infra, tmp_path):
-    path = tmp_path / "infra.json"
-    path.write_text(json.dumps(infra))
+def test_cfn_lint_passes_on_the_infra_stack_of_every_stage(infra, tmp_path):
+    paths = []
+    for stage in ("dev", "prod"):
+        paths.append(tmp_path / f"infra-{stage}.json")
+        paths[-1].write_text(json.dumps(infra if stage == "dev" else deploy.infra_template(stage)))
     lint = Path(sys.executable).parent / "cfn-lint"
-    result = subprocess.run([str(lint), str(path)], capture_output=True, text=True, timeout=300)
+    result = subprocess.run([str(lint), *map(str, paths)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -167,7 +169,7 @@ def _client(service: str, endpoint: str) -> Any:
                         aws_secret_access_key="testing")
 
 
-@pytest.mark.filterwarnings("ignore:Tried to parse AWS::CloudWatch::Alarm")
+@pytest.mark.filterwarnings("ignore:Tried to parse AWS")  # moto: no CloudFormation alarms
 def test_make_infra_then_plain_chalice_deploy_is_complete(moto_endpoint, tmp_path):
     project = clean_copy(tmp_path / "clone")
     config_path = project / ".chalice" / "config.json"
