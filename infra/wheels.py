@@ -110,10 +110,7 @@ def offline_pip_env(env: dict[str, str], cache: Path = CACHE) -> dict[str, str]:
 
 def fetch(cache: Path = CACHE, requirements: Path = REQUIREMENTS, config_path: Path = CHALICE_CONFIG) -> Path:
     """Download this machine's and Lambda's wheels for `requirements` (transitive ones too) into `cache`."""
-    cache.mkdir(parents=True, exist_ok=True)
-    # Start empty: a wheel left from older requirements could win an unpinned transitive dependency.
-    for stale in [cache / MANIFEST, *cache.glob("*.whl"), *cache.glob("*.tar.gz")]:
-        stale.unlink()
+    clear(cache)
     major, minor = python_version()
     pip = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--progress-bar", "off"]
     for architecture in architectures(config_path):
@@ -128,6 +125,14 @@ def fetch(cache: Path = CACHE, requirements: Path = REQUIREMENTS, config_path: P
     manifest = expected_manifest(requirements, config_path)
     (cache / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return cache
+
+
+def clear(cache: Path) -> None:
+    """Empty (or create) the cache: a wheel left from older requirements could win an unpinned transitive
+    dependency, and a manifest must never outlive the wheels it describes."""
+    cache.mkdir(parents=True, exist_ok=True)
+    for stale in [cache / MANIFEST, *cache.glob("*.whl"), *cache.glob("*.tar.gz")]:
+        stale.unlink(missing_ok=True)
 
 
 def _pip(command: list[str]) -> None:

@@ -78,3 +78,14 @@ def test_chalice_tracebacks_become_one_line_with_the_fix(tmp_path):
     assert message == f"a Lambda wheel is missing from {tmp_path} (pydantic==2.14.4): {wheels.FIX}"
     other = package._explain("Traceback...\nValueError: boom\n", tmp_path, tmp_path / "chalice-package.log")
     assert other == f"chalice package failed: ValueError: boom (full output in {tmp_path / 'chalice-package.log'})"
+
+
+def test_clear_starts_a_fresh_or_an_existing_cache_empty(tmp_path):
+    fresh = tmp_path / "fresh" / "lambda-wheels"
+    wheels.clear(fresh)  # a new venv has no cache directory yet
+    assert fresh.is_dir() and list(fresh.iterdir()) == []
+    (fresh / "old-1.0-py3-none-any.whl").write_text("")
+    (fresh / wheels.MANIFEST).write_text("{}")
+    (fresh / "keep.txt").write_text("")
+    wheels.clear(fresh)
+    assert [p.name for p in fresh.iterdir()] == ["keep.txt"]
