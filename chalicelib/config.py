@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from chalicelib.errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A feature group of CONTRACT §1: the setting that switches it on and the ones it cannot run without.
+
+    Optional settings of a group (MUX_TELEGRAM_BOT_USERNAME: deep links) are not listed: without them the
+    feature works, minus that extra."""
+
+    name: str
+    switch: str
+    needs: tuple[str, ...]
+    why: str
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("Telegram", "telegram_bot_token", ("telegram_webhook_secret",), "to verify Telegram's webhook calls"),
+)
 
 
 class Settings(BaseModel):
@@ -122,9 +141,29 @@ class Settings(BaseModel):
         """The value of a setting a feature cannot run without, or a ConfigurationError naming it."""
         value = getattr(self, attribute)
         if value is None or value == "":
-            alias = type(self).model_fields[attribute].alias
-            raise ConfigurationError(f"{alias} is not set; this feature needs it.")
+            alias = str(type(self).model_fields[attribute].alias)
+            for feature in FEATURES:
+                if attribute in feature.needs and getattr(self, feature.switch) is not None:
+                    raise ConfigurationError(self._half_configured(feature, attribute), variable=alias)
+            raise ConfigurationError(f"{alias} is not set; this feature needs it.", variable=alias)
         return str(value)
+
+    def _half_configured(self, feature: Feature, attribute: str) -> str:
+        fields = type(self).model_fields
+        return (
+            f"{fields[attribute].alias} is not set: {feature.name} is on ({fields[feature.switch].alias} is set) "
+            f"and needs it {feature.why}."
+        )
+
+    def configuration_problems(self) -> list[str]:
+        """One sentence per setting that a switched-on feature needs and lacks (empty when complete)."""
+        return [
+            self._half_configured(feature, needed)
+            for feature in FEATURES
+            if getattr(self, feature.switch) is not None
+            for needed in feature.needs
+            if getattr(self, needed) is None
+        ]
 
     def retry_delay_sec(self, attempt: int) -> int:
         """Backoff before the next attempt after `attempt` failed ones (exponential, capped)."""

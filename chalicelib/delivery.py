@@ -1,8 +1,10 @@
 """HTTP delivery of one envelope to a tenant's OpenClaw (`POST <inboundUrl>`), with result classification.
 
-2xx = delivered. Network errors, timeouts, 3xx, 5xx, 408, 409 and 429 = retry later. Any other 4xx is a
-permanent rejection (CONTRACT §8). Redirects are not followed: the SSRF guard checked the configured URL,
-not wherever a redirect would lead.
+2xx = delivered. Only 400, 413, 415 and 422 are permanent rejections (the envelope itself is unacceptable;
+CONTRACT §8). Everything else is retried within the budget: 401/403/404 are what a tenant answers in the
+middle of a key rotation or a configuration fix, and network errors, timeouts, 3xx, 408, 409, 429 and 5xx
+are passing by nature. Redirects are not followed: the SSRF guard checked the configured URL, not wherever
+a redirect would lead.
 """
 
 from __future__ import annotations
@@ -11,7 +13,22 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-RETRYABLE_4XX = {408, 409, 429}
+PERMANENT_STATUSES = frozenset({400, 413, 415, 422})
+# Metric dimension values for OpenClaw's answers: these codes by name, any other by class (a tenant
+# answering odd codes must not create unbounded metric series).
+_NAMED_STATUSES = frozenset({400, 401, 403, 404, 408, 409, 413, 415, 422, 429, 500, 502, 503, 504})
+
+
+def is_permanent(status: int) -> bool:
+    """A non-2xx answer that retrying cannot fix (dead letter at once)."""
+    return status in PERMANENT_STATUSES
+
+
+def status_dimension(status: int | None) -> str:
+    """`401`, `503`, … `3xx`/`4xx`/`5xx` for other codes, `none` when no answer came (timeout, connection)."""
+    if status is None:
+        return "none"
+    return str(status) if status in _NAMED_STATUSES else f"{status // 100}xx"
 _session: Any = None
 
 
@@ -57,6 +74,6 @@ def post_envelope(url: str, key: str, envelope: dict[str, Any], timeout_ms: int)
     # OpenClaw's error text may echo the message it refused: it goes to the dead letter, not to logs.
     detail = resp.text[:200].replace("\n", " ") if resp.text else ""
     reason = f"OpenClaw answered HTTP {status}"
-    if 400 <= status < 500 and status not in RETRYABLE_4XX:
+    if is_permanent(status):
         return DeliveryResult(False, False, status, reason, detail)
     return DeliveryResult(False, True, status, reason, detail)

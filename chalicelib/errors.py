@@ -91,3 +91,7 @@ class ConfigurationError(MuxError):
 
     status = 503
     code = "NOT_CONFIGURED"
+
+    def __init__(self, message: str, *, variable: str | None = None) -> None:
+        super().__init__(message)
+        self.variable = variable  # the environment variable to set (log key; never a value)

@@ -54,6 +54,29 @@ class TenantResponse(Ok):
     updatedAtMs: int | None = None
 
 
+class TenantListItem(Model):
+    """A tenant in a listing (never its key)."""
+
+    tenantId: str
+    name: str
+    status: Literal["enabled", "disabled"]
+    inboundUrl: str | None
+    inboundTimeoutMs: int
+    disabled: bool
+    createdAtMs: int | None = None
+    updatedAtMs: int | None = None
+
+
+class TenantListResponse(Ok):
+    items: list[TenantListItem]
+    nextCursor: str | None = None
+
+
+class TenantDeleteResponse(Ok):
+    tenantId: str
+    deleted: dict[str, int]  # what was removed: bindings, sessions, pairingTokens
+
+
 class AdminHealthResponse(Ok):
     stage: str
     dependencies: dict[str, Any]

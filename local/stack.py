@@ -70,6 +70,25 @@ def _reset_service_caches() -> None:
     secrets.clear_cache()
 
 
+def check_configuration() -> None:
+    """Refuse to start on a half configuration (CONTRACT §1), before anything is started: one sentence
+    naming the variable, instead of a stack whose webhook answers 503."""
+    if str(PROJECT_DIR) not in sys.path:
+        sys.path.insert(0, str(PROJECT_DIR))
+    from chalicelib.config import get_settings, reset_settings
+    from chalicelib.errors import ConfigurationError
+
+    reset_settings()
+    try:
+        problems = get_settings().configuration_problems()
+    except ConfigurationError as exc:
+        raise StackError(exc.message) from None
+    finally:
+        reset_settings()
+    if problems:
+        raise StackError(" ".join(problems))
+
+
 @dataclass
 class LocalStack:
     """Start with `start()`, stop with `stop()` (idempotent); `url` is the API base URL."""
@@ -91,6 +110,7 @@ class LocalStack:
 
     # --- start ----------------------------------------------------------------------------
     def start(self) -> LocalStack:
+        check_configuration()
         try:
             self._start_moto()
             self._provision()

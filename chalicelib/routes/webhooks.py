@@ -32,6 +32,10 @@ def telegram_webhook() -> Any:
     settings = get_settings()
     if not settings.telegram_enabled:
         raise NotFoundError("Telegram is not enabled on this mux.", code="CHANNEL_DISABLED")
+    # Half configured (token without secret): 503 NOT_CONFIGURED, an ERROR log naming the variable and the
+    # alarmed ConfigurationError metric. Not a 2xx: Telegram would drop the update, while after a 5xx it keeps
+    # it and retries for up to 24 h, so once the operator sets the secret nothing is lost; an update that
+    # cannot be verified is never queued.
     secret = settings.require("telegram_webhook_secret")
     given = bp.current_request.headers.get("x-telegram-bot-api-secret-token")
     if not same_secret(given, secret):

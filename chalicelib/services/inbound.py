@@ -1,7 +1,7 @@
 """The inbound pipeline for one queued event: dedupe, route → binding, claims, bot commands, forwarding.
 
 Raises `RetryLater` for failures worth retrying (OpenClaw down, tenant without target, AWS hiccups) and
-`Rejected` for permanent ones (OpenClaw refused the envelope with a 4xx); the worker turns them into
+`Rejected` for permanent ones (OpenClaw refused the envelope: 400, 413, 415, 422); the worker turns them into
 visibility backoff or a dead letter. Pairing-token messages and bot commands are never forwarded.
 """
 
@@ -14,7 +14,7 @@ from chalicelib.channels.telegram import inbound as tg
 from chalicelib.channels.telegram import notices
 from chalicelib.clock import now_ms
 from chalicelib.config import get_settings
-from chalicelib.delivery import post_envelope
+from chalicelib.delivery import post_envelope, status_dimension
 from chalicelib.models import Binding, QueuedEvent, Tenant
 from chalicelib.services.pairing import new_binding_id
 from chalicelib.storage import bindings as binding_store
@@ -61,7 +61,7 @@ def process(event: QueuedEvent, attempt: int, time_left_ms: Callable[[], int] | 
     msg = tg.parse(event.payload)
     if msg is None:
         return "ignored"
-    return _process_telegram(msg, attempt, time_left_ms)
+    return _process_telegram(msg, attempt, time_left_ms, event.receivedAtMs)
 
 
 def _lookup(msg: tg.TelegramMessage) -> tuple[bool, Binding | None, dict[str, Binding]]:
@@ -77,7 +77,9 @@ def _lookup(msg: tg.TelegramMessage) -> tuple[bool, Binding | None, dict[str, Bi
     return handled, binding, routes
 
 
-def _process_telegram(msg: tg.TelegramMessage, attempt: int, time_left_ms: Callable[[], int] | None) -> str:
+def _process_telegram(
+    msg: tg.TelegramMessage, attempt: int, time_left_ms: Callable[[], int] | None, received_at_ms: int
+) -> str:
     settings = get_settings()
     handled, binding, routes = _lookup(msg)
     if handled:
@@ -98,6 +100,7 @@ def _process_telegram(msg: tg.TelegramMessage, attempt: int, time_left_ms: Calla
             outcome = _claim(msg, token, routes.get(msg.route_key), replace=False)
             _mark(msg, outcome, tenant_id)
             return outcome
+        _refuse_if_owner_deleted(msg, binding, routes, received_at_ms)
         if binding is None:
             if (msg.is_private and (msg.text.strip() or msg.media)) or cmd is not None:
                 notices.send(msg, settings.unpaired_hint_text)
@@ -106,14 +109,40 @@ def _process_telegram(msg: tg.TelegramMessage, attempt: int, time_left_ms: Calla
             # Chatter in an unpaired group has no effect to repeat: no dedupe record (a write per message
             # in every busy group the bot sits in, for nothing).
             return "unpaired_ignored"
-    elif binding is None:
-        notices.answer_callback(msg)
-        _mark(msg, "unpaired_callback", None)
-        return "unpaired_callback"
+    else:
+        _refuse_if_owner_deleted(msg, binding, routes, received_at_ms)
+        if binding is None:
+            notices.answer_callback(msg)
+            _mark(msg, "unpaired_callback", None)
+            return "unpaired_callback"
     assert binding is not None
     _forward(msg, binding, attempt, time_left_ms)
     _mark(msg, "forwarded", binding.tenant_id)
     return "forwarded"
+
+
+def _refuse_if_owner_deleted(
+    msg: tg.TelegramMessage, binding: Binding | None, routes: dict[str, Binding], received_at_ms: int
+) -> None:
+    """Dead-letter ("tenant deleted") a message whose route belonged, when it arrived, to a tenant deleted
+    since: it is never forwarded elsewhere, even if the route was bound to another tenant after the delete.
+
+    Costs nothing on the hot path: a binding older than the message settles it; only an unbound route or a
+    binding newer than the message reads the deletion markers (one BatchGetItem). Most specific route
+    first: a marker younger than the message means the deleted tenant owned it then; a binding older than
+    the message means that binding did, and less specific routes do not matter.
+    """
+    if binding is not None and binding.created_at_ms <= received_at_ms:
+        return
+    candidates = msg.route_candidates()
+    gone = tenant_store.deleted_routes(candidates, now_ms())
+    for route in candidates:
+        if gone.get(route, 0) > received_at_ms:
+            observability.count("ForwardSkipped", reason="tenant_deleted")
+            raise RejectedError("tenant deleted", None)
+        owner = routes.get(route)
+        if owner is not None and owner.created_at_ms <= received_at_ms:
+            return
 
 
 def _mark(msg: tg.TelegramMessage, outcome: str, tenant_id: str | None) -> None:
@@ -148,7 +177,11 @@ def _forward(
     if msg.kind == "callback" and attempt == 1:
         notices.answer_callback(msg)
     tenant = tenant_store.get(binding.tenant_id)
-    if tenant is None or tenant.disabled:
+    if tenant is None:
+        # A route lock outliving its tenant (written by a claim racing the delete): never forwarded.
+        observability.count("ForwardSkipped", reason="tenant_deleted")
+        raise RejectedError("tenant deleted", None)
+    if tenant.disabled:
         observability.count("ForwardSkipped", reason="tenant_disabled")
         raise RetryLaterError("tenant is disabled or deleted")
     if not tenant.inbound_url:
@@ -173,7 +206,8 @@ def _forward(
     key = secrets.decrypt_key(tenant.tenant_id, tenant.key_ciphertext)
     result = post_envelope(tenant.inbound_url, key, envelope, tenant.inbound_timeout_ms)
     if not result.delivered:
-        observability.count("ForwardFailures", channel="telegram")
+        # By status, so an operator sees "a tenant answers 401" (dimension values are bounded).
+        observability.count("ForwardFailures", channel="telegram", status=status_dimension(result.status))
         if result.retryable:
             raise RetryLaterError(result.reason, result.status, result.detail)
         raise RejectedError(result.reason, result.status, result.detail)
@@ -202,6 +236,13 @@ def _claim(msg: tg.TelegramMessage, token: str, existing: Binding | None, *, rep
     now = now_ms()
     token_hash = sha256_hex(token)
     item = binding_store.get_token(token_hash, now)
+    if item is not None and item.get("claimedBy") is not None:
+        if binding_store.claimed_by_event(item, msg.event_id, existing):
+            # A retry after a crash between this event's claim and its dedupe record: it did pair.
+            observability.logger().info("claim already made by this event")
+            notices.send(msg, settings.pairing_success_text)
+            return "claimed"
+        item = None  # used by another message
     tenant = tenant_store.get(str(item["tenantId"])) if item else None
     if item is None or item.get("channel") != "telegram" or tenant is None or tenant.disabled:
         observability.count("PairingFailures", channel="telegram", reason="invalid_token")
@@ -227,7 +268,7 @@ def _claim(msg: tg.TelegramMessage, token: str, existing: Binding | None, *, rep
     try:
         binding_store.claim(
             token_hash=token_hash, channel="telegram", binding=binding, existing=existing, now_ms=now,
-            replace=replace,
+            event_id=msg.event_id, keep_claimed_sec=settings.dedupe_ttl_sec, replace=replace,
         )
     except binding_store.ClaimRefusedError as exc:
         observability.count("PairingFailures", channel="telegram", reason="refused")

@@ -11,9 +11,20 @@ Message groups (chats) of a batch run in parallel threads; within a group, per r
 * `DeferredError` (too little time left in this invocation for the tenant's timeout) → released at once
   and reported, with the rest of its group, for the next invocation; not an attempt;
 * `RejectedError` (OpenClaw answered a permanent 4xx), or a retryable failure that has used the budget
-  (MUX_RETRY_MAX_ATTEMPTS attempts, or older than the retry window) → copied to the dead-letter queue
-  with the reason and status, then deleted. The queue's own redrive policy stays as a safety net for
-  crashes and timeouts.
+  (MUX_RETRY_MAX_ATTEMPTS attempts) → copied to the dead-letter queue with the reason and status, then
+  deleted.
+
+Attempts are counted per message, not per receive: a record held back behind its chat's failing head, or
+deferred, is received again without having been tried, so SQS's ApproximateReceiveCount overstates its
+attempts (a chat's third message was charged for every failure of the first two). The count lives in a
+small DynamoDB item keyed by the SQS message id (`storage.events.count_attempt`), written only for
+messages that need it: a message on its first receive costs nothing extra, and is counted only when it
+fails; a message received again is counted *before* it is tried, so an attempt that never finishes
+(the worker crashed or timed out) is charged too, and a message that keeps crashing the worker is
+dead-lettered by the budget instead of blocking its chat until the queue's redrive. There is no age
+rule: time spent held back behind a failing head is not an attempt, and SQS retention (14 days) bounds a
+message's life. The queue's redrive (`maxReceiveCount`, far above any budget) is the last safety net,
+for when the counter itself cannot be written.
 
 A small processor is written here rather than Powertools' SqsFifoPartialProcessor: that one raises when a
 whole batch fails (a one-message batch during a tenant outage) and costs ~120 ms of import at cold start.
@@ -21,31 +32,24 @@ whole batch fails (a one-message batch during a tenant outage) and costs ~120 ms
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from chalicelib import observability
+from chalicelib.clock import now_ms
 from chalicelib.config import get_settings
 from chalicelib.models import QueuedEvent
 from chalicelib.queue import change_visibility, dead_letter, set_visibility_batch
 from chalicelib.services.inbound import DeferredError, RejectedError, RetryLaterError, process
+from chalicelib.storage import events
 
 
-def _attempt(record: dict[str, Any]) -> int:
+def _receive_count(record: dict[str, Any]) -> int:
     try:
         return max(1, int(record.get("attributes", {}).get("ApproximateReceiveCount", "1")))
     except ValueError:
         return 1
-
-
-def _age_sec(record: dict[str, Any]) -> float:
-    try:
-        sent_ms = int(record.get("attributes", {}).get("SentTimestamp", "0"))
-    except ValueError:
-        return 0.0
-    return max(0.0, time.time() - sent_ms / 1000.0) if sent_ms else 0.0
 
 
 MAX_PARALLEL_GROUPS = 10  # a Lambda SQS batch holds at most 10 records
@@ -67,6 +71,8 @@ def handle_batch(event: dict[str, Any], time_left_ms: Callable[[], int] | None =
         failed = {record_id for result in results for record_id in result.failed}
         held_back = [(handle, 0) for result in results for handle in result.held_back]
         if held_back:
+            # Not attempts: these records were not tried (behind a failing or deferred head of their chat).
+            observability.count("HeldBack", len(held_back))
             _release(held_back)
     finally:
         observability.flush()
@@ -106,47 +112,104 @@ def _run_group(records: list[dict[str, Any]], time_left_ms: Callable[[], int] | 
 
 
 DEFERRED = -1
+NOT_COUNTED = 0  # the attempt counter could not be read or written
 
 
 def handle_record(record: dict[str, Any], time_left_ms: Callable[[], int] | None = None) -> int | None:
     """Process one record: None when it is finished (delete it), DEFERRED when it was not attempted
     (the invocation is about to run out of time), else the delay before its retry."""
-    attempt = _attempt(record)
     observability.clear_log_keys()
     try:
         event = QueuedEvent.model_validate_json(record["body"])
     except ValueError:
-        _dead_letter(record, "the queued message is not a valid event", None, attempt)
+        _dead_letter(record, "the queued message is not a valid event", None, 0, "invalid", "unknown")
         return None
+    channel = event.channel
+    settings = get_settings()
+    # "precounted": this attempt is counted before it is tried; False → counted only if it fails (first
+    # receive: nothing to read or write on the success path); None → the counter is unavailable.
+    precounted: bool | None = _receive_count(record) > 1
+    attempt = 1
+    if precounted:
+        # Received before: count this attempt now, so one that never finishes is charged too.
+        try:
+            attempt = events.count_attempt(record["messageId"], now_ms())
+        except Exception:  # noqa: BLE001 - tried anyway, uncharged; the queue's redrive is the net
+            observability.logger().warning("attempt counter unavailable", exc_info=True)
+            observability.count("AttemptCounterFailures")
+            precounted, attempt = None, _receive_count(record)  # > 1: a callback is not answered again
+        if attempt > settings.retry_max_attempts and precounted:
+            _dead_letter(
+                record,
+                f"retry budget exhausted after {settings.retry_max_attempts} attempts; the last one did not "
+                "finish (worker crash or timeout)",
+                None, settings.retry_max_attempts, "unfinished", channel,
+            )
+            return None
     observability.log_keys(event_id=event.eventId, route_key=event.routeKey, attempt=attempt)
     try:
         outcome = process(event, attempt, time_left_ms)
     except DeferredError:
-        observability.count("Deferred", channel=event.channel)
+        observability.count("Deferred", channel=channel)
+        if precounted:
+            _uncount(record)
         return DEFERRED
     except RejectedError as exc:
         observability.logger().warning("permanently rejected", extra={"status": exc.status})
-        _dead_letter(record, exc.reason, exc.status, attempt, exc.detail)
+        _dead_letter(record, exc.reason, exc.status, attempt, "rejected", channel, exc.detail)
         return None
     except RetryLaterError as exc:
-        return _retry(record, exc.reason, exc.status, attempt, exc.detail)
+        return _retry(record, exc.reason, exc.status, _charged(record, precounted, attempt), channel, exc.detail)
     except Exception as exc:  # noqa: BLE001 - anything unexpected is retried, never lost
         observability.logger().exception("inbound processing failed")
-        return _retry(record, f"internal error ({type(exc).__name__})", None, attempt)
+        return _retry(record, f"internal error ({type(exc).__name__})", None,
+                      _charged(record, precounted, attempt), channel)
     observability.logger().info("inbound handled", extra={"outcome": outcome})
+    if attempt > 1:
+        observability.count("DeliveredAfterRetry", channel=channel)
     return None
 
 
-def _retry(record: dict[str, Any], reason: str, status: int | None, attempt: int, detail: str = "") -> int | None:
+def _charged(record: dict[str, Any], precounted: bool | None, attempt: int) -> int:
+    """The attempt number a failure is charged as (NOT_COUNTED when the counter is unavailable)."""
+    if precounted is None:
+        return NOT_COUNTED
+    return attempt if precounted else _count_failure(record)
+
+
+def _count_failure(record: dict[str, Any]) -> int:
+    """The first attempt of a message failed: start its counter (1), or NOT_COUNTED if that fails."""
+    try:
+        return events.count_attempt(record["messageId"], now_ms())
+    except Exception:  # noqa: BLE001 - the retry still happens, uncharged
+        observability.logger().warning("attempt counter unavailable", exc_info=True)
+        observability.count("AttemptCounterFailures")
+        return NOT_COUNTED
+
+
+def _uncount(record: dict[str, Any]) -> None:
+    """A deferred record was counted before it was tried: take the attempt back."""
+    try:
+        events.count_attempt(record["messageId"], now_ms(), delta=-1)
+    except Exception:  # noqa: BLE001 - at worst one attempt of its budget is lost
+        observability.logger().warning("could not take back a deferred attempt", exc_info=True)
+
+
+def _retry(record: dict[str, Any], reason: str, status: int | None, attempt: int, channel: str,
+           detail: str = "") -> int | None:
     settings = get_settings()
-    if attempt >= settings.retry_max_attempts or (
-        attempt > 1 and _age_sec(record) > settings.retry_window_sec + settings.retry_max_delay_sec
-    ):
+    if attempt >= settings.retry_max_attempts:
         _dead_letter(record, f"retry budget exhausted after {attempt} attempts; last error: {reason}", status,
-                     attempt, detail)
+                     attempt, "budget", channel, detail)
         return None
-    delay = settings.retry_delay_sec(attempt)
-    observability.count("Retries", channel="telegram")
+    return _schedule(record, reason, status, attempt, channel)
+
+
+def _schedule(record: dict[str, Any], reason: str, status: int | None, attempt: int, channel: str) -> int:
+    settings = get_settings()
+    # Uncounted (the counter failed): back off by receives, the best estimate left.
+    delay = settings.retry_delay_sec(attempt or min(_receive_count(record), settings.retry_max_attempts))
+    observability.count("Retries", channel=channel)
     observability.logger().warning("will retry", extra={"reason": reason, "status": status, "delaySec": delay})
     try:
         change_visibility(record["receiptHandle"], delay)
@@ -155,9 +218,10 @@ def _retry(record: dict[str, Any], reason: str, status: int | None, attempt: int
     return delay
 
 
-def _dead_letter(record: dict[str, Any], reason: str, status: int | None, attempts: int, detail: str = "") -> None:
+def _dead_letter(record: dict[str, Any], reason: str, status: int | None, attempts: int, why: str, channel: str,
+                 detail: str = "") -> None:
     # If this send fails the exception propagates: the batch fails and the record is retried, not lost.
     recorded = f"{reason}: {detail}" if detail else reason
     dead_letter(record, reason=recorded, status=status, attempts=attempts)
-    observability.count("DeadLettered", channel="telegram")
+    observability.count("DeadLettered", channel=channel, reason=why)
     observability.logger().error("dead-lettered", extra={"reason": reason, "status": status})

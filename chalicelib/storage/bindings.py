@@ -72,6 +72,9 @@ def _session_item(b: Binding, now_ms: int) -> dict[str, Any]:
         "chatId": b.chat_id,
         "topicId": b.topic_id,
         "updatedAtMs": now_ms,
+        # Indexed per tenant so deleting a tenant finds every session route (private threads included).
+        "gsi1pk": table.tenant_sessions_gsi(b.tenant_id),
+        "gsi1sk": f"{b.channel}#{b.session_key}",
     }
 
 
@@ -108,14 +111,20 @@ def claim(
     binding: Binding,
     existing: Binding | None,
     now_ms: int,
+    event_id: str = "",
+    keep_claimed_sec: int = 8 * 86_400,
     replace: bool = False,
 ) -> Binding:
     """Consume a pairing token and bind the route in one transaction.
 
-    Conditions: the token exists, is unexpired and was minted for this channel and tenant; the route is
-    free, or already bound to the same tenant (its binding id is kept), or — with `replace` (the
+    Conditions: the token exists, is unclaimed, unexpired and was minted for this channel and tenant; the
+    route is free, or already bound to the same tenant (its binding id is kept), or — with `replace` (the
     `/bot_switch` command) — still bound to exactly the binding we read. Any failed condition cancels
     everything, so the token stays usable and no route ever has two owners.
+
+    The token is consumed by marking it claimed by `event_id` (kept `keep_claimed_sec`), not deleted: when
+    the worker crashes after this commit and before the event's dedupe record, the retry of the same event
+    finds the token claimed by itself and can answer success (`claimed_by_event`).
     """
     same_tenant = existing is not None and existing.tenant_id == binding.tenant_id
     if existing is not None and same_tenant:
@@ -132,11 +141,17 @@ def claim(
         }
     ops: list[dict[str, Any]] = [
         {
-            "Delete": {
+            "Update": {
                 "Key": table.pairing_token_key(token_hash),
-                "ConditionExpression": "attribute_exists(pk) AND expiresAtMs > :now AND channel = :ch "
-                "AND tenantId = :tid",
-                "ExpressionAttributeValues": table.values(now=now_ms, ch=channel, tid=binding.tenant_id),
+                "UpdateExpression": "SET claimedBy = :eid, claimedAtMs = :now, claimedBindingId = :bid, "
+                "claimedRouteKey = :rk, #ttl = :keep",
+                "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(claimedBy) "
+                "AND expiresAtMs > :now AND channel = :ch AND tenantId = :tid",
+                "ExpressionAttributeNames": {"#ttl": table.TTL_ATTRIBUTE},
+                "ExpressionAttributeValues": table.values(
+                    now=now_ms, ch=channel, tid=binding.tenant_id, eid=event_id, bid=binding.binding_id,
+                    rk=binding.route_key, keep=now_ms // 1000 + keep_claimed_sec,
+                ),
             }
         },
         {"Put": {"Item": route_item(binding), **route_condition}},
@@ -283,6 +298,9 @@ def put_token(token_hash: str, item: dict[str, Any], expires_at_ms: int) -> None
             **table.pairing_token_key(token_hash),
             "type": "pairtoken",
             **item,
+            # Indexed per tenant so deleting a tenant revokes its unclaimed tokens.
+            "gsi1pk": table.tenant_tokens_gsi(str(item["tenantId"])),
+            "gsi1sk": token_hash,
             "expiresAtMs": expires_at_ms,
             table.TTL_ATTRIBUTE: expires_at_ms // 1000 + 1,
         },
@@ -291,7 +309,22 @@ def put_token(token_hash: str, item: dict[str, Any], expires_at_ms: int) -> None
 
 
 def get_token(token_hash: str, now_ms: int) -> dict[str, Any] | None:
+    """An unclaimed, unexpired token; or a claimed one (with `claimedBy`, the claiming event id) while
+    it is kept, so a retried claim can recognise its own earlier success."""
     item = table.get(table.pairing_token_key(token_hash))
-    if not item or int(item.get("expiresAtMs", 0)) <= now_ms:
-        return None  # moto never expires TTL items; expiry is checked here, not trusted to TTL
-    return item
+    if not item:
+        return None
+    # moto never expires TTL items; expiry is checked here, not trusted to TTL.
+    if item.get("claimedBy") is not None:
+        return item if int(item.get(table.TTL_ATTRIBUTE, 0)) * 1000 > now_ms else None
+    return item if int(item.get("expiresAtMs", 0)) > now_ms else None
+
+
+def claimed_by_event(token: dict[str, Any], event_id: str, route: Binding | None) -> bool:
+    """The token was claimed by this very event, and the route still holds the binding it made."""
+    return (
+        bool(event_id)
+        and token.get("claimedBy") == event_id
+        and route is not None
+        and route.binding_id == token.get("claimedBindingId")
+    )

@@ -1,5 +1,5 @@
 """Inbound dedupe records (one per handled event id) and file records (which tenant may fetch an
-attachment), both kept for MUX_DEDUPE_TTL_SEC (≥ 7 days)."""
+attachment), both kept for MUX_DEDUPE_TTL_SEC (≥ 7 days); per-message attempt counters of the queue."""
 
 from __future__ import annotations
 
@@ -28,6 +28,24 @@ def mark_handled(event_id: str, outcome: str, now_ms: int, ttl_sec: int, tenant_
             table.TTL_ATTRIBUTE: now_ms // 1000 + ttl_sec,
         }
     )
+
+
+# An attempt counter must outlive its queue message (SQS keeps a message 14 days at most).
+ATTEMPTS_TTL_SEC = 15 * 86_400
+
+
+def count_attempt(message_id: str, now_ms: int, delta: int = 1) -> int:
+    """Add `delta` to the attempts made on one queue message (keyed by its SQS message id, which every
+    receive of it shares and a redrive renews); returns the new count. Only messages that failed or were
+    received more than once ever get a counter: the first receive of a message that succeeds writes none."""
+    attrs = table.update(
+        table.attempts_key(message_id),
+        "ADD attempts :d SET #t = :type, #ttl = :ttl",
+        ExpressionAttributeNames={"#t": "type", "#ttl": table.TTL_ATTRIBUTE},
+        ExpressionAttributeValues=table.values(d=delta, type="attempts", ttl=now_ms // 1000 + ATTEMPTS_TTL_SEC),
+        ReturnValues="UPDATED_NEW",
+    )
+    return max(0, int(attrs.get("attempts", 0)))
 
 
 def record_files(channel: str, files: list[dict[str, Any]], tenant_id: str, route_key: str, now_ms: int,

@@ -37,6 +37,23 @@ def tenant_bindings_gsi(tenant_id: str) -> str:
     return f"TBIND#{tenant_id}"
 
 
+def tenants_gsi(status: str) -> str:
+    """The sparse gsi1 partition listing tenants of one status (`enabled` | `disabled`)."""
+    return f"TENANTS#{status}"
+
+
+def route_gone_key(route: str) -> dict[str, str]:
+    return {"pk": f"ROUTEGONE#{route}", "sk": "ROUTEGONE"}
+
+
+def tenant_sessions_gsi(tenant_id: str) -> str:
+    return f"TSESSION#{tenant_id}"
+
+
+def tenant_tokens_gsi(tenant_id: str) -> str:
+    return f"TTOKEN#{tenant_id}"
+
+
 def session_key(tenant_id: str, channel: str, session: str) -> dict[str, str]:
     return {"pk": f"SESSION#{tenant_id}#{channel}#{session}", "sk": "SESSION"}
 
@@ -55,6 +72,10 @@ def file_key(channel: str, file_id: str) -> dict[str, str]:
 
 def event_key(event_id: str) -> dict[str, str]:
     return {"pk": f"EVENT#{event_id}", "sk": "EVENT"}
+
+
+def attempts_key(message_id: str) -> dict[str, str]:
+    return {"pk": f"ATTEMPTS#{message_id}", "sk": "ATTEMPTS"}
 
 
 # --- serialisation ----------------------------------------------------------------------------
@@ -124,12 +145,14 @@ def delete(key: dict[str, str], condition: str | None = None, **expr: Any) -> No
     aws.dynamodb().delete_item(**kwargs)
 
 
-def update(key: dict[str, str], expression: str, condition: str | None = None, **expr: Any) -> None:
+def update(key: dict[str, str], expression: str, condition: str | None = None, **expr: Any) -> dict[str, Any]:
+    """UpdateItem; returns the attributes asked for with `ReturnValues` (else `{}`)."""
     kwargs: dict[str, Any] = {"TableName": table_name(), "Key": to_ddb(key), "UpdateExpression": expression}
     if condition:
         kwargs["ConditionExpression"] = condition
     kwargs.update(expr)
-    aws.dynamodb().update_item(**kwargs)
+    resp = aws.dynamodb().update_item(**kwargs)
+    return from_ddb(resp.get("Attributes") or {})
 
 
 def transact(operations: list[dict[str, Any]]) -> None:

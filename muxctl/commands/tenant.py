@@ -1,4 +1,5 @@
-"""`muxctl tenant …`: provisioning (bootstrap), key rotation, inspection, disable, inbound target."""
+"""`muxctl tenant …`: provisioning (bootstrap), key rotation, listing, inspection, disable/enable, delete,
+inbound target."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import click
 
 from muxctl import openclaw_config
-from muxctl.context import State, connection_options, pass_state
+from muxctl.context import State, connection_options, pass_state, table
 from muxctl.errors import UsageProblem
 from muxctl.timefmt import when
 
@@ -184,6 +185,75 @@ def disable(state: State, tenant_id: str, yes: bool) -> None:
         "POST", f"/v1/admin/tenants/{tenant_id}/disable", auth="admin", what="disable"
     )
     state.emit(result, lambda: click.echo(f"Tenant {tenant_id} disabled.\n{describe_tenant(result)}"))
+
+
+@tenant.command("enable")
+@click.argument("tenant_id")
+@connection_options(key=False)
+@pass_state
+def enable(state: State, tenant_id: str) -> None:
+    """Enable a disabled tenant: its key works again and its chats forward again."""
+    result = state.client().call("POST", f"/v1/admin/tenants/{tenant_id}/enable", auth="admin", what="enable")
+    state.emit(result, lambda: click.echo(f"Tenant {tenant_id} enabled.\n{describe_tenant(result)}"))
+
+
+@tenant.command("list")
+@click.option("--status", type=click.Choice(["enabled", "disabled"]), help="Only tenants with this status.")
+@click.option("--limit", type=click.IntRange(1, 200), help="Page size (default 50).")
+@click.option("--all", "follow", is_flag=True, help="Follow nextCursor to list every tenant.")
+@click.option("--cursor", help="Start at this page (a nextCursor printed before).")
+@connection_options(key=False)
+@pass_state
+def list_cmd(state: State, status: str | None, limit: int | None, follow: bool, cursor: str | None) -> None:
+    """List tenants (never their keys), enabled first, then by id."""
+    items: list[dict[str, Any]] = []
+    while True:
+        params = {k: v for k, v in (("status", status), ("limit", limit), ("cursor", cursor)) if v}
+        page = state.client().call("GET", "/v1/admin/tenants", auth="admin", params=params, what="list tenants")
+        items.extend(page.get("items") or [])
+        cursor = page.get("nextCursor")
+        if not follow or not cursor:
+            break
+
+    def human() -> None:
+        if not items:
+            click.echo("No tenants." if not status else f"No {status} tenants.")
+            return
+        rows = [
+            (i.get("tenantId"), i.get("name"), "DISABLED" if i.get("disabled") else "enabled",
+             i.get("inboundUrl") or "(not set)", when(i.get("createdAtMs")))
+            for i in items
+        ]
+        click.echo(table(rows, ["TENANT", "NAME", "STATUS", "INBOUND URL", "CREATED"]))
+        if cursor:
+            click.echo(f"(more: pass --all, or --cursor {cursor})")
+
+    state.emit({"ok": True, "items": items, "nextCursor": cursor}, human)
+
+
+@tenant.command("delete")
+@click.argument("tenant_id")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@connection_options(key=False)
+@pass_state
+def delete(state: State, tenant_id: str, yes: bool) -> None:
+    """Delete a tenant: its key, bindings, sessions and pairing tokens. Its queued messages are
+    dead-lettered ("tenant deleted"). Cannot be undone."""
+    if not yes and not state.json_output:
+        click.confirm(
+            f"Delete {tenant_id}? Its key, chats and pairing tokens are removed; this cannot be undone", abort=True
+        )
+    result = state.client().call("DELETE", f"/v1/admin/tenants/{tenant_id}", auth="admin", what="delete")
+    removed = result.get("deleted") or {}
+
+    def human() -> None:
+        click.echo(
+            f"Tenant {tenant_id} deleted: {removed.get('bindings', 0)} binding(s), {removed.get('sessions', 0)} "
+            f"session route(s), {removed.get('pairingTokens', 0)} pairing token(s) removed. Messages still "
+            "queued for it are dead-lettered (`muxctl dlq list`)."
+        )
+
+    state.emit(result, human)
 
 
 @tenant.command("set-target")

@@ -139,3 +139,30 @@ def test_retries_survive_an_openclaw_outage_in_the_local_stack(
     assert [e["body"] for e in openclaw.received[already:]] == ["outage 0", "outage 1", "outage 2"]
     dead = requests.get(stack.url + "/v1/admin/dead-letters", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)
     assert dead.status_code == 200 and json.loads(dead.text)["items"] == []
+
+
+def test_tenant_answering_401_then_404_then_202_loses_nothing_in_the_local_stack(
+    stack: LocalStack, fakes: tuple[FakeTelegram, FakeOpenClaw]
+) -> None:
+    """A key rotation (401), then a config being fixed (404), for a short "minute" in the local stage's retry
+    delays (1, 2, 4 s …): three queued messages arrive in order, none dead-lettered, failures counted by status."""
+    tg, openclaw = fakes
+    token = tenant("POST", stack, "/v1/pairings/token", {"channel": "telegram"}).json()
+    chat = 4343
+    webhook(stack, private_update(chat, token["startCommand"]))
+    wait_until(
+        lambda: any(i["routeKey"].endswith(f":{chat}") for i in tenant("GET", stack, "/v1/pairings").json()["items"])
+    )
+    already = len(openclaw.received)
+    openclaw.answer_for(401, 2.5)
+    openclaw.answer_for(404, 2.5)
+    for n in range(3):
+        webhook(stack, private_update(chat, f"rotation {n}"))
+    assert openclaw.wait_for(lambda got: len(got) >= already + 3, timeout=30)
+    assert [e["body"] for e in openclaw.received[already:]] == ["rotation 0", "rotation 1", "rotation 2"]
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    dead = requests.get(stack.url + "/v1/admin/dead-letters", headers=admin, timeout=10)
+    assert dead.status_code == 200 and json.loads(dead.text)["items"] == []
+    counters = requests.get(stack.url + "/v1/admin/health", headers=admin, timeout=10).json()["counters"]
+    assert counters.get("ForwardFailures{channel=telegram,status=401}", 0) >= 1
+    assert counters.get("ForwardFailures{channel=telegram,status=404}", 0) >= 1

@@ -13,7 +13,10 @@ from typing import Any
 
 class FakeOpenClaw:
     """Answers 202 by default; `fail_next(n, status)` makes the next n requests fail with `status`
-    (0 = drop the connection); `status = 400` makes every request fail permanently."""
+    (0 = drop the connection; a 2xx in the script is answered as a success); `answer_for(status, seconds)`
+    answers `status` to every request for the next `seconds` (phases queue up after one another: an outage
+    by time); `status = 400` makes every request fail permanently. `attempts` lists the `eventId` of every
+    POST, whatever the answer."""
 
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
@@ -22,6 +25,8 @@ class FakeOpenClaw:
         self.error_text: str | None = None  # put into error answers (OpenClaw may echo what it refused)
         self.gate: threading.Event | None = None  # when set to an Event, answers wait until it is set
         self._failures: list[int] = []
+        self._phases: list[tuple[float, int]] = []  # (monotonic end, status)
+        self.attempts: list[str] = []
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         fake = self
@@ -43,7 +48,17 @@ class FakeOpenClaw:
                 if fake.gate is not None:
                     fake.gate.wait(30)
                 with fake._lock:
-                    status = fake._failures.pop(0) if fake._failures else fake.status
+                    try:
+                        fake.attempts.append(str(json.loads(raw).get("eventId")))
+                    except ValueError:
+                        fake.attempts.append("")
+                    now = time.monotonic()
+                    while fake._phases and fake._phases[0][0] <= now:
+                        fake._phases.pop(0)
+                    if fake._failures:
+                        status = fake._failures.pop(0)
+                    else:
+                        status = fake._phases[0][1] if fake._phases else fake.status
                     if 200 <= status < 300:
                         fake.received.append(json.loads(raw))
                         fake.headers.append({k.lower(): v for k, v in self.headers.items()})
@@ -78,6 +93,11 @@ class FakeOpenClaw:
     def fail_next(self, count: int, status: int = 503) -> None:
         with self._lock:
             self._failures.extend([status] * count)
+
+    def answer_for(self, status: int, seconds: float) -> None:
+        with self._lock:
+            start = self._phases[-1][0] if self._phases else time.monotonic()
+            self._phases.append((start + seconds, status))
 
     def bodies(self) -> list[str]:
         with self._lock:
