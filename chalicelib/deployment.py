@@ -14,6 +14,7 @@ import sys
 from typing import Any
 
 from chalicelib import config
+from chalicelib.errors import ConfigurationError
 
 STAGE_RESOURCES = ("table_name", "inbound_queue_url", "dead_letter_queue_url", "kms_key_id")
 
@@ -45,11 +46,14 @@ def refuse_incomplete_cli_deploy() -> None:
         return
     if context.info_name == "package" and context.params.get("merge_template"):
         return
-    missing = missing_stage_resources()
+    click = sys.modules["click"]
+    stage = context.params.get("stage") or "dev"
+    try:
+        missing = missing_stage_resources()
+    except ConfigurationError as exc:  # a stage value that the functions would refuse at their first call
+        raise click.ClickException(f"stage {stage} in .chalice/config.json: {exc}") from None
     if not missing:
         return
-    stage = context.params.get("stage") or "dev"
-    click = sys.modules["click"]
     if context.info_name == "deploy":
         raise click.ClickException(
             f"Chalice cannot create stage {stage}'s DynamoDB table, SQS FIFO queues, KMS key and alarms, and "

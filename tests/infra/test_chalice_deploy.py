@@ -74,6 +74,23 @@ def test_chalice_deploy_of_a_stage_without_its_infra_stack_is_refused_in_one_sen
     assert not (project / ".chalice" / "deployed").exists()
 
 
+def test_chalice_deploy_of_an_invalid_stage_setting_is_refused_in_one_line(monkeypatch):
+    """The same check in-process, inside the click context of `chalice deploy --stage dev`."""
+    import click
+    from chalice import cli
+
+    from chalicelib import deployment
+
+    monkeypatch.setenv("MUX_RETRY_MAX_ATTEMPTS", "many")
+    with click.Context(cli.cli, info_name="chalice") as root:
+        with click.Context(cli.deploy, parent=root, info_name="deploy") as context:
+            context.params["stage"] = "dev"
+            with pytest.raises(click.ClickException) as refused:
+                deployment.refuse_incomplete_cli_deploy()
+    assert refused.value.message.startswith("stage dev in .chalice/config.json: Invalid configuration: MUX_RETRY")
+    deployment.refuse_incomplete_cli_deploy()  # outside the CLI: nothing to check
+
+
 def test_plain_chalice_package_is_refused_in_one_sentence(tmp_path):
     result = _chalice(clean_copy(tmp_path / "p"), "http://127.0.0.1:9", "package", "--stage", "dev", str(tmp_path))
     assert result.returncode != 0
