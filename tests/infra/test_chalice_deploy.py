@@ -56,7 +56,8 @@ def test_chalice_deploy_validation_accepts_every_route():
 
 def test_an_octet_stream_body_gets_the_contract_error(client, admin_headers):
     resp = client.http.post(
-        "/v1/admin/tenants", headers={**admin_headers, "Content-Type": "application/octet-stream"}, body=b"\x00\x01"
+        "/v1/admin/tenants/bootstrap", headers={**admin_headers, "Content-Type": "application/octet-stream"},
+        body=b"\x00\x01",
     )
     assert 400 <= resp.status_code < 500
     body = json.loads(resp.body)
