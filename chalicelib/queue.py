@@ -208,3 +208,16 @@ def redrive(
     for dead in held:
         aws.sqs().change_message_visibility(QueueUrl=dlq, ReceiptHandle=dead.receipt_handle, VisibilityTimeout=0)
     return RedriveResult(moved=moved, more=more, before_ms=cutoff)
+
+
+def delete_batch(receipt_handles: list[str]) -> int:
+    """DeleteMessageBatch on the inbound queue, ten per call; returns how many SQS did not delete."""
+    url = get_settings().require("inbound_queue_url")
+    undeleted = 0
+    for start in range(0, len(receipt_handles), 10):
+        chunk = receipt_handles[start : start + 10]
+        resp = aws.sqs().delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(n), "ReceiptHandle": handle} for n, handle in enumerate(chunk)]
+        )
+        undeleted += len(resp.get("Failed", []))
+    return undeleted
