@@ -91,6 +91,9 @@ class Settings(BaseModel):
     retry_max_delay_sec: int = Field(900, alias="MUX_RETRY_MAX_DELAY_SEC", ge=0, le=43_200)
     metrics_disabled: bool = Field(False, alias="POWERTOOLS_METRICS_DISABLED")
     dedupe_ttl_sec: int = Field(8 * 86_400, alias="MUX_DEDUPE_TTL_SEC", ge=86_400)
+    # True only where the inbound queue's trigger has ReportBatchItemFailures (the packaged template sets
+    # both); otherwise the worker settles failed batches itself (chalicelib/services/settle.py).
+    report_batch_item_failures: bool = Field(False, alias="MUX_REPORT_BATCH_ITEM_FAILURES")
 
     @field_validator(
         "admin_token",
@@ -173,6 +176,17 @@ class Settings(BaseModel):
     def retry_window_sec(self) -> int:
         """How long the whole retry budget spans."""
         return sum(self.retry_delay_sec(n) for n in range(1, self.retry_max_attempts))
+
+
+# The packaged template's trigger patch replaces this placeholder with its own queue (infra/resources.json).
+PLACEHOLDER_INBOUND_QUEUE = "openclaw-mux-inbound.fifo"
+
+
+def inbound_queue_name() -> str:
+    """The queue Chalice's SQS trigger names when app.py is imported: the one MUX_INBOUND_QUEUE_URL points at
+    (a stage that `make infra` set up for `chalice deploy`), else the placeholder. Read uncached, at import."""
+    url = os.environ.get("MUX_INBOUND_QUEUE_URL", "").strip().rstrip("/")
+    return url.rsplit("/", 1)[-1] if url else PLACEHOLDER_INBOUND_QUEUE
 
 
 def env_var_names() -> list[str]:

@@ -241,10 +241,17 @@ class DeadLetterListResponse(Ok):
 class RedriveRequest(ApiModel):
     ids: list[str] | None = Field(None, min_length=1, max_length=1000)
     all: bool = False
+    limit: int = Field(1000, ge=1, le=1000, description="Move at most this many in this call.")
+    beforeMs: int | None = Field(
+        None, ge=0, description="Only dead letters made before this time (default: now; pass the previous "
+        "answer's beforeMs to continue a run without redriving messages refused again meanwhile)."
+    )
 
 
 class RedriveResponse(Ok):
     redriven: list[str]
+    more: bool = Field(False, description="Dead letters may remain (limit or time budget reached): call again.")
+    beforeMs: int
 
 
 # --- runtime-JWT OpenClaw instances (CONTRACT §14) --------------------------------------------

@@ -297,16 +297,16 @@ class LocalStack:
             f"  curl -s -H \"Authorization: Bearer $MUX_ADMIN_TOKEN\" {url}/v1/admin/health",
             "  curl -s -X POST -H \"Authorization: Bearer $MUX_ADMIN_TOKEN\" -H 'Content-Type: application/json' \\",
             "       -d '{\"tenantId\":\"demo\",\"apiKey\":\"demo-key-0123456789abcdefghij\","
-            "\"inboundUrl\":\"http://127.0.0.1:18789/v1/mux/inbound\"}' \\",
+            "\"inboundUrl\":\"http://127.0.0.1:18901/v1/mux/inbound\"}' \\",
             f"       {url}/v1/admin/tenants/bootstrap",
             f"  curl -s -H 'Authorization: Bearer demo-key-0123456789abcdefghij' {url}/v1/tenant/inbound-target",
             f"  AWS_ENDPOINT_URL={self.aws_endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\",
             f"       aws sqs get-queue-attributes --queue-url {self.resources.inbound_queue_url} --attribute-names All",
             "",
-            "Fake Telegram: start a fake Bot API server, then run the stack with",
-            "  MUX_TELEGRAM_API_BASE_URL=http://127.0.0.1:<fake port> TELEGRAM_BOT_TOKEN=<any> \\",
-            "  MUX_TELEGRAM_WEBHOOK_SECRET=<secret> python -m local",
+            "Fake Telegram: `muxctl dev telegram` (a fake Bot API on 127.0.0.1:18902), then run the stack with",
+            "  MUX_TELEGRAM_API_BASE_URL=http://127.0.0.1:18902 TELEGRAM_BOT_TOKEN=<any> \\",
+            "  MUX_TELEGRAM_WEBHOOK_SECRET=<secret> make run",
             f"  and post updates to {url}/v1/webhooks/telegram with header X-Telegram-Bot-Api-Secret-Token.",
-            "Another stack side by side: MUX_PORT=<other port> python -m local.  Stop: Ctrl-C or SIGTERM.",
+            "Another stack side by side: MUX_PORT=<other port> make run.  Stop: Ctrl-C or SIGTERM.",
         ]
         return "\n".join(lines)

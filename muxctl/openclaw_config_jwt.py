@@ -1,29 +1,31 @@
-"""The OpenClaw side of a runtime-JWT instance (CONTRACT §14, OpenClaw 714b97af4): render and check its mux
-settings, and the keys each generation's schema refuses.
+"""The OpenClaw side of a runtime-JWT instance (CONTRACT §14, OpenClaw 714b97af4): render, check and merge its
+mux settings.
 
 The two generations cannot share a config file: `gateway.http.endpoints.mux` is a strict object in both, with
-`{enabled, baseUrl, token}` in the shared-key generation and `{enabled, baseUrl, registerKey, inboundUrl}` in the
-runtime-JWT one, so each refuses the other's keys. The per-channel account layout is the same in both (checked
-by muxctl.openclaw_config).
+`{enabled, baseUrl, token, maxBodyBytes}` in the shared-key generation (muxctl.openclaw_config flags the JWT
+keys there) and `{enabled, baseUrl, registerKey, inboundUrl, maxBodyBytes}` in the runtime-JWT one, so each
+refuses the other's keys. The per-channel account layout is the same in both (checked by muxctl.openclaw_config).
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 from urllib.parse import urlsplit
 
 from muxctl import openclaw_config
-from muxctl.openclaw_config import CHANNELS, Problem, get_path, normalize_url
+from muxctl.openclaw_config import IMPLEMENTED_CHANNELS, Problem, get_path, normalize_url
 
 GENERATIONS = ("shared-key", "jwt")
 PATH = "gateway.http.endpoints.mux"
 INBOUND_PATH = "/v1/mux/inbound"  # the only path OpenClaw's mux handler serves
-SHARED_KEY_ONLY = ("token",)
-JWT_ONLY = ("registerKey", "inboundUrl")
+JWT_MUX_KEYS = frozenset({"enabled", "baseUrl", "registerKey", "inboundUrl", "maxBodyBytes"})
+# Paths whose shared-key verdicts do not apply to this generation (it has its own rules for them).
+_OWN_PATHS = frozenset(f"{PATH}.{k}" for k in ("token", "registerKey", "inboundUrl"))
 
 
-def render(base_url: str, register_key: str, inbound_url: str, channels: tuple[str, ...] = CHANNELS) -> dict[str, Any]:
+def render(
+    base_url: str, register_key: str, inbound_url: str, channels: tuple[str, ...] = IMPLEMENTED_CHANNELS
+) -> dict[str, Any]:
     """The minimal runtime-JWT config: the mux endpoint (no token) plus the dual-mode accounts per channel."""
     config = openclaw_config.render(base_url, "unused", channels)
     config["gateway"]["http"]["endpoints"]["mux"] = {
@@ -35,46 +37,24 @@ def render(base_url: str, register_key: str, inbound_url: str, channels: tuple[s
     return config
 
 
-def _foreign_keys(endpoint: dict[str, Any], keys: tuple[str, ...], generation: str) -> list[Problem]:
-    return [
-        Problem(
-            "GATEWAY_MUX_FOREIGN_KEY",
-            f"{PATH}.{key}",
-            f"belongs to the {'runtime-JWT' if generation == 'shared-key' else 'shared-key'} generation: this "
-            f"{generation} OpenClaw's schema rejects it and the whole config fails to load",
-            f"remove {PATH}.{key}",
-        )
-        for key in keys
-        if key in endpoint
-    ]
-
-
-def shared_key_problems(config: Any) -> list[Problem]:
-    """What the shared-key generation's schema refuses beyond muxctl.openclaw_config's checks."""
-    endpoint = get_path(config, "gateway", "http", "endpoints", "mux")
-    return _foreign_keys(endpoint, JWT_ONLY, "shared-key") if isinstance(endpoint, dict) else []
-
-
-def _check_gateway(
-    config: dict[str, Any], register_key: str | None, base_url: str | None, inbound_url: str | None
-) -> list[Problem]:
-    endpoint = get_path(config, "gateway", "http", "endpoints", "mux")
+def _endpoint(endpoint: Any, register_key: str | None, inbound_url: str | None) -> list[Problem]:
     if not isinstance(endpoint, dict):
-        return [
-            Problem(
-                "GATEWAY_MUX_MISSING",
-                PATH,
-                "the mux endpoint is not configured: OpenClaw neither registers with the mux nor accepts its events",
-                f"set {PATH} = {{enabled: true, baseUrl: <mux URL>, registerKey: <register key>, "
-                "inboundUrl: <this OpenClaw's /v1/mux/inbound URL>}",
-            )
-        ]
-    # The shared-key checks of enabled/baseUrl apply unchanged; their token problems do not.
+        return [Problem(
+            "GATEWAY_MUX_MISSING", PATH,
+            "the mux endpoint is not configured: OpenClaw neither registers with the mux nor accepts its events",
+            f"set {PATH} = {{enabled: true, baseUrl: <mux URL>, registerKey: <register key>, "
+            "inboundUrl: <this OpenClaw's /v1/mux/inbound URL>}",
+        )]
     problems = [
-        p for p in openclaw_config.check({"gateway": config["gateway"]}, base_url=base_url, channels=())
-        if not p.path.startswith(f"{PATH}.token")
+        Problem(
+            "GATEWAY_MUX_FOREIGN_KEY" if name == "token" else "SCHEMA_UNKNOWN_KEY",
+            f"{PATH}.{name}",
+            ("belongs to the shared-key generation: " if name == "token" else "is not a key of its schema: ")
+            + "the runtime-JWT OpenClaw refuses the whole config",
+            f"remove {PATH}.{name}",
+        )
+        for name in endpoint if name not in JWT_MUX_KEYS
     ]
-    problems += _foreign_keys(endpoint, SHARED_KEY_ONLY, "jwt")
     key = endpoint.get("registerKey")
     if not isinstance(key, str) or not key.strip():
         problems.append(Problem(
@@ -89,31 +69,30 @@ def _check_gateway(
             f"set {PATH}.registerKey to the mux's MUX_REGISTER_KEY",
         ))
     url = endpoint.get("inboundUrl")
+    fix = f"set {PATH}.inboundUrl to this OpenClaw's public …{INBOUND_PATH} URL"
     if not isinstance(url, str) or not url.strip():
         problems.append(Problem(
             "GATEWAY_MUX_NO_INBOUND_URL", f"{PATH}.inboundUrl",
-            "is missing: OpenClaw skips registration and the mux has nowhere to deliver",
-            f"set {PATH}.inboundUrl to this OpenClaw's public …{INBOUND_PATH} URL",
+            "is missing: OpenClaw skips registration and the mux has nowhere to deliver", fix,
         ))
-    else:
-        parts = urlsplit(url.strip())
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            problems.append(Problem(
-                "GATEWAY_MUX_BAD_INBOUND_URL", f"{PATH}.inboundUrl", f"{url!r} is not an absolute http(s) URL",
-                f"set {PATH}.inboundUrl to this OpenClaw's public …{INBOUND_PATH} URL",
-            ))
-        elif parts.path.rstrip("/") != INBOUND_PATH:
-            problems.append(Problem(
-                "GATEWAY_MUX_INBOUND_PATH", f"{PATH}.inboundUrl",
-                f"ends in {parts.path or '/'!r}: OpenClaw serves mux events only at {INBOUND_PATH}",
-                f"make {PATH}.inboundUrl end in {INBOUND_PATH}",
-            ))
-        elif inbound_url is not None and normalize_url(url) != normalize_url(inbound_url):
-            problems.append(Problem(
-                "GATEWAY_MUX_INBOUND_URL_MISMATCH", f"{PATH}.inboundUrl",
-                f"is {url!r} but the instance should be reached at {inbound_url!r}",
-                f"set {PATH}.inboundUrl = {inbound_url!r}",
-            ))
+        return problems
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        problems.append(Problem(
+            "GATEWAY_MUX_BAD_INBOUND_URL", f"{PATH}.inboundUrl", f"{url!r} is not an absolute http(s) URL", fix,
+        ))
+    elif parts.path.rstrip("/") != INBOUND_PATH:
+        problems.append(Problem(
+            "GATEWAY_MUX_INBOUND_PATH", f"{PATH}.inboundUrl",
+            f"ends in {parts.path or '/'!r}: OpenClaw serves mux events only at {INBOUND_PATH}",
+            f"make {PATH}.inboundUrl end in {INBOUND_PATH}",
+        ))
+    elif inbound_url is not None and normalize_url(url) != normalize_url(inbound_url):
+        problems.append(Problem(
+            "GATEWAY_MUX_INBOUND_URL_MISMATCH", f"{PATH}.inboundUrl",
+            f"is {url!r} but the instance should be reached at {inbound_url!r}",
+            f"set {PATH}.inboundUrl = {inbound_url!r}",
+        ))
     return problems
 
 
@@ -123,25 +102,27 @@ def check(
     register_key: str | None = None,
     base_url: str | None = None,
     inbound_url: str | None = None,
-    channels: tuple[str, ...] = CHANNELS,
+    channels: tuple[str, ...] = IMPLEMENTED_CHANNELS,
 ) -> list[Problem]:
-    """Every way this runtime-JWT config breaks the contract; empty when it is fine."""
+    """Every way this runtime-JWT config breaks the contract or that generation's schema; empty when fine."""
     if not isinstance(config, dict):
         return [Problem("CONFIG_INVALID", "$", "the config must be a JSON object", "fix the file")]
-    gateway = _check_gateway(config, register_key, base_url, inbound_url)
-    channel_problems = [p for p in openclaw_config.check(config, channels=channels) if not p.path.startswith(PATH)]
-    return gateway + channel_problems
+    endpoint = get_path(config, "gateway", "http", "endpoints", "mux")
+    skip = _OWN_PATHS | ({PATH} if not isinstance(endpoint, dict) else set())
+    shared = [p for p in openclaw_config.check(config, base_url=base_url, channels=channels) if p.path not in skip]
+    return shared + _endpoint(endpoint, register_key, inbound_url)
 
 
 def merge(
     config: dict[str, Any], *, register_key: str, base_url: str, inbound_url: str,
-    channels: tuple[str, ...] = CHANNELS,
+    channels: tuple[str, ...] = IMPLEMENTED_CHANNELS,
 ) -> tuple[dict[str, Any], list[str]]:
-    """A copy of `config` with the runtime-JWT mux settings applied (a shared-key `token` removed), and what changed."""
+    """A copy of `config` with the runtime-JWT mux settings applied (a shared-key `token` removed), and what
+    changed."""
     before = get_path(config, "gateway", "http", "endpoints", "mux")
-    before = copy.deepcopy(before) if isinstance(before, dict) else {}
+    before = dict(before) if isinstance(before, dict) else {}
     merged, changes = openclaw_config.merge(config, key="unused", base_url=base_url, channels=channels)
-    changes = [c for c in changes if not c.startswith(f"{PATH}.token")]
+    changes = [c for c in changes if not any(c.startswith(p) for p in _OWN_PATHS)]
     endpoint = merged["gateway"]["http"]["endpoints"]["mux"]
     endpoint.pop("token", None)
     if "token" in before:

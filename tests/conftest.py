@@ -41,6 +41,8 @@ TEST_ENV = {
     "MUX_ALLOW_PRIVATE_INBOUND_URLS": "true",
     "MUX_STAGE": "local",
     "MUX_RETRY_BASE_DELAY_SEC": "0",
+    # The tests' queue drivers honour batchItemFailures, as the packaged template's trigger does.
+    "MUX_REPORT_BATCH_ITEM_FAILURES": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
     "POWERTOOLS_SERVICE_NAME": "openclaw-mux",

@@ -177,4 +177,5 @@ def redrive_dead_letters() -> Any:
     req = parse(bp, RedriveRequest)
     if not req.all and not req.ids:
         raise InvalidInputError("Give the dead-letter ids to redrive, or all: true.", details={"fields": ["ids"]})
-    return RedriveResponse(redriven=queue.redrive(None if req.all else set(req.ids or [])))
+    result = queue.redrive(None if req.all else set(req.ids or []), limit=req.limit, before_ms=req.beforeMs)
+    return RedriveResponse(redriven=result.moved, more=result.more, beforeMs=result.before_ms)

@@ -12,13 +12,14 @@ from collections.abc import Callable
 from chalicelib import observability, secrets
 from chalicelib.channels.telegram import inbound as tg
 from chalicelib.channels.telegram import notices
+from chalicelib.channels.telegram import outbound as tg_outbound
 from chalicelib.clock import now_ms
 from chalicelib.config import get_settings
 from chalicelib.delivery import post_envelope, status_dimension
 from chalicelib.models import Binding, QueuedEvent, Tenant
 from chalicelib.services.pairing import new_binding_id
 from chalicelib.storage import bindings as binding_store
-from chalicelib.storage import events
+from chalicelib.storage import events, messages
 from chalicelib.storage import table as tbl
 from chalicelib.storage import tenants as tenant_store
 from chalicelib.storage.table import sha256_hex
@@ -58,7 +59,12 @@ def process(event: QueuedEvent, attempt: int, time_left_ms: Callable[[], int] | 
     remaining time: a forward that could outlast it is deferred instead of started."""
     if event.channel != "telegram":
         return "ignored"
-    msg = tg.parse(event.payload)
+    try:
+        msg = tg.parse(event.payload)
+    except tg.UnusableUpdateError as exc:
+        # Queued before the webhook validated updates completely: it can never be processed.
+        observability.count("UpdatesUnusable", channel="telegram", reason=exc.reason)
+        return "unusable"
     if msg is None:
         return "ignored"
     return _process_telegram(msg, attempt, time_left_ms, event.receivedAtMs)
@@ -102,7 +108,7 @@ def _process_telegram(
             return outcome
         _refuse_if_owner_deleted(msg, binding, routes, received_at_ms)
         if binding is None:
-            if (msg.is_private and (msg.text.strip() or msg.media)) or cmd is not None:
+            if (msg.is_private and msg.forwardable) or cmd is not None:
                 notices.send(msg, settings.unpaired_hint_text)
                 _mark(msg, "unpaired_hint", None)
                 return "unpaired_hint"
@@ -116,8 +122,16 @@ def _process_telegram(
             _mark(msg, "unpaired_callback", None)
             return "unpaired_callback"
     assert binding is not None
+    if not msg.forwardable:
+        # Service messages (joins, pins, title changes …), live-location moves, callbacks without data:
+        # nothing for the agent, and OpenClaw would refuse a content-less envelope.
+        observability.count("NotForwarded", channel="telegram", reason="service" if msg.service else "empty")
+        if msg.kind == "callback":
+            _answer_callback_once(msg)
+        _mark(msg, "not_forwarded", binding.tenant_id)
+        return "not_forwarded"
     _forward(msg, binding, attempt, time_left_ms)
-    _mark(msg, "forwarded", binding.tenant_id)
+    _mark(msg, "forwarded", binding.tenant_id, owned_on=binding.route_key)
     return "forwarded"
 
 
@@ -145,8 +159,15 @@ def _refuse_if_owner_deleted(
             return
 
 
-def _mark(msg: tg.TelegramMessage, outcome: str, tenant_id: str | None) -> None:
-    events.mark_handled(msg.event_id, outcome, now_ms(), get_settings().dedupe_ttl_sec, tenant_id)
+def _mark(msg: tg.TelegramMessage, outcome: str, tenant_id: str | None, owned_on: str | None = None) -> None:
+    now = now_ms()
+    # A forwarded message (and callback) becomes one the tenant may edit, react to or answer on its route;
+    # that record rides in the dedupe record's write.
+    also = None
+    if owned_on is not None and tenant_id is not None:
+        refs = tg_outbound.inbound_refs(msg.message, msg.callback)
+        also = [messages.item(owned_on, ref, tenant_id, now) for ref in refs]
+    events.mark_handled(msg.event_id, outcome, now, get_settings().dedupe_ttl_sec, tenant_id, also=also)
 
 
 # --- forwarding -------------------------------------------------------------------------------
@@ -174,8 +195,8 @@ def _forward(
 ) -> None:
     settings = get_settings()
     observability.log_keys(tenant_id=binding.tenant_id, route_key=binding.route_key, event_id=msg.event_id)
-    if msg.kind == "callback" and attempt == 1:
-        notices.answer_callback(msg)
+    if msg.kind == "callback":
+        _answer_callback_once(msg)
     tenant = tenant_store.get(binding.tenant_id)
     if tenant is None:
         # A route lock outliving its tenant (written by a claim racing the delete): never forwarded.
@@ -222,6 +243,16 @@ def _forward(
         raise RejectedError(result.reason, result.status, result.detail)
     observability.count("Forwarded", channel="telegram")
     _after_forward(msg, binding, tenant, session_key, sub_session)
+
+
+def _answer_callback_once(msg: tg.TelegramMessage) -> None:
+    """Answer the callback query on the first attempt only — also after a redrive from the dead letters
+    (attempts start again there): the side effect is recorded under the event id."""
+    effect = f"{msg.event_id}#answered"
+    if events.is_handled(tbl.get(events.key(effect)), now_ms()):
+        return
+    notices.answer_callback(msg)
+    events.mark_handled(effect, "callback_answered", now_ms(), get_settings().dedupe_ttl_sec, None)
 
 
 def _after_forward(

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from muxctl import openclaw_config, openclaw_config_jwt
+from muxctl import openclaw_config, openclaw_config_jwt, served
 from muxctl.commands.tenant import config_base_url, write_private
 from muxctl.context import State, connection_options, pass_state, table
 from muxctl.errors import UsageProblem
@@ -118,16 +118,14 @@ def rotate(state: State, activate_after_sec: int, retire_others: bool) -> None:
 @click.option("--register-key", envvar="MUX_REGISTER_KEY", help="jwt: the mux's register key [env MUX_REGISTER_KEY].")
 @click.option("--inbound-url", help="jwt: this OpenClaw's public …/v1/mux/inbound URL.")
 @click.option("--public-url", envvar="MUX_PUBLIC_URL", help="Mux URL OpenClaw should use (default: --url).")
-@click.option("--channels", default=",".join(openclaw_config.CHANNELS), show_default=True,
-              help="Channels to set up (comma-separated).")
+@served.channel_options
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the config here (owner-only); default stdout.")
 @pass_state
 def render(state: State, generation: str, tenant_key: str | None, register_key: str | None,
-           inbound_url: str | None, public_url: str | None, channels: str, out: str | None) -> None:
+           inbound_url: str | None, public_url: str | None, channels: str | None, all_channels: bool,
+           out: str | None) -> None:
     """Print the minimal OpenClaw config for one generation of OpenClaw's mux support."""
-    from muxctl.commands.openclaw import parse_channels
-
-    names = parse_channels(channels)
+    names = served.resolve(state, channels, all_channels)
     base_url = config_base_url(state, public_url)
     if generation == "jwt":
         if not register_key or not inbound_url:

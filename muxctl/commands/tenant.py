@@ -11,7 +11,8 @@ from typing import Any
 
 import click
 
-from muxctl import openclaw_config
+from muxctl import openclaw_config, served
+from muxctl.client import require_http_url
 from muxctl.context import State, connection_options, pass_state, table
 from muxctl.errors import UsageProblem
 from muxctl.timefmt import when
@@ -28,7 +29,7 @@ def new_key() -> str:
 
 def config_base_url(state: State, explicit: str | None) -> str:
     """The mux URL written into OpenClaw's config: --public-url/MUX_PUBLIC_URL, else --url."""
-    return (explicit or state.url).rstrip("/")
+    return require_http_url(explicit or state.url, "--public-url/MUX_PUBLIC_URL").rstrip("/")
 
 
 def write_private(path: str, data: Any) -> None:
@@ -82,7 +83,7 @@ def show_result(
             click.echo(f"OpenClaw config written to {out} (mode 0600; it contains the tenant key).")
             click.echo("Merge it into the tenant's openclaw.json, e.g. `muxctl openclaw-config merge`.")
         else:
-            click.echo("OpenClaw config for this tenant (CONTRACT §11; merge it into its openclaw.json,")
+            click.echo("OpenClaw config for this tenant (docs/reference.md; merge it into its openclaw.json,")
             click.echo("e.g. with `muxctl openclaw-config merge`):")
             click.echo(json.dumps(config, indent=2, ensure_ascii=False))
         click.echo("")
@@ -108,6 +109,7 @@ def tenant() -> None:
     help="Mux URL OpenClaw should use (default: --url).",
 )
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write the OpenClaw config here.")
+@served.channel_options
 @connection_options(key=False)
 @pass_state
 def create(
@@ -119,6 +121,8 @@ def create(
     key: str | None,
     public_url: str | None,
     out: str | None,
+    channels: str | None,
+    all_channels: bool,
 ) -> None:
     """Create a tenant: generate its key, register it, print its OpenClaw config.
 
@@ -127,8 +131,9 @@ def create(
     if key is not None and len(key) < openclaw_config.MIN_KEY_LENGTH:
         raise UsageProblem(f"--key must be at least {openclaw_config.MIN_KEY_LENGTH} characters")
     key = key or new_key()
+    chosen = served.resolve(state, channels, all_channels)
     result = bootstrap(state, tenant_id, key, inbound_url, name, timeout_ms)
-    config = openclaw_config.render(config_base_url(state, public_url), key)
+    config = openclaw_config.render(config_base_url(state, public_url), key, chosen)
     show_result(state, result, key, config, out, "created")
 
 
@@ -138,10 +143,18 @@ def create(
 @click.option("--public-url", envvar="MUX_PUBLIC_URL", show_envvar=True, help="Mux URL for OpenClaw (default: --url).")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write the OpenClaw config here.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@served.channel_options
 @connection_options(key=False)
 @pass_state
 def rotate_key(
-    state: State, tenant_id: str, key: str | None, public_url: str | None, out: str | None, yes: bool
+    state: State,
+    tenant_id: str,
+    key: str | None,
+    public_url: str | None,
+    out: str | None,
+    yes: bool,
+    channels: str | None,
+    all_channels: bool,
 ) -> None:
     """Give a tenant a new key. The old key stops working at once: deploy the new config right away."""
     current = state.client().call(
@@ -154,11 +167,12 @@ def rotate_key(
         click.confirm(
             f"Rotate the key of {tenant_id}? Its OpenClaw stops working until it gets the new key", abort=True
         )
+    chosen = served.resolve(state, channels, all_channels)
     key = key or new_key()
     result = bootstrap(
         state, tenant_id, key, inbound_url, current.get("name"), current.get("inboundTimeoutMs")
     )
-    config = openclaw_config.render(config_base_url(state, public_url), key)
+    config = openclaw_config.render(config_base_url(state, public_url), key, chosen)
     show_result(state, result, key, config, out, "has a new key (the old one no longer works)")
 
 

@@ -57,8 +57,9 @@ def test_delete_removes_everything_and_dead_letters_queued_messages(
     assert response.status_code == 200, response.body
     # Tokens: the unclaimed one and the claimed one (kept after a claim so a crashed claim's retry succeeds).
     assert response.json_body["deleted"] == {"bindings": 1, "sessions": 1, "pairingTokens": 2}
-    # Left to their TTL: dedupe records (a redelivered update must stay a duplicate) and the deletion markers.
-    kept = {"routegone", "event"}
+    # Left to their TTL: dedupe records (a redelivered update must stay a duplicate), the deletion markers and
+    # message records (48 h; they name the deleted tenant, so no later tenant of the chat may act on those messages).
+    kept = {"routegone", "event", "message"}
     leftovers = [i for i in table_items(aws_env.table_name)
                  if i.get("tenantId", {}).get("S") == "gone" and i.get("type", {}).get("S") not in kept]
     assert leftovers == []

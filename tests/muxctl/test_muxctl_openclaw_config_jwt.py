@@ -22,13 +22,13 @@ def write(tmp_path: Path, config: Any) -> str:
 
 
 def codes(tmp_path: Path, config: Any, *extra: str) -> list[tuple[str, str]]:
-    result = run(["--json", "openclaw-config", "check", write(tmp_path, config), *extra])
+    result = run(["--json", "openclaw-config", "check", write(tmp_path, config), "--channels", "telegram", *extra])
     return [(p["code"], p["path"]) for p in json.loads(result.stdout)["problems"]]
 
 
 def test_render_jwt_then_check_is_clean(tmp_path: Path) -> None:
     rendered = run(["openclaw-config", "render", "--generation", "jwt", "--register-key", "rk-1", "--inbound-url",
-                    INBOUND, "--public-url", MUX])
+                    INBOUND, "--public-url", MUX, "--channels", "telegram"])
     assert rendered.exit_code == 0, rendered.stderr
     config = json.loads(rendered.stdout)
     assert config["gateway"]["http"]["endpoints"]["mux"] == {
@@ -54,8 +54,8 @@ def test_shared_key_check_flags_jwt_only_keys(tmp_path: Path) -> None:
     config = openclaw_config_jwt.render(MUX, "rk-1", INBOUND)
     config["gateway"]["http"]["endpoints"]["mux"]["token"] = "a-shared-tenant-key-0123456789"
     assert codes(tmp_path, config) == [
-        ("GATEWAY_MUX_FOREIGN_KEY", "gateway.http.endpoints.mux.registerKey"),
-        ("GATEWAY_MUX_FOREIGN_KEY", "gateway.http.endpoints.mux.inboundUrl"),
+        ("SCHEMA_UNKNOWN_KEY", "gateway.http.endpoints.mux.registerKey"),
+        ("SCHEMA_UNKNOWN_KEY", "gateway.http.endpoints.mux.inboundUrl"),
     ]
 
 
