@@ -31,8 +31,9 @@ def fakes() -> Iterator[tuple[FakeTelegram, FakeOpenClaw]]:
         yield tg, openclaw
 
 
-def stack_for(tmp_path: Path, tg: FakeTelegram, port: int, name: str) -> LocalStack:
+def stack_for(tmp_path: Path, tg: FakeTelegram, port: int, name: str, aws_port: int = 0) -> LocalStack:
     env = {
+        "MUX_LOCAL_AWS_PORT": str(aws_port),
         "MUX_ADMIN_TOKEN": ADMIN,
         "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
         "MUX_TELEGRAM_WEBHOOK_SECRET": SECRET,
@@ -83,8 +84,9 @@ def set_up_tenants(stack: LocalStack, openclaw: FakeOpenClaw) -> None:
 
 def test_sigkill_during_a_webhook_flow_loses_no_accepted_message(tmp_path, fakes):
     tg, openclaw = fakes
-    port = free_port()
-    first = stack_for(tmp_path, tg, port, "first").start()
+    # Both ports pinned: the restart must get them back at once (a crash leaves their connections in TIME_WAIT).
+    port, aws_port = free_port(), free_port()
+    first = stack_for(tmp_path, tg, port, "first", aws_port).start()
     try:
         set_up_tenants(first, openclaw)
         # OpenClaw is down: accepted messages pile up in the queue (and in the worker's retries).
@@ -118,7 +120,7 @@ def test_sigkill_during_a_webhook_flow_loses_no_accepted_message(tmp_path, fakes
     assert first.killed
 
     openclaw.status = 202
-    with stack_for(tmp_path, tg, port, "second") as second:
+    with stack_for(tmp_path, tg, port, "second", aws_port) as second:
         expected = set(accepted)
         delivered = wait_until(
             lambda: (got := {e["eventId"] for e in openclaw.received}) >= expected and got, 60,
@@ -140,7 +142,7 @@ def test_sigkill_during_a_webhook_flow_loses_no_accepted_message(tmp_path, fakes
         assert tg.bodies("sendMessage")[-1]["text"] == "back again"
         assert "restored from" in second.output()
 
-    fresh = stack_for(tmp_path, tg, port, "fresh")
+    fresh = stack_for(tmp_path, tg, port, "fresh", aws_port)
     fresh.args = ["--fresh"]
     with fresh:  # starts empty: the key is unknown
         answer = requests.get(fresh.url + "/v1/tenant/inbound-target", headers=as_tenant("acme"), timeout=10)
