@@ -1,9 +1,12 @@
 # openclaw-mux — one entry point for what developers and CI run.
 #   make venv      create/refresh .venv (re-installs only when requirements or pyproject change)
-#   make run       the local stack (moto + API + queue worker), configured by env vars
+#   make run       the local stack (moto + API + queue worker), configured by env vars; state kept in .local-state/
+#   make run-fresh the same, starting from an empty state
 #   make test      lint + type check + all tests (what .ci/run runs)
 #   make package   SAM template + zip for STAGE (default dev) in out/$(STAGE), linted with cfn-lint
 #   make bench     benchmarks
+#   make fuzz      schemathesis + hypothesis against the local stack (FUZZ_SECONDS, FUZZ_MAX_EXAMPLES)
+#   make load      concurrent webhooks and sends on the local stack (LOAD_CLIENTS, LOAD_SECONDS)
 
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
@@ -13,7 +16,7 @@ STAMP := $(VENV)/.installed
 STAGE ?= dev
 PYTEST_ARGS ?=
 
-.PHONY: venv run test lint typecheck pytest package bench clean
+.PHONY: venv run run-fresh test lint typecheck pytest package bench fuzz load clean
 
 venv: $(STAMP)
 
@@ -25,6 +28,9 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 run: $(STAMP)
 	$(PY) -m local
+
+run-fresh: $(STAMP)
+	$(PY) -m local --fresh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -45,6 +51,12 @@ package: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+fuzz: $(STAMP)
+	$(PY) -m fuzz
+
+load: $(STAMP)
+	$(PY) -m bench.load
 
 clean:
 	rm -rf out build dist .mypy_cache .ruff_cache .pytest_cache .chalice/deployments
