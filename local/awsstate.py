@@ -1,11 +1,13 @@
 """The embedded AWS: moto's server, with its DynamoDB, SQS and KMS state kept on disk across restarts and crashes.
 
 moto keeps everything in memory. Here every request to moto goes through one WSGI wrapper that serialises
-the requests and, after a mutating DynamoDB/SQS/KMS call succeeded and *before* its answer is sent, pickles
-that service's whole moto backend to `<state dir>/<service>.pickle` durably (temporary file, fsync,
-rename, fsync of the folder). So whatever AWS acknowledged — a queued webhook, a bootstrapped tenant, a
-binding — survives a restart and a SIGKILL; there is no debounce window. Reads (Get*, Describe*, List*,
-Query, Scan, Decrypt, Encrypt …) and receives that return nothing are not written.
+the requests and, after a mutating DynamoDB/SQS/KMS call succeeded and *before* its answer is sent, makes
+it durable (fdatasync): a DynamoDB write is appended to a journal (its operations are deterministic, so
+replaying them on the last snapshot rebuilds the table; compacted every COMPACT_AFTER records), an SQS or
+KMS change rewrites a pickle of that service's moto backend (two alternating checksummed slots). So
+whatever AWS acknowledged — a queued webhook, a bootstrapped tenant, a binding — survives a restart and a
+SIGKILL; there is no debounce window. Reads (Get*, Describe*, List*, Query, Scan, Decrypt, Encrypt …) and
+receives that return nothing are not written.
 
 Semantics stay moto's own: the snapshot is of moto's objects. Two local deviations, both about the
 process that consumed the queue having died with it:
@@ -18,8 +20,11 @@ process that consumed the queue having died with it:
 
 from __future__ import annotations
 
+import base64
 import copyreg
 import fcntl
+import functools
+import hashlib
 import io
 import json
 import logging
@@ -28,6 +33,7 @@ import pickle
 import re
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -36,6 +42,10 @@ from urllib.parse import parse_qs, urlencode
 log = logging.getLogger("local.aws")
 
 PERSISTED_SERVICES = ("dynamodb", "sqs", "kms")
+JOURNALED_SERVICES = ("dynamodb",)
+COMPACT_AFTER = 1000
+SNAPSHOT_MAGIC = b"MUXSTATE1"
+JOURNAL_HEADERS = ("Host", "Authorization", "X-Amz-Target", "Content-Type", "X-Amz-Date")
 READ_ONLY_PREFIXES = ("Get", "Describe", "List", "BatchGet", "TransactGet")
 READ_ONLY_OPERATIONS = frozenset(
     {
@@ -114,6 +124,24 @@ def _backend(service: str) -> Any:
     return get_backend(service)  # type: ignore[call-overload]
 
 
+def _fsync_folder(path: Path) -> None:
+    folder = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def _write_in_place(path: Path, data: bytes) -> None:
+    created = not path.exists()
+    with path.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fdatasync(handle.fileno())
+    if created:
+        _fsync_folder(path.parent)
+
+
 def _write_durably(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("wb") as handle:
@@ -136,6 +164,9 @@ class StateDir:
         self._lock_handle: Any = None
         self.saves = 0
         self.save_seconds = 0.0
+        self._generations: dict[str, int] = {}
+        self._journals: dict[str, Any] = {}
+        self._journal_records: dict[str, int] = {}
 
     def acquire(self) -> None:
         """Create the folder and lock it for this process (released when the process ends, even by SIGKILL)."""
@@ -155,6 +186,9 @@ class StateDir:
         self._lock_handle = handle
 
     def release(self) -> None:
+        for handle in self._journals.values():
+            handle.close()
+        self._journals.clear()
         if self._lock_handle is not None:
             self._lock_handle.close()
             self._lock_handle = None
@@ -177,11 +211,26 @@ class StateDir:
     def save_resources(self, data: dict[str, Any]) -> None:
         _write_durably(self.path / RESOURCES_FILE, json.dumps(data, indent=2, sort_keys=True).encode())
 
+    # Snapshots: two slots per service, written alternately in place (one fdatasync, no rename); each slot
+    # starts with its generation and a checksum, and restore takes the newest intact one. A crash while a
+    # slot is written leaves the other, which holds everything acknowledged before the unanswered request.
+    def _slot(self, service: str, index: int) -> Path:
+        return self.path / f"{service}.{index}.snapshot"
+
+    def _journal_path(self, service: str, generation: int) -> Path:
+        return self.path / f"{service}.{generation}.journal"
+
     def save(self, service: str) -> None:
         started = time.perf_counter()
         buffer = io.BytesIO()
         _BackendPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(_backend(service))
-        _write_durably(self.path / f"{service}.pickle", buffer.getvalue())
+        payload = buffer.getvalue()
+        generation = self._generations.get(service, 0) + 1
+        header = SNAPSHOT_MAGIC + generation.to_bytes(8, "big") + hashlib.sha256(payload).digest()
+        _write_in_place(self._slot(service, generation % 2), header + payload)
+        self._generations[service] = generation
+        if service in JOURNALED_SERVICES:
+            self._start_journal(service, generation)
         self.saves += 1
         self.save_seconds += time.perf_counter() - started
 
@@ -189,20 +238,92 @@ class StateDir:
         for service in PERSISTED_SERVICES:
             self.save(service)
 
-    def restore(self) -> None:
-        """Load every saved backend into moto (before its server answers anything)."""
+    # Journal (DynamoDB only: its operations are deterministic, so replaying the acknowledged requests on
+    # the snapshot rebuilds the state exactly). One small append + fdatasync per write instead of a
+    # snapshot of the whole table; compacted into a new snapshot every COMPACT_AFTER records.
+    def _start_journal(self, service: str, generation: int) -> None:
+        old = self._journals.pop(service, None)
+        if old is not None:
+            old.close()
+        path = self._journal_path(service, generation)
+        handle = path.open("wb")
+        _fsync_folder(self.path)
+        self._journals[service] = handle
+        self._journal_records[service] = 0
+        for stale in self.path.glob(f"{service}.*.journal"):
+            if stale != path:
+                stale.unlink()
+
+    def journal(self, service: str, headers: dict[str, str], body: bytes) -> None:
+        if service not in self._journals:
+            self.save(service)  # no snapshot yet (first provisioning): this one holds the change
+            return
+        started = time.perf_counter()
+        handle = self._journals[service]
+        record = json.dumps({"headers": headers, "body": base64.b64encode(body).decode("ascii")}).encode()
+        handle.write(len(record).to_bytes(4, "big") + zlib.crc32(record).to_bytes(4, "big") + record)
+        handle.flush()
+        os.fdatasync(handle.fileno())
+        self._journal_records[service] += 1
+        self.saves += 1
+        self.save_seconds += time.perf_counter() - started
+        if self._journal_records[service] >= COMPACT_AFTER:
+            self.save(service)
+
+    def restore(self, replay: Callable[[dict[str, str], bytes], None]) -> None:
+        """Load every saved backend into moto and replay the journals (before its server answers anything)."""
         for service in PERSISTED_SERVICES:
-            path = self.path / f"{service}.pickle"
+            generation, payload = self._newest_snapshot(service)
             try:
-                loaded = pickle.loads(path.read_bytes())  # noqa: S301 - our own file, written by save()
-            except FileNotFoundError:
-                raise StateError(f"{path} is missing; start with --fresh") from None
+                loaded = pickle.loads(payload)  # noqa: S301 - our own file, written by save()
             except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing
-                raise StateError(f"{path} cannot be loaded ({type(exc).__name__}); start with --fresh") from None
+                raise StateError(
+                    f"the {service} state cannot be loaded ({type(exc).__name__}); start with --fresh"
+                ) from None
             live = _backend(service)
             live.clear()
             live.update(loaded)
+            self._generations[service] = generation
+            if service in JOURNALED_SERVICES:
+                for headers, body in self._records(self._journal_path(service, generation)):
+                    replay(headers, body)
         _release_in_flight()
+        for service in JOURNALED_SERVICES:
+            self.save(service)  # fold the replayed journal into a new snapshot; start an empty journal
+
+    def _newest_snapshot(self, service: str) -> tuple[int, bytes]:
+        best: tuple[int, bytes] | None = None
+        for index in (0, 1):
+            try:
+                data = self._slot(service, index).read_bytes()
+            except FileNotFoundError:
+                continue
+            head = len(SNAPSHOT_MAGIC)
+            generation = int.from_bytes(data[head:head + 8], "big")
+            digest, payload = data[head + 8:head + 40], data[head + 40:]
+            if data[:head] == SNAPSHOT_MAGIC and hashlib.sha256(payload).digest() == digest:
+                if best is None or generation > best[0]:
+                    best = (generation, payload)
+        if best is None:
+            raise StateError(f"no intact {service} snapshot in {self.path}; start with --fresh")
+        return best
+
+    @staticmethod
+    def _records(path: Path) -> Iterable[tuple[dict[str, str], bytes]]:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return
+        offset = 0
+        while offset + 8 <= len(data):
+            length = int.from_bytes(data[offset:offset + 4], "big")
+            crc = int.from_bytes(data[offset + 4:offset + 8], "big")
+            record = data[offset + 8:offset + 8 + length]
+            if len(record) < length or zlib.crc32(record) != crc:
+                return  # a torn last append: that request was never answered
+            item = json.loads(record)
+            yield item["headers"], base64.b64decode(item["body"])
+            offset += 8 + length
 
 
 def _release_in_flight() -> int:
@@ -233,6 +354,16 @@ def _operation(environ: dict[str, Any], body: bytes) -> tuple[str, str, dict[str
         form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
         return service, (form.get("Action") or [""])[0], form
     return service, "", None
+
+
+def _journal_headers(environ: dict[str, Any]) -> dict[str, str]:
+    """The headers moto needs to route a replayed request (the credentials are the stack's fake ones)."""
+    out = {}
+    for name in JOURNAL_HEADERS:
+        key = "CONTENT_TYPE" if name == "Content-Type" else "HTTP_" + name.upper().replace("-", "_")
+        if key in environ:
+            out[name] = str(environ[key])
+    return out
 
 
 def _mutates(operation: str) -> bool:
@@ -272,7 +403,10 @@ class DurableApp:
                     pass  # nothing was received: nothing changed
                 elif _mutates(operation):
                     try:
-                        self.state.save(service)
+                        if service in JOURNALED_SERVICES:
+                            self.state.journal(service, _journal_headers(environ), body)
+                        else:
+                            self.state.save(service)
                     except OSError as exc:
                         # Not durable, so not acknowledged: the SDK sees a server error and the caller retries.
                         log.error("cannot save the local %s state: %s", service, exc.strerror or exc)
@@ -328,6 +462,17 @@ def _without_wait(body: bytes, form: dict[str, Any] | None) -> tuple[float, byte
         return 0.0, body  # malformed: let moto answer it as it would
 
 
+def _replay(app: Callable[..., Any], headers: dict[str, str], body: bytes) -> None:
+    from werkzeug.test import EnvironBuilder
+
+    environ = EnvironBuilder(path="/", method="POST", headers=list(headers.items()), data=body).get_environ()
+    status: list[str] = []
+    result = app(environ, lambda s, h, e=None: status.append(s))
+    b"".join(result)
+    if not status or not status[0].startswith("2"):
+        log.warning("a journaled AWS request answered %s on replay", status[0] if status else "nothing")
+
+
 def _internal_failure(message: str) -> tuple[str, Any, bytes]:
     payload = json.dumps({"__type": "InternalFailure", "message": message}).encode()
     return "500 Internal Server Error", [("Content-Type", "application/x-amz-json-1.0"),
@@ -354,7 +499,8 @@ class EmbeddedAws:
     def endpoint(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> None:
+    def start(self, *, restore: bool = False) -> None:
+        """Bind and serve; with `restore`, load the saved state (and replay its journal) first."""
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
             MotoRequestHandler,
@@ -362,7 +508,10 @@ class EmbeddedAws:
         )
         from werkzeug.serving import make_server
 
-        self.app = DurableApp(DomainDispatcherApplication(create_backend_app), self.state)
+        inner = DomainDispatcherApplication(create_backend_app)
+        self.app = DurableApp(inner, self.state)
+        if restore and self.state is not None:
+            self.state.restore(functools.partial(_replay, inner))
         self._server = make_server(self.host, self.port, self.app, threaded=True, request_handler=MotoRequestHandler)
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)

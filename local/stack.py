@@ -140,16 +140,12 @@ class LocalStack:
 
     def _start_aws(self) -> None:
         port = self.aws_port
-        restore = self.state is not None and self._saved is not None
-        if restore:
-            assert self.state is not None
-            try:
-                self.state.restore()
-            except StateError as exc:
-                raise StackError(str(exc)) from None
         self.moto = EmbeddedAws(HOST, port, self.state)
         try:
-            self.moto.start()
+            self.moto.start(restore=self._saved is not None)
+        except StateError as exc:
+            self.moto = None
+            raise StackError(str(exc)) from None
         except OSError as exc:
             self.moto = None
             raise StackError(
@@ -276,6 +272,12 @@ class LocalStack:
         if self.moto is not None:
             self.moto.stop()
         if self.state is not None:
+            if self.state.saves:
+                log.warning(
+                    "state: %d snapshots, %.2f ms each on average",
+                    self.state.saves,
+                    self.state.save_seconds * 1000 / self.state.saves,
+                )
             self.state.release()
 
     # --- banner ---------------------------------------------------------------------------
