@@ -1,9 +1,9 @@
 """`make load` (`python -m bench.load`): concurrent clients mixing Telegram webhooks and outbound sends on the
 local stack for a fixed time, then lost / duplicated / reordered counts per chat, which must all be 0.
 
-The stack is `python -m local` as `make run` starts it (state kept on disk, in a temp folder here), with a
-fake Telegram and a fake OpenClaw on 127.0.0.1. `LOAD_TENANTS` tenants with `LOAD_CHATS` paired private
-chats each; `LOAD_CLIENTS` clients (default: one per chat) each own chats and, for `LOAD_SECONDS`, send
+The stack is `python -m local` as `make run` starts it (state kept on disk, in a temp folder here;
+`LOAD_IN_MEMORY=1` for `--in-memory`), with a fake Telegram and a fake OpenClaw on 127.0.0.1.
+`LOAD_TENANTS` tenants with `LOAD_CHATS` paired private chats each; `LOAD_CLIENTS` clients (default: one per chat) each own chats and, for `LOAD_SECONDS`, send
 either a webhook from one of them (→ the tenant's OpenClaw) or an outbound send to it (→ Telegram), one
 request at a time, so each chat's order is defined by its client. Afterwards the fake OpenClaw's and the
 fake Telegram's records are compared with what was accepted. Exit status 1 if anything was lost,
@@ -182,7 +182,8 @@ def main() -> int:
             "MUX_TELEGRAM_API_BASE_URL": tg.url,
             "MUX_LOCAL_LOG_LEVEL": "WARNING",
         }
-        with LocalStack(env) as stack:
+        in_memory = os.environ.get("LOAD_IN_MEMORY", "") not in ("", "0")
+        with LocalStack(env, args=["--in-memory"] if in_memory else []) as stack:
             chats = setup_chats(stack, openclaw, tenants, chats_per_tenant)
             tally = Tally()
             numbers = itertools.count(1)
@@ -205,9 +206,7 @@ def main() -> int:
             drain_started = time.monotonic()
             openclaw.wait_for(lambda got: expected_in <= {e.get("body") for e in got}, drain_seconds)
             drained = time.monotonic() - drain_started
-            snapshot_line = stack.output()
         stopped_output = stack.output()
-    del snapshot_line
 
     rows: list[dict[str, Any]] = []
     faults = Counter[str]()
@@ -254,11 +253,13 @@ def main() -> int:
         Column("reordered", lambda r: str(r["reordered"])),
     ]
     print(f"load: {len(threads)} clients × {seconds} s, {tenants} tenants × {chats_per_tenant} chats "
-          f"(persistent local state); inbound drained {drained:.1f} s after the clients stopped")
+          f"({'in-memory' if in_memory else 'persistent'} local state); "
+          f"inbound drained {drained:.1f} s after the clients stopped")
     print(table(rows, columns))
-    saves = re.search(r"state: (\d+) snapshots, ([\d.]+) ms each", stopped_output)
+    saves = re.search(r"state: (\d+) durable writes .*?, ([\d.]+) ms each", stopped_output)
     if saves:
-        print(f"embedded AWS state: {saves.group(1)} snapshots, {saves.group(2)} ms each on average")
+        print(f"embedded AWS state: {saves.group(1)} durable writes, {saves.group(2)} ms each on average "
+              "(inside the AWS calls above)")
     refused = sum(tally.refused.values())
     for reason, count in tally.refused.most_common(5):
         print(f"  refused: {count} × {reason}")

@@ -274,7 +274,7 @@ class LocalStack:
         if self.state is not None:
             if self.state.saves:
                 log.warning(
-                    "state: %d snapshots, %.2f ms each on average",
+                    "state: %d durable writes (journal appends and snapshots), %.2f ms each on average",
                     self.state.saves,
                     self.state.save_seconds * 1000 / self.state.saves,
                 )
