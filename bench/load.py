@@ -6,8 +6,8 @@ The stack is `python -m local` as `make run` starts it (state kept on disk, in a
 `LOAD_TENANTS` tenants with `LOAD_CHATS` paired private chats each; `LOAD_CLIENTS` clients (default: one
 per chat) each own chats and, for `LOAD_SECONDS`, send either a webhook from one of them (→ the tenant's
 OpenClaw) or an outbound send to it (→ Telegram), one request at a time, so each chat's order is defined
-by its client. Afterwards the fake OpenClaw's and the fake Telegram's records are compared with what was accepted. Exit status 1 if anything was lost,
-duplicated, reordered or refused.
+by its client. Afterwards the fake OpenClaw's and the fake Telegram's records are compared with what was
+accepted. Exit status 1 if anything was lost, duplicated, reordered or refused.
 """
 
 from __future__ import annotations
