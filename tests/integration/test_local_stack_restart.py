@@ -171,3 +171,34 @@ def test_command_line_chooses_where_the_state_goes():
     assert parse_args(["--fresh"]).fresh and parse_args(["--in-memory"]).in_memory
     ignored = (DEFAULT_STATE_DIR.parent / ".gitignore").read_text().split()
     assert ".local-state/" in ignored
+
+
+def test_a_torn_last_write_loses_only_that_unanswered_write(tmp_path, aws_env):
+    """The crash windows of the state files: a half-appended journal record and a half-written snapshot."""
+    from local.awsstate import StateDir
+
+    state = StateDir(tmp_path / "state")
+    state.acquire()
+    try:
+        state.save_all()  # generation 1 of every service; an empty DynamoDB journal
+        for n in (1, 2):
+            state.journal("dynamodb", {"X-Amz-Target": f"DynamoDB_20120810.PutItem{n}"}, b'{"n": %d}' % n)
+        journal = tmp_path / "state" / "dynamodb.1.journal"
+        with journal.open("ab") as handle:
+            handle.write(b"\x00\x00\x01\x00torn")  # the process died in the middle of the third append
+        state.save("sqs")  # generation 2 (slot 0)
+        state.save("sqs")  # generation 3 (slot 1) ...
+        slot = tmp_path / "state" / "sqs.1.snapshot"
+        slot.write_bytes(slot.read_bytes()[:-10])  # ... torn while it was written
+    finally:
+        state.release()
+
+    replayed: list[tuple[dict[str, str], bytes]] = []
+    again = StateDir(tmp_path / "state")
+    again.acquire()
+    try:
+        again.restore(lambda headers, body: replayed.append((headers, body)))
+        assert [body for _, body in replayed] == [b'{"n": 1}', b'{"n": 2}']
+        assert again._generations["sqs"] == 2
+    finally:
+        again.release()
