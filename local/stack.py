@@ -192,6 +192,16 @@ class LocalStack:
         self._read_settings()
         self._install_health_guard()
         install_contract_errors(self.app)
+        self._prime_observability()
+
+    def _prime_observability(self) -> None:
+        """Create the service's logger and metrics now: their lazy creation is not thread-safe, and Lambda
+        never runs two requests of one process at once, but the threaded local server does (requests
+        queued during start-up are all served at once)."""
+        from chalicelib import observability
+
+        observability.logger()
+        observability.metrics()
 
     def _read_settings(self) -> None:
         from chalicelib.config import get_settings

@@ -427,3 +427,31 @@ def test_configuration_errors_are_reported_before_ports(tmp_path):
     out = local.output()
     assert "MUX_MAX_BODY_BYTES" in out
     assert "not free" not in out and "cannot start the embedded AWS" not in out
+
+
+def test_requests_queued_during_start_up_get_no_server_error(tmp_path):
+    local = LocalStack({"MUX_ADMIN_TOKEN": ADMIN_TOKEN}, log_dir=tmp_path, cwd=tmp_path)
+    answers: list[int] = []
+    done = threading.Event()
+
+    def knock() -> None:
+        # Connects as soon as the port is bound; the request waits in the backlog until serving starts, so
+        # these are the stack's first requests, all at once.
+        while not done.is_set():
+            try:
+                answers.append(requests.get(f"{local.url}/v1/does/not/exist", timeout=30).status_code)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.02)
+
+    knockers = [threading.Thread(target=knock) for _ in range(16)]
+    for thread in knockers:
+        thread.start()
+    try:
+        with local:
+            for thread in knockers:
+                thread.join(30)
+    finally:
+        done.set()
+    assert answers and set(answers) <= {404, 503}, answers
+    assert "Traceback" not in local.output()
