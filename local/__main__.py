@@ -63,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         print("stopping…", flush=True)
     finally:
         stack.stop()
+    print(stack.state_summary(), flush=True)
     print("stopped", flush=True)
     return 0
 

@@ -282,13 +282,16 @@ class LocalStack:
         if self.moto is not None:
             self.moto.stop()
         if self.state is not None:
-            if self.state.saves:
-                log.warning(
-                    "state: %d durable writes (journal appends and snapshots), %.2f ms each on average",
-                    self.state.saves,
-                    self.state.save_seconds * 1000 / self.state.saves,
-                )
             self.state.release()
+
+    def state_summary(self) -> str:
+        """How many durable writes the embedded AWS made and what they cost (printed on exit)."""
+        if self.state is None or not self.state.saves:
+            return "state: nothing written"
+        return (
+            f"state: {self.state.saves} durable writes (journal appends and snapshots), "
+            f"{self.state.save_seconds * 1000 / self.state.saves:.2f} ms each on average"
+        )
 
     # --- banner ---------------------------------------------------------------------------
     def _state_line(self) -> str:
