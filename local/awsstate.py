@@ -107,15 +107,34 @@ class _BackendPickler(pickle.Pickler):
     }
 
     def reducer_override(self, obj: Any) -> Any:
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+        keys, queue = _special_types()
+        if isinstance(obj, keys):
+            from cryptography.hazmat.primitives import serialization
 
-        if isinstance(obj, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-            der = obj.private_bytes(
+            der: bytes = obj.private_bytes(  # type: ignore[attr-defined]
                 serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             )
             return (_load_private_key, (der,))
+        if isinstance(obj, queue):
+            # The receipt handles of every message ever deleted (moto keeps them so that a repeated delete
+            # succeeds) would grow each snapshot without bound; handles from before a restart belong to a
+            # consumer that died with the process.
+            state = dict(obj.__dict__)
+            state["deleted_messages"] = set()
+            return (_new_object, (type(obj),), state)
         return NotImplemented
+
+
+@functools.lru_cache(maxsize=1)
+def _special_types() -> tuple[tuple[type, ...], type]:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from moto.sqs.models import Queue
+
+    return (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey), Queue
+
+
+def _new_object(cls: Any) -> Any:
+    return cls.__new__(cls)
 
 
 def _backend(service: str) -> Any:

@@ -202,3 +202,34 @@ def test_a_torn_last_write_loses_only_that_unanswered_write(tmp_path, aws_env):
         assert again._generations["sqs"] == 2
     finally:
         again.release()
+
+
+def test_snapshots_do_not_grow_with_every_message_ever_deleted(tmp_path, aws_env):
+    import boto3
+    from moto.sqs.models import sqs_backends
+
+    from local.awsstate import StateDir
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = aws_env.inbound_queue_url
+    state = StateDir(tmp_path / "state")
+    state.acquire()
+    try:
+        sizes = []
+        for round_ in range(2):
+            for n in range(25):
+                sqs.send_message(QueueUrl=url, MessageBody=f"{round_}-{n}", MessageGroupId="g",
+                                 MessageDeduplicationId=f"{round_}-{n}")
+                (message,) = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"]
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            state.save("sqs")
+            sizes.append(max(p.stat().st_size for p in (tmp_path / "state").glob("sqs.*.snapshot")))
+        assert sizes[1] - sizes[0] < 500, sizes  # not 25 more deleted receipt handles
+        sqs.send_message(QueueUrl=url, MessageBody="kept", MessageGroupId="k", MessageDeduplicationId="kept")
+        state.save_all()
+        state.restore(lambda headers, body: None)
+    finally:
+        state.release()
+    queue = sqs_backends["123456789012"]["us-east-1"].queues[url.rsplit("/", 1)[1]]
+    assert queue.deleted_messages == set()
+    assert [m.body for m in queue._messages] == ["kept"]
