@@ -15,6 +15,7 @@ Key design (table `MUX_TABLE_NAME`; partition key `pk`, sort key `sk`, both stri
 | inbound dedupe record | `EVENT#<eventId>`                           | `EVENT`     |                                      | yes |
 | inbound file → tenant | `FILE#<channel>#<fileId>`                   | `FILE`      |                                      | yes |
 | queue message attempts| `ATTEMPTS#<SQS messageId>`                  | `ATTEMPTS`  |                                      | yes |
+| down tenant's health  | `TENANTHEALTH#<tenantId>`                   | `TENANTHEALTH` |                                   | yes |
 
 Access patterns: tenant by id (GetItem); tenant by key (GetItem on the key hash, then the tenant);
 binding of a route (BatchGetItem of the topic route and its chat route: one round trip); a tenant's
