@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SUITES = ["bench.inbound", "bench.outbound"]
+SUITES = ["bench.inbound", "bench.outbound", "bench.recovery"]
 
 
 def main() -> int:
