@@ -26,6 +26,11 @@ rule: time spent held back behind a failing head is not an attempt, and SQS rete
 message's life. The queue's redrive (`maxReceiveCount`, far above any budget) is the last safety net,
 for when the counter itself cannot be written.
 
+While a tenant's OpenClaw is down, `services.recovery` decides per forward: one message per probe
+interval probes it (a real attempt, charged only when its own backoff step has come), the heads of its
+other chats are parked (`PARKED`: hidden, not attempted, not charged) and the first answer releases them
+all at once; a healthy tenant's forward costs no extra call.
+
 A small processor is written here rather than Powertools' SqsFifoPartialProcessor: that one raises when a
 whole batch fails (a one-message batch during a tenant outage) and costs ~120 ms of import at cold start.
 """

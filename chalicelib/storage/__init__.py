@@ -22,6 +22,9 @@ binding of a route (BatchGetItem of the topic route and its chat route: one roun
 bindings newest first (Query on gsi1, descending, paginated); a binding by id (GetItem); the route of
 `(tenant, channel, sessionKey)` (GetItem); token claim, unbind and key rotation are TransactWriteItems
 with conditions, so no window exists where two tenants own one route or a token is consumed twice.
+A down tenant's health item is read only off the healthy path (GetItem), taken by one prober at a time
+(UpdateItem conditional on the probe schedule it read) and deleted on recovery (DeleteItem returning the
+parked heads to release).
 A claimed pairing token is kept (marked with the claiming event id) as long as a dedupe record, so a
 retried claim recognises its own success. moto does not expire TTL items, so every read of a TTL item also checks its expiry itself.
 """
