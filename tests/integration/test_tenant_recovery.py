@@ -166,3 +166,25 @@ def test_a_healthy_tenant_reads_no_health_item_and_is_not_held_by_another_tenant
         assert "TENANTHEALTH#beta" not in keys  # the steady state costs nothing extra
         assert keys.count("TENANT#beta") == 3  # one tenant read per message, as before
         assert openclaw.bodies() == []
+
+
+def test_beyond_the_items_cap_a_head_falls_back_to_its_own_backoff_and_is_not_lost(
+    client: Any, make_tenant: Any, sqs_event: Any, tg: FakeTelegram, openclaw: FakeOpenClaw, configure: Any,
+    monkeypatch: Any,
+) -> None:
+    from chalicelib.storage import health
+
+    monkeypatch.setattr(health, "MAX_PARKED", 1)  # the prober's own entry fills it
+    chats = [2501, 2502, 2503]
+    setup_down_tenant(client, make_tenant, sqs_event, openclaw, configure, chats)
+    post_update(client, private_update(chats[0], "prober"))
+    pump(sqs_event)
+    for chat in chats[1:]:
+        post_update(client, private_update(chat, f"over cap {chat}"))
+    pump(sqs_event)
+    assert len(openclaw.attempts) == 3 and counter("Parked") == 0  # tried, as before this feature
+    item = health_item("acme")
+    assert item is not None and len(item["parked"]) == 1
+    openclaw.status = 202
+    wait_until(lambda: pump(sqs_event) >= 0 and len(openclaw.received) == 3, timeout=5, what="all three")
+    assert dlq_messages() == []
