@@ -11,7 +11,9 @@ Per forward of one queue record (a `ForwardGate`):
   not charged; its chat stays closed behind it (FIFO: the group's head is in flight);
 * a failed forward marks the tenant down. The failing prober hands the next probe, one probe interval
   away, to the parked head whose own backoff is most due (or keeps it itself), so a message that fails on
-  its own cannot hold the whole tenant, and is parked;
+  its own cannot hold the whole tenant, and is parked. A record received again that failed while its
+  tenant had no health item (a head released after a recovery that fails again) keeps its own backoff and
+  marks nothing: one message's own failure does not park a tenant that answers the others;
 * any answer from the tenant (delivered, or permanently refused) after reading its item deletes the item
   and releases every parked head at once (visibility 0): they are received again within the poll.
 
@@ -78,6 +80,7 @@ class ForwardGate:
         self.mode = PLAIN
         self.early_probe = False  # a probe ahead of this message's own backoff: not charged
         self.forward_failed = False  # the tenant did not answer (set after the forward)
+        self._seen_answering = False  # received again, and its tenant was not down when it was tried
         self._health: health.Health | None = None
 
     # --- before and after the forward (called by the inbound pipeline) -------------------------------
@@ -94,6 +97,7 @@ class ForwardGate:
             return
         if state is None:
             _forget(tenant_id)
+            self._seen_answering = self.retried
             return
         _suspect(tenant_id)
         self._health = state
@@ -124,6 +128,10 @@ class ForwardGate:
         """The forward failed and `attempt` (charged) is within the budget: mark the tenant down and either
         park the record or make it the next probe. False → the caller backs off as before."""
         assert self.tenant_id is not None
+        if self._seen_answering:
+            # Retried while its tenant answers (released after a recovery, say): most likely this message's
+            # own failure, so it keeps its own backoff and does not park the tenant's other chats.
+            return False
         settings = get_settings()
         now = now_ms()
         interval = settings.probe_interval_sec

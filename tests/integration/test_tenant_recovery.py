@@ -188,3 +188,30 @@ def test_beyond_the_items_cap_a_head_falls_back_to_its_own_backoff_and_is_not_lo
     openclaw.status = 202
     wait_until(lambda: pump(sqs_event) >= 0 and len(openclaw.received) == 3, timeout=5, what="all three")
     assert dlq_messages() == []
+
+
+def test_a_message_failing_again_after_its_tenant_recovered_keeps_its_own_backoff(
+    client: Any, make_tenant: Any, sqs_event: Any, tg: FakeTelegram, openclaw: FakeOpenClaw, configure: Any
+) -> None:
+    """A message that fails on its own while its tenant answers others must not park the other chats again
+    (nor be retried at every release): after the recovery its failure marks nothing."""
+    chats = [2601, 2602]
+    setup_down_tenant(client, make_tenant, sqs_event, openclaw, configure, chats)
+    configure(MUX_RETRY_MAX_DELAY_SEC="1")
+    openclaw.status = 202
+    openclaw.fail_next(2, 503)  # P's first attempt and its probe
+    post_update(client, private_update(chats[0], "P"))
+    pump(sqs_event)
+    post_update(client, private_update(chats[1], "X"))
+    pump(sqs_event)
+    assert counter("Parked") == 1
+    wait_until(lambda: pump(sqs_event) >= 0 and openclaw.bodies() == ["X"], timeout=5, what="X, the next probe")
+    assert health_item("acme") is None  # released
+    openclaw.fail_next(1, 503)
+    wait_until(lambda: pump(sqs_event) >= 0 and len(openclaw.attempts) == 4, timeout=3, what="P again")
+    assert health_item("acme") is None  # P's own failure marked nothing …
+    post_update(client, private_update(chats[1], "X2"))
+    pump(sqs_event)
+    assert openclaw.bodies() == ["X", "X2"]  # … so the other chat goes on at once
+    wait_until(lambda: pump(sqs_event) >= 0 and "P" in openclaw.bodies(), timeout=4, what="P at its backoff")
+    assert dlq_messages() == []
