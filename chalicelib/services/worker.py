@@ -183,6 +183,8 @@ def handle_record(record: dict[str, Any], time_left_ms: Callable[[], int] | None
         if gate.forward_failed and NOT_COUNTED < charged < settings.retry_max_attempts:
             if gate.on_failure(charged):
                 observability.count("Retries", channel=channel)
+                observability.logger().warning("will retry", extra={
+                    "reason": exc.reason, "status": exc.status, "tenantDown": True, "probe": gate.mode})
                 return PARKED
         delay = _retry(record, exc.reason, exc.status, charged, channel, exc.detail)
         if delay is None and gate.forward_failed:

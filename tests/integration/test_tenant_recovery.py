@@ -7,6 +7,8 @@ import json
 import time
 from typing import Any
 
+import pytest
+
 from tests.fakes.openclaw_server import FakeOpenClaw
 from tests.fakes.telegram_server import FakeTelegram
 from tests.inbound_support import dlq_messages, drain, post_update, private_update, queue_url_from_arn
@@ -41,10 +43,22 @@ def pump(sqs_event: Any) -> int:
     return len(event["Records"])
 
 
+_BASELINE: dict[str, int] = {}
+
+
 def counter(name: str) -> int:
+    """This test's count of a metric (the process-local counters add up over the whole session)."""
     from chalicelib import observability
 
-    return observability.counters().get(name, 0)
+    return observability.counters().get(name, 0) - _BASELINE.get(name, 0)
+
+
+@pytest.fixture(autouse=True)
+def _counter_baseline() -> None:
+    from chalicelib import observability
+
+    _BASELINE.clear()
+    _BASELINE.update(observability.counters())
 
 
 def health_item(tenant_id: str) -> dict[str, Any] | None:
