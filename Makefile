@@ -1,8 +1,10 @@
 # openclaw-mux — one entry point for what developers and CI run.
-#   make venv      create/refresh .venv (re-installs only when requirements or pyproject change)
+#   make venv      create/refresh .venv (re-installs only when requirements or pyproject change) and the
+#                  Lambda wheel cache .venv/lambda-wheels (so `make package` needs no network afterwards)
 #   make run       the local stack (moto + API + queue worker), configured by env vars
 #   make test      lint + type check + all tests (what .ci/run runs)
 #   make package   SAM template + zip for STAGE (default dev) in out/$(STAGE), linted with cfn-lint
+#   make infra     for `chalice deploy`: the table, queues, key, role and alarms of STAGE as their own stack
 #   make bench     benchmarks
 
 SHELL := /bin/bash
@@ -13,14 +15,18 @@ STAMP := $(VENV)/.installed
 STAGE ?= dev
 PYTEST_ARGS ?=
 
-.PHONY: venv run test lint typecheck pytest package bench clean
+.PHONY: venv run test lint typecheck pytest package infra bench clean
 
+# The Lambda wheel cache is checked on every `make venv` (a few ms) and refetched only when stale.
 venv: $(STAMP)
+	@$(PY) -m infra.wheels --if-stale
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@echo "Installing the dependencies into $(VENV) (first run: a minute or more; pip's progress follows)…"
+	$(PY) -m pip install --progress-bar on --disable-pip-version-check -r requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(PY) -m infra.wheels --if-stale
 	@touch $@
 
 run: $(STAMP)
@@ -41,7 +47,10 @@ pytest: $(STAMP)
 test: lint pytest
 
 package: $(STAMP)
-	$(PY) infra/package.py --stage $(STAGE) --out out/$(STAGE)
+	$(PY) -m infra.package --stage $(STAGE) --out out/$(STAGE)
+
+infra: $(STAMP)
+	$(PY) -m infra.deploy --stage $(STAGE)
 
 bench: $(STAMP)
 	$(PY) -m bench

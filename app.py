@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice.app import Chalice
 
-from chalicelib import observability
+from chalicelib import config, deployment, observability
 from chalicelib.routes import admin, meta, outbound, pairings, tenant, webhooks
 
 app = Chalice(app_name="openclaw-mux")
@@ -16,6 +16,7 @@ app.register_blueprint(tenant.bp)
 app.register_blueprint(pairings.bp)
 app.register_blueprint(outbound.bp)
 app.register_blueprint(webhooks.bp)
+deployment.refuse_incomplete_cli_deploy()  # a no-op outside the `chalice` CLI
 
 
 @app.middleware("http")
@@ -28,11 +29,12 @@ def request_context(event: Any, get_response: Any) -> Any:
         observability.flush()
 
 
-@app.on_sqs_message(queue="openclaw-mux-inbound.fifo", batch_size=10)
+@app.on_sqs_message(queue=config.inbound_queue_name(), batch_size=10)
 def handle_inbound_queue(event: Any) -> dict[str, Any]:
     """Forward queued platform events to tenants' OpenClaw; failures are reported per message."""
-    from chalicelib.services import worker
+    from chalicelib.services import settle, worker
 
     context = getattr(event, "context", None)
     time_left = context.get_remaining_time_in_millis if context is not None else None
-    return worker.handle_batch(event.to_dict(), time_left)
+    batch = event.to_dict()
+    return settle.settle(batch.get("Records", []), worker.handle_batch(batch, time_left))

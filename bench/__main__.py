@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import time
 
 SUITES = ["bench.inbound", "bench.outbound", "bench.recovery"]
 
@@ -17,7 +18,11 @@ def main() -> int:
                 raise
             print(f"({name} not present)")
             continue
+        # Progress on stderr: a suite sets up thousands of tenants and runs for a while before its table.
+        print(f"{name}: running…", file=sys.stderr, flush=True)
+        started = time.monotonic()
         module.main()
+        print(f"{name}: done in {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
     return 0
 
 

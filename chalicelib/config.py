@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from chalicelib.errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A feature group of CONTRACT §1: the setting that switches it on and the ones it cannot run without.
+
+    Optional settings of a group (MUX_TELEGRAM_BOT_USERNAME: deep links) are not listed: without them the
+    feature works, minus that extra."""
+
+    name: str
+    switch: str
+    needs: tuple[str, ...]
+    why: str
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("Telegram", "telegram_bot_token", ("telegram_webhook_secret",), "to verify Telegram's webhook calls"),
+)
 
 
 class Settings(BaseModel):
@@ -72,6 +91,9 @@ class Settings(BaseModel):
     probe_interval_sec: int = Field(5, alias="MUX_PROBE_INTERVAL_SEC", ge=0, le=900)
     metrics_disabled: bool = Field(False, alias="POWERTOOLS_METRICS_DISABLED")
     dedupe_ttl_sec: int = Field(8 * 86_400, alias="MUX_DEDUPE_TTL_SEC", ge=86_400)
+    # True only where the inbound queue's trigger has ReportBatchItemFailures (the packaged template sets
+    # both); otherwise the worker settles failed batches itself (chalicelib/services/settle.py).
+    report_batch_item_failures: bool = Field(False, alias="MUX_REPORT_BATCH_ITEM_FAILURES")
 
     @field_validator(
         "admin_token",
@@ -120,9 +142,29 @@ class Settings(BaseModel):
         """The value of a setting a feature cannot run without, or a ConfigurationError naming it."""
         value = getattr(self, attribute)
         if value is None or value == "":
-            alias = type(self).model_fields[attribute].alias
-            raise ConfigurationError(f"{alias} is not set; this feature needs it.")
+            alias = str(type(self).model_fields[attribute].alias)
+            for feature in FEATURES:
+                if attribute in feature.needs and getattr(self, feature.switch) is not None:
+                    raise ConfigurationError(self._half_configured(feature, attribute), variable=alias)
+            raise ConfigurationError(f"{alias} is not set; this feature needs it.", variable=alias)
         return str(value)
+
+    def _half_configured(self, feature: Feature, attribute: str) -> str:
+        fields = type(self).model_fields
+        return (
+            f"{fields[attribute].alias} is not set: {feature.name} is on ({fields[feature.switch].alias} is set) "
+            f"and needs it {feature.why}."
+        )
+
+    def configuration_problems(self) -> list[str]:
+        """One sentence per setting that a switched-on feature needs and lacks (empty when complete)."""
+        return [
+            self._half_configured(feature, needed)
+            for feature in FEATURES
+            if getattr(self, feature.switch) is not None
+            for needed in feature.needs
+            if getattr(self, needed) is None
+        ]
 
     def retry_delay_sec(self, attempt: int) -> int:
         """Backoff before the next attempt after `attempt` failed ones (exponential, capped)."""
@@ -139,6 +181,17 @@ class Settings(BaseModel):
         """How long a head parked behind its tenant's outage stays hidden unless released (its whole retry
         window: a release that never comes delays it no longer than its own backoff would have)."""
         return max(self.probe_interval_sec, min(self.retry_window_sec, 43_200))
+
+
+# The packaged template's trigger patch replaces this placeholder with its own queue (infra/resources.json).
+PLACEHOLDER_INBOUND_QUEUE = "openclaw-mux-inbound.fifo"
+
+
+def inbound_queue_name() -> str:
+    """The queue Chalice's SQS trigger names when app.py is imported: the one MUX_INBOUND_QUEUE_URL points at
+    (a stage that `make infra` set up for `chalice deploy`), else the placeholder. Read uncached, at import."""
+    url = os.environ.get("MUX_INBOUND_QUEUE_URL", "").strip().rstrip("/")
+    return url.rsplit("/", 1)[-1] if url else PLACEHOLDER_INBOUND_QUEUE
 
 
 def env_var_names() -> list[str]:

@@ -29,7 +29,10 @@ def status_dimension(status: int | None) -> str:
     if status is None:
         return "none"
     return str(status) if status in _NAMED_STATUSES else f"{status // 100}xx"
-_session: Any = None
+
+
+# Only the start of an answer is kept (a 200-character detail); a huge answer must not cost memory or time.
+MAX_ANSWER_BYTES = 65536
 
 
 @dataclass(frozen=True)
@@ -41,33 +44,28 @@ class DeliveryResult:
     detail: str = ""  # the start of OpenClaw's answer: recorded with a dead letter, never logged
 
 
-def _http() -> Any:
-    global _session
-    if _session is None:
-        import requests
-
-        _session = requests.Session()
-    return _session
-
-
 def post_envelope(url: str, key: str, envelope: dict[str, Any], timeout_ms: int) -> DeliveryResult:
-    import requests
+    """POST the envelope within `timeout_ms` (a deadline for the whole exchange, chalicelib.egress), with the
+    SSRF guard on the address actually connected to."""
+    from chalicelib import egress
 
     body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     headers = {
         "Authorization": f"Bearer {key}",
         "Content-Type": "application/json; charset=utf-8",
         "X-Mux-Event-Id": str(envelope.get("eventId", "")),
-        "User-Agent": "openclaw-mux/0.1",
     }
     timeout = max(timeout_ms, 100) / 1000.0
     try:
-        resp = _http().post(url, data=body, headers=headers, timeout=(min(timeout, 5.0), timeout),
-                            allow_redirects=False)
-    except requests.Timeout:
+        resp = egress.request("POST", url, headers=headers, body=body, timeout_s=timeout,
+                              max_bytes=MAX_ANSWER_BYTES, guard=True)
+    except egress.EgressTimeoutError:
         return DeliveryResult(False, True, None, f"timed out after {timeout_ms} ms")
-    except requests.RequestException as exc:
-        return DeliveryResult(False, True, None, f"connection failed ({type(exc).__name__})")
+    except egress.EgressRefusedError:
+        # The name now resolves to a private address (DNS rebinding, or a changed record): nothing was sent.
+        return DeliveryResult(False, True, None, "inboundUrl resolves to an address that is not allowed")
+    except egress.EgressError as exc:
+        return DeliveryResult(False, True, None, str(exc))
     status = resp.status_code
     if 200 <= status < 300:
         return DeliveryResult(True, False, status, "delivered")

@@ -81,6 +81,19 @@ class ProviderError(MuxError):
         return out
 
 
+class ProviderOutcomeUnknownError(ProviderError):
+    """The request reached the platform and no answer came back (timeout after sending): the message may be
+    out. Stored under an Idempotency-Key like a 4xx, so a blind retry cannot send it twice."""
+
+    code = "PROVIDER_OUTCOME_UNKNOWN"
+
+
+class TextTooLongError(InvalidInputError):
+    """A send would take more platform messages than one request may make."""
+
+    code = "TEXT_TOO_LONG"
+
+
 class ServiceUnavailableError(MuxError):
     status = 503
     code = "UNAVAILABLE"
@@ -91,3 +104,7 @@ class ConfigurationError(MuxError):
 
     status = 503
     code = "NOT_CONFIGURED"
+
+    def __init__(self, message: str, *, variable: str | None = None) -> None:
+        super().__init__(message)
+        self.variable = variable  # the environment variable to set (log key; never a value)

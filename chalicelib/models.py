@@ -54,6 +54,29 @@ class TenantResponse(Ok):
     updatedAtMs: int | None = None
 
 
+class TenantListItem(Model):
+    """A tenant in a listing (never its key)."""
+
+    tenantId: str
+    name: str
+    status: Literal["enabled", "disabled"]
+    inboundUrl: str | None
+    inboundTimeoutMs: int
+    disabled: bool
+    createdAtMs: int | None = None
+    updatedAtMs: int | None = None
+
+
+class TenantListResponse(Ok):
+    items: list[TenantListItem]
+    nextCursor: str | None = None
+
+
+class TenantDeleteResponse(Ok):
+    tenantId: str
+    deleted: dict[str, int]  # what was removed: bindings, sessions, pairingTokens
+
+
 class AdminHealthResponse(Ok):
     stage: str
     dependencies: dict[str, Any]
@@ -211,7 +234,14 @@ class DeadLetterListResponse(Ok):
 class RedriveRequest(ApiModel):
     ids: list[str] | None = Field(None, min_length=1, max_length=1000)
     all: bool = False
+    limit: int = Field(1000, ge=1, le=1000, description="Move at most this many in this call.")
+    beforeMs: int | None = Field(
+        None, ge=0, description="Only dead letters made before this time (default: now; pass the previous "
+        "answer's beforeMs to continue a run without redriving messages refused again meanwhile)."
+    )
 
 
 class RedriveResponse(Ok):
     redriven: list[str]
+    more: bool = Field(False, description="Dead letters may remain (limit or time budget reached): call again.")
+    beforeMs: int

@@ -39,10 +39,13 @@ def build(operations: list[Any], version: str) -> dict[str, Any]:
             "responses": {},
         }
         params = re.findall(r"{(\w+)}", op.path)
-        if params:
-            item["parameters"] = [
-                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params
-            ]
+        parameters = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params]
+        parameters += [
+            {"name": name, "in": "query", "required": False, "schema": schema}
+            for name, schema in getattr(op, "query", ())
+        ]
+        if parameters:
+            item["parameters"] = parameters
         if op.request is not None:
             item["requestBody"] = {
                 "required": True,

@@ -161,24 +161,67 @@ def list_dead(limit: int = 100) -> list[DeadLetter]:
     return found
 
 
-def redrive(ids: set[str] | None, limit: int = 1000) -> list[str]:
-    """Send dead letters (all, or those with the given message ids) back to the inbound queue, in order."""
+@dataclass(frozen=True)
+class RedriveResult:
+    moved: list[str]
+    more: bool  # stopped at the limit or the time budget with dead letters left: call again
+    before_ms: int  # the cutoff used: dead letters made after it (e.g. redriven and refused again) stay
+
+
+def redrive(
+    ids: set[str] | None, limit: int = 1000, before_ms: int | None = None, budget_sec: float = 20.0
+) -> RedriveResult:
+    """Send dead letters (all, or those with the given message ids) back to the inbound queue, in order.
+
+    FIFO receives hand out nothing more of a chat while its received messages are in flight, so "all" moves
+    each batch before receiving the next one (that releases the chat's next messages) until the queue has no
+    dead letter older than `before_ms` (default: now), `limit` are moved, or the time budget (API Gateway
+    answers within 29 s) is spent. Newer dead letters are held, not moved: a message refused again during the
+    run is not redriven in a loop."""
     dlq = get_settings().require("dead_letter_queue_url")
     inbound = get_settings().require("inbound_queue_url")
+    cutoff = int(time.time() * 1000) if before_ms is None else before_ms
+    deadline = time.monotonic() + budget_sec
     moved: list[str] = []
-    found = _receive_dead(limit, hold_sec=60)
+    held: list[DeadLetter] = []
     stamp = str(int(time.time() * 1000))
-    for dead in found:
-        if ids is not None and dead.message_id not in ids:
-            aws.sqs().change_message_visibility(QueueUrl=dlq, ReceiptHandle=dead.receipt_handle, VisibilityTimeout=0)
-            continue
-        aws.sqs().send_message(
-            QueueUrl=inbound,
-            MessageBody=dead.body,
-            MessageGroupId=dead.group_id,
-            # A fresh id: SQS would otherwise drop it as a duplicate of the original send for 5 minutes.
-            MessageDeduplicationId=fifo_id(f"redrive:{dead.message_id}:{stamp}"),
+    more = False
+    while True:
+        if len(moved) >= limit or time.monotonic() > deadline:
+            more = True
+            break
+        batch = _receive_dead(min(10, limit - len(moved)), hold_sec=60)[: limit - len(moved)]
+        if not batch:
+            break
+        for dead in batch:
+            newer = dead.dead_lettered_at_ms is not None and dead.dead_lettered_at_ms > cutoff
+            if newer or (ids is not None and dead.message_id not in ids):
+                held.append(dead)
+                continue
+            aws.sqs().send_message(
+                QueueUrl=inbound,
+                MessageBody=dead.body,
+                MessageGroupId=dead.group_id,
+                # A fresh id: SQS would otherwise drop it as a duplicate of the original send for 5 minutes.
+                MessageDeduplicationId=fifo_id(f"redrive:{dead.message_id}:{stamp}"),
+            )
+            aws.sqs().delete_message(QueueUrl=dlq, ReceiptHandle=dead.receipt_handle)
+            moved.append(dead.message_id)
+        if ids is not None and not (ids - set(moved)):
+            break
+    for dead in held:
+        aws.sqs().change_message_visibility(QueueUrl=dlq, ReceiptHandle=dead.receipt_handle, VisibilityTimeout=0)
+    return RedriveResult(moved=moved, more=more, before_ms=cutoff)
+
+
+def delete_batch(receipt_handles: list[str]) -> int:
+    """DeleteMessageBatch on the inbound queue, ten per call; returns how many SQS did not delete."""
+    url = get_settings().require("inbound_queue_url")
+    undeleted = 0
+    for start in range(0, len(receipt_handles), 10):
+        chunk = receipt_handles[start : start + 10]
+        resp = aws.sqs().delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(n), "ReceiptHandle": handle} for n, handle in enumerate(chunk)]
         )
-        aws.sqs().delete_message(QueueUrl=dlq, ReceiptHandle=dead.receipt_handle)
-        moved.append(dead.message_id)
-    return moved
+        undeleted += len(resp.get("Failed", []))
+    return undeleted

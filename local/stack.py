@@ -70,6 +70,25 @@ def _reset_service_caches() -> None:
     secrets.clear_cache()
 
 
+def check_configuration() -> None:
+    """Refuse to start on a half configuration (CONTRACT §1), before anything is started: one sentence
+    naming the variable, instead of a stack whose webhook answers 503."""
+    if str(PROJECT_DIR) not in sys.path:
+        sys.path.insert(0, str(PROJECT_DIR))
+    from chalicelib.config import get_settings, reset_settings
+    from chalicelib.errors import ConfigurationError
+
+    reset_settings()
+    try:
+        problems = get_settings().configuration_problems()
+    except ConfigurationError as exc:
+        raise StackError(exc.message) from None
+    finally:
+        reset_settings()
+    if problems:
+        raise StackError(" ".join(problems))
+
+
 @dataclass
 class LocalStack:
     """Start with `start()`, stop with `stop()` (idempotent); `url` is the API base URL."""
@@ -91,6 +110,7 @@ class LocalStack:
 
     # --- start ----------------------------------------------------------------------------
     def start(self) -> LocalStack:
+        check_configuration()
         try:
             self._start_moto()
             self._provision()
@@ -277,16 +297,16 @@ class LocalStack:
             f"  curl -s -H \"Authorization: Bearer $MUX_ADMIN_TOKEN\" {url}/v1/admin/health",
             "  curl -s -X POST -H \"Authorization: Bearer $MUX_ADMIN_TOKEN\" -H 'Content-Type: application/json' \\",
             "       -d '{\"tenantId\":\"demo\",\"apiKey\":\"demo-key-0123456789abcdefghij\","
-            "\"inboundUrl\":\"http://127.0.0.1:18789/v1/mux/inbound\"}' \\",
+            "\"inboundUrl\":\"http://127.0.0.1:18901/v1/mux/inbound\"}' \\",
             f"       {url}/v1/admin/tenants/bootstrap",
             f"  curl -s -H 'Authorization: Bearer demo-key-0123456789abcdefghij' {url}/v1/tenant/inbound-target",
             f"  AWS_ENDPOINT_URL={self.aws_endpoint} AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\",
             f"       aws sqs get-queue-attributes --queue-url {self.resources.inbound_queue_url} --attribute-names All",
             "",
-            "Fake Telegram: start a fake Bot API server, then run the stack with",
-            "  MUX_TELEGRAM_API_BASE_URL=http://127.0.0.1:<fake port> TELEGRAM_BOT_TOKEN=<any> \\",
-            "  MUX_TELEGRAM_WEBHOOK_SECRET=<secret> python -m local",
+            "Fake Telegram: `muxctl dev telegram` (a fake Bot API on 127.0.0.1:18902), then run the stack with",
+            "  MUX_TELEGRAM_API_BASE_URL=http://127.0.0.1:18902 TELEGRAM_BOT_TOKEN=<any> \\",
+            "  MUX_TELEGRAM_WEBHOOK_SECRET=<secret> make run",
             f"  and post updates to {url}/v1/webhooks/telegram with header X-Telegram-Bot-Api-Secret-Token.",
-            "Another stack side by side: MUX_PORT=<other port> python -m local.  Stop: Ctrl-C or SIGTERM.",
+            "Another stack side by side: MUX_PORT=<other port> make run.  Stop: Ctrl-C or SIGTERM.",
         ]
         return "\n".join(lines)

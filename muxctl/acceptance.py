@@ -1,4 +1,4 @@
-"""The Minimum Acceptance Checks (CONTRACT §12) for one tenant, over HTTP against any mux.
+"""The Minimum Acceptance Checks (docs/reference.md, acceptance checks) for one tenant, over HTTP against any mux.
 
 Each check reports pass/fail/skip with a reason. Waits poll with a deadline; nothing sleeps blindly.
 Simulation mode posts Telegram Updates to the mux's webhook (needs the webhook secret); observation

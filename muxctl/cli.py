@@ -8,6 +8,7 @@ to SQS with boto3. Exit codes: 0 ok, 1 failed (or a check failed), 2 usage/missi
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
@@ -71,15 +72,69 @@ def health(state: State) -> None:
         click.echo(f"{client.base_url}: up")
         admin = data.get("admin")
         if isinstance(admin, dict):
-            channels = ", ".join(f"{k} {'on' if v else 'off'}" for k, v in (admin.get("channels") or {}).items())
-            click.echo(f"stage:        {admin.get('stage')}")
-            click.echo(f"channels:     {channels}")
-            for name, value in (admin.get("queues") or {}).items():
-                click.echo(f"queue {name + ':':<8}{value}")
-            for name, value in (admin.get("dependencies") or {}).items():
-                click.echo(f"{name + ':':<14}{value}")
+            for line in describe_health(admin):
+                click.echo(line)
+        else:
+            click.echo("(pass --admin-token or set MUX_ADMIN_TOKEN for dependencies, queues and channels)")
 
     state.emit(data, human)
+
+
+QUEUE_NAMES = {"inbound": "inbound queue", "deadLetter": "dead letters"}
+
+
+def flat(value: Any) -> str:
+    """A readable one-line rendering of a JSON value (no Python reprs)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {flat(v)}" for k, v in value.items()) or "-"
+    if isinstance(value, list):
+        return ", ".join(flat(v) for v in value) or "-"
+    return "-" if value is None else str(value)
+
+
+def describe_queue(queue: Any) -> str:
+    if not isinstance(queue, dict):
+        return flat(queue)
+    if queue.get("configured") is False:
+        return "not configured"
+    if queue.get("ok") is False:
+        return f"UNREACHABLE ({queue.get('error') or 'error'})"
+    rest = {k: v for k, v in queue.items() if k not in ("configured", "ok", "visible", "inFlight")}
+    line = f"{queue.get('visible', '?')} waiting, {queue.get('inFlight', '?')} in flight"
+    return line + (f"; {flat(rest)}" if rest else "")
+
+
+def describe_dependency(dep: Any) -> str:
+    if not isinstance(dep, dict):
+        return flat(dep)
+    if dep.get("configured") is False:
+        return "not configured"
+    if dep.get("ok") is False:
+        return f"FAILING ({dep.get('error') or 'error'})"
+    state = "ok" if dep.get("ok") is True else "configured"
+    rest = {k: v for k, v in dep.items() if k not in ("configured", "ok")}
+    return state + (f" ({flat(rest)})" if rest else "")
+
+
+def describe_health(admin: dict[str, Any]) -> list[str]:
+    """`GET /v1/admin/health` as aligned lines; fields this version does not know are shown flattened."""
+    rows: list[tuple[str, str]] = [("stage", flat(admin.get("stage")))]
+    channels = admin.get("channels") or {}
+    if isinstance(channels, dict):
+        rows.append(("channels", ", ".join(f"{k} {'on' if v else 'off'}" for k, v in channels.items()) or "none"))
+    for name, queue in (admin.get("queues") or {}).items():
+        rows.append((QUEUE_NAMES.get(name, f"queue {name}"), describe_queue(queue)))
+    for name, dep in (admin.get("dependencies") or {}).items():
+        rows.append((name, describe_dependency(dep)))
+    counters = admin.get("counters") or {}
+    if isinstance(counters, dict):
+        rows.append(("counters", ", ".join(f"{k} {v}" for k, v in sorted(counters.items())) or "none yet"))
+    known = {"ok", "stage", "channels", "queues", "dependencies", "counters"}
+    rows += [(k, flat(v)) for k, v in admin.items() if k not in known]
+    width = max(len(k) for k, _ in rows) + 2
+    return [f"{k + ':':<{width}}{v}" for k, v in rows]
 
 
 for command in (tenant, openclaw_group, pair, bindings, telegram, simulate, dev, dlq, check):

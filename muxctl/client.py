@@ -1,4 +1,4 @@
-"""HTTP client for the mux API: bearer selection, error bodies (CONTRACT §2) turned into CLI errors."""
+"""HTTP client for the mux API: bearer selection, error bodies (docs/reference.md) turned into CLI errors."""
 
 from __future__ import annotations
 
@@ -44,11 +44,27 @@ def describe_connection_error(exc: requests.RequestException) -> str:
         return "connection refused"
     if "name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:
         return "host name not found"
+    if isinstance(exc, (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
+                        requests.exceptions.InvalidURL)):
+        return "not a valid http(s) URL"
     if isinstance(exc, requests.exceptions.SSLError):
         return "TLS error"
     if isinstance(exc, requests.ConnectionError):
         return "connection failed"
     return type(exc).__name__
+
+
+def require_http_url(url: str, what: str) -> str:
+    """`url` when it is an absolute http(s) URL; else a one-line usage error naming the option (requests would
+    raise InvalidSchema/MissingSchema deep inside a call)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme in ("http", "https") and parts.hostname:
+        return url.strip()
+    shown = url if len(url) <= 80 else url[:77] + "..."
+    if "://" not in url:
+        guess = "http://" + url.strip().lstrip("/")
+        raise UsageProblem(f"{what}: {shown!r} has no scheme; write it as {guess} (or https://…)")
+    raise UsageProblem(f"{what}: {shown!r} is not an http(s) URL with a host, e.g. http://127.0.0.1:18891")
 
 
 def origin(url: str) -> str:
@@ -68,7 +84,7 @@ class MuxClient:
         tenant_key: str | None = None,
         timeout: float = 15.0,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = require_http_url(base_url, "--url/MUX_URL").rstrip("/")
         self.admin_token = admin_token
         self.tenant_key = tenant_key
         self.timeout = timeout

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 from muxctl.errors import CliError, UnreachableError, UsageProblem
@@ -108,27 +109,54 @@ def list_dead(dlq_url: str, limit: int = 1000) -> list[dict[str, Any]]:
     return [summarize(m) for m in found]
 
 
-def redrive(dlq_url: str, inbound_url: str, ids: set[str] | None, limit: int = 1000) -> list[str]:
-    """Move dead letters (all, or the given ids / event ids) back to the inbound queue, keeping groups."""
+def redrive(
+    dlq_url: str,
+    inbound_url: str,
+    ids: set[str] | None,
+    limit: int = 100_000,
+    progress: Callable[[int], None] | None = None,
+) -> list[str]:
+    """Move dead letters (all, or the given ids / event ids) back to the inbound queue, keeping groups.
+
+    A FIFO queue hands out nothing more of a chat while its received messages are in flight, so each batch
+    is moved (which releases the chat's next ones) before the next receive. Dead letters made after the
+    start (a redriven message refused again) are held, not moved again."""
     sqs = _sqs(dlq_url)
-    found = _receive_all(sqs, dlq_url, 60, limit)
-    stamp = int(time.time() * 1000)
+    cutoff = int(time.time() * 1000)
+    stamp = cutoff
     moved: list[str] = []
     keep: list[dict[str, Any]] = []
-    for msg in found:
-        item = summarize(msg)
-        if ids is not None and item["id"] not in ids and item["eventId"] not in ids:
-            keep.append(msg)
-            continue
-        _aws_call(
-            sqs.send_message,
-            QueueUrl=inbound_url,
-            MessageBody=msg["Body"],
-            MessageGroupId=msg.get("Attributes", {}).get("MessageGroupId", "dead-letter"),
-            # A fresh dedupe id, or SQS drops it as a duplicate of the original send for 5 minutes.
-            MessageDeduplicationId=f"redrive-{item['id']}-{stamp}"[:128],
-        )
-        _aws_call(sqs.delete_message, QueueUrl=dlq_url, ReceiptHandle=msg["ReceiptHandle"])
-        moved.append(item["id"])
-    _release(sqs, dlq_url, keep)
+    try:
+        while len(moved) < limit:
+            batch = _aws_call(
+                sqs.receive_message,
+                QueueUrl=dlq_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=120,
+                WaitTimeSeconds=0,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not batch:
+                break
+            for msg in batch:
+                item = summarize(msg)
+                newer = (item["deadLetteredAtMs"] or 0) > cutoff
+                if newer or (ids is not None and item["id"] not in ids and item["eventId"] not in ids):
+                    keep.append(msg)
+                    continue
+                _aws_call(
+                    sqs.send_message,
+                    QueueUrl=inbound_url,
+                    MessageBody=msg["Body"],
+                    MessageGroupId=msg.get("Attributes", {}).get("MessageGroupId", "dead-letter"),
+                    # A fresh dedupe id, or SQS drops it as a duplicate of the original send for 5 minutes.
+                    MessageDeduplicationId=f"redrive-{item['id']}-{stamp}"[:128],
+                )
+                _aws_call(sqs.delete_message, QueueUrl=dlq_url, ReceiptHandle=msg["ReceiptHandle"])
+                moved.append(item["id"])
+            if progress is not None:
+                progress(len(moved))
+    finally:
+        _release(sqs, dlq_url, keep)
     return moved

@@ -137,12 +137,19 @@ class _InboundHandler(_Handler):
         self.send_json(status, answer)
 
 
+INBOUND_PATH = "/v1/mux/inbound"
+
+
 class InboundReceiver(_Server):
-    """What a tenant's OpenClaw looks like to the mux: `POST /v1/mux/inbound` (any path), bearer checked
-    when a key is set, 202 `{"ok":true}` by default. Records every request it answered.
+    """What a tenant's OpenClaw looks like to the mux: `POST /v1/mux/inbound` judged by OpenClaw's
+    own handler rules (muxctl.openclaw_inbound: bearer — the key when one is set, else any —, channel,
+    sessionKey, to, a body or an attachment with content, the 20-minute messageId dedupe). `status` other
+    than 2xx simulates an outage instead. Other paths are plain recorders (bearer checked when a key is set).
+    Records every request it answered.
 
     `GET /_mux/received[?since=N]` lists the records: `{receivedAtMs, path, status, authorized, eventId,
-    envelope}`.
+    envelope, outcome}`; `outcome` says whether the agent got it ("delivered"), or why not ("duplicate",
+    "dropped: …", the handler's error).
     """
 
     handler = _InboundHandler
@@ -164,6 +171,9 @@ class InboundReceiver(_Server):
         self.printer = printer
         self.verbose = verbose
         self._records: list[dict[str, Any]] = []
+        from muxctl.openclaw_inbound import InboundHandler
+
+        self.rules = InboundHandler(key)
 
     def received(self) -> list[dict[str, Any]]:
         with self.lock:
@@ -172,23 +182,32 @@ class InboundReceiver(_Server):
     def envelopes(self) -> list[dict[str, Any]]:
         return [r["envelope"] for r in self.received() if r["status"] // 100 == 2]
 
-    def handle(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, Any]]:
+    def _plain(self, headers: dict[str, str], envelope: Any) -> tuple[bool, tuple[int, dict[str, Any], str]]:
+        """Another path (not OpenClaw's handler): the bearer when a key is set, then `status`."""
         lower = {k.lower(): v for k, v in headers.items()}
         authorized = True
         if self.key is not None:
             scheme, _, token = (lower.get("authorization") or "").strip().partition(" ")
             authorized = scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), self.key)
+        if not authorized:
+            return False, (401, {"ok": False, "error": "Unauthorized", "code": "UNAUTHORIZED"}, "unauthorized")
+        if not isinstance(envelope, dict):
+            return True, (400, {"ok": False, "error": "invalid JSON", "code": "INVALID_JSON"}, "invalid JSON")
+        return True, (202, {"ok": True}, "recorded")
+
+    def handle(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, dict[str, Any]]:
         try:
             envelope = json.loads(raw or b"{}")
         except ValueError:
             envelope = None
-        if not authorized:
-            status, answer = 401, {"ok": False, "error": "Unauthorized", "code": "UNAUTHORIZED"}
-        elif not isinstance(envelope, dict):
-            status, answer = 400, {"ok": False, "error": "invalid JSON", "code": "INVALID_JSON"}
+        if urlsplit(path).path == INBOUND_PATH:
+            verdict = self.rules.handle("POST", headers, raw)
+            authorized = verdict.status != 401
+            status, answer, outcome = verdict.status, verdict.answer, verdict.note
         else:
-            status = self.status
-            answer = {"ok": True} if status // 100 == 2 else {"ok": False, "error": f"simulated {status}"}
+            authorized, (status, answer, outcome) = self._plain(headers, envelope)
+        if status // 100 == 2 and self.status // 100 != 2:
+            status, answer, outcome = self.status, {"ok": False, "error": f"simulated {self.status}"}, "simulated"
         record = {
             "receivedAtMs": int(time.time() * 1000),
             "path": path,
@@ -198,6 +217,7 @@ class InboundReceiver(_Server):
             "authorized": authorized,
             "eventId": envelope.get("eventId") if isinstance(envelope, dict) else None,
             "envelope": envelope if isinstance(envelope, dict) else None,
+            "outcome": outcome,
         }
         with self.lock:
             self._records.append(record)
@@ -208,6 +228,8 @@ class InboundReceiver(_Server):
             line = summarize_envelope(envelope, status)
             if not authorized:
                 line += "  (REJECTED: wrong or missing bearer)"
+            elif outcome != "delivered":
+                line += f"  ({outcome})"
             self.printer(line)
             if self.verbose:
                 self.printer(json.dumps(envelope, indent=2, ensure_ascii=False))

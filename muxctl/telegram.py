@@ -4,12 +4,13 @@ Bot API webhook calls. The bot token is never printed: errors name the method, n
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import Any
 
 import requests
 
-from muxctl.client import MuxClient, api_error, describe_connection_error, origin
+from muxctl.client import MuxClient, api_error, describe_connection_error, origin, require_http_url
 from muxctl.errors import AuthError, CliError, UnreachableError
 
 DEFAULT_API_BASE = "https://api.telegram.org"
@@ -23,9 +24,17 @@ TOPIC_CREATOR = {
 }
 
 
+_last_update_id = 0
+_update_id_lock = threading.Lock()
+
+
 def unique_update_id() -> int:
-    """Microseconds since the epoch: unique per call and below 2**53 (the mux dedupes by update id)."""
-    return time.time_ns() // 1000
+    """Microseconds since the epoch, strictly increasing within the process (two calls in the same
+    microsecond would otherwise collide, and the mux dedupes by update id); below 2**53."""
+    global _last_update_id
+    with _update_id_lock:
+        _last_update_id = max(_last_update_id + 1, time.time_ns() // 1000)
+        return _last_update_id
 
 
 def group_chat_id(chat_id: int) -> int:
@@ -112,6 +121,7 @@ def bot_api(
     timeout: float = 15.0,
 ) -> Any:
     """Call a Bot API method and return `result`; failures become CLI errors without the token."""
+    api_base = require_http_url(api_base, "--api-base/MUX_TELEGRAM_API_BASE_URL")
     url = f"{api_base.rstrip('/')}/bot{bot_token}/{method}"
     try:
         resp = requests.post(url, json=body or {}, timeout=timeout)

@@ -25,17 +25,25 @@ _SENDER_MODULES: dict[str, str] = {
 }
 _overrides: dict[str, Sender] = {}
 
+# Platform calls one send may make. The API function has 30 s (API Gateway answers at 29 s) and the calls of
+# a send are sequential: at a normal 0.2–1 s per call, 20 calls fit with room for a slow one and the
+# bookkeeping writes (two per part), where a 1 MB text (≈ 256 Telegram messages) never could. It is also
+# Telegram's limit of 20 messages a minute in one group: a longer send would be rate limited midway anyway.
+MAX_PARTS = 20
+
 
 @dataclass(frozen=True)
 class Destination:
     """Where a send goes: the tenant's bound route, plus a hook to persist a platform-announced move.
 
     `relocate(new_chat_id, new_route_key)` moves the binding (e.g. a Telegram group upgraded to a supergroup)
-    and returns the updated binding; the sender then retries on the new chat.
+    and returns the updated binding; the sender then retries on the new chat. `owns(ref)`: whether the mux sent
+    that message to (or forwarded it from) this route for this tenant; None answers no.
     """
 
     binding: Binding
     relocate: Callable[[str, str], Binding] | None = None
+    owns: Callable[[str], bool] | None = None
 
     @property
     def chat_id(self) -> str:
@@ -68,6 +76,26 @@ class SendResult:
         return out
 
 
+@dataclass
+class SendPlan:
+    """One logical send as the platform calls it takes, planned without I/O so the service can check the route
+    lock first and resume an interrupted send at the first part not delivered.
+
+    `parts` run in order, each returning the provider message id of what it delivered; they must come out the
+    same for the same request (a retry skips the parts already delivered). `result` builds the answer from
+    every part's id. `acts_on`: references of existing messages the call acts on (edit, react, delete, answer
+    a callback); each must be one the mux sent to or forwarded from this tenant's route. `posts_into`: the
+    route key of a more specific route (a topic of a bound chat) the parts post into; another tenant's binding
+    there refuses the send. `new_messages`: the parts create messages (their ids are recorded for later edits).
+    """
+
+    parts: list[Callable[[], str]]
+    result: Callable[[list[str]], SendResult]
+    acts_on: list[str] = field(default_factory=list)
+    posts_into: str | None = None
+    new_messages: bool = True
+
+
 class Sender(Protocol):
     """One platform's outbound side."""
 
@@ -81,8 +109,9 @@ class Sender(Protocol):
         """Reject what can never be sent (400 UNSUPPORTED_METHOD, INVALID_REQUEST …) before any I/O."""
         ...
 
-    def send(self, destination: Destination, request: OutboundRequest) -> SendResult:
-        """Deliver a send request to the bound destination; platform failures raise ProviderError."""
+    def plan(self, destination: Destination, request: OutboundRequest) -> SendPlan:
+        """The platform calls that deliver a send request to the bound destination (no I/O yet); running a
+        part raises ProviderError on a platform failure (ProviderOutcomeUnknownError when it may be out)."""
         ...
 
     def typing(self, destination: Destination, request: OutboundRequest | None = None) -> None:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from chalicelib import observability
 from chalicelib.config import get_settings
 from chalicelib.errors import (
+    ConfigurationError,
     InvalidInputError,
     MuxError,
     NotFoundError,
@@ -39,6 +40,7 @@ class Operation:
     request: type[BaseModel] | None
     response: type[BaseModel] | None
     errors: tuple[int, ...]
+    query: tuple[tuple[str, dict[str, Any]], ...] = ()  # (name, JSON schema) of optional query parameters
 
 
 OPERATIONS: list[Operation] = []
@@ -153,17 +155,29 @@ def endpoint(
     response: type[BaseModel] | None = None,
     errors: tuple[int, ...] = (),
     content_types: list[str] | None = None,
+    query: dict[str, dict[str, Any]] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a Chalice route whose domain errors become CONTRACT §2 bodies, and document it."""
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         for method in methods:
-            OPERATIONS.append(Operation(path, method.lower(), summary, auth, request, response, errors))
+            OPERATIONS.append(
+                Operation(path, method.lower(), summary, auth, request, response, errors,
+                          tuple((query or {}).items()))
+            )
 
         @functools.wraps(view)
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             try:
                 result = view(*args, **kwargs)
+            except ConfigurationError as exc:
+                # An operator's mistake, not a caller's: alarm on the metric (infra/resources.json), and the
+                # log names the variable to set.
+                observability.count("ConfigurationError")
+                observability.logger().error(
+                    "configuration error", extra={"code": exc.code, "setting": exc.variable, "problem": exc.message}
+                )
+                return error_response(exc)
             except MuxError as exc:
                 if exc.status >= 500:
                     observability.logger().error("request failed", extra={"code": exc.code})
@@ -178,12 +192,10 @@ def endpoint(
             return json_response(200, result)
 
         route_kwargs: dict[str, Any] = {"methods": methods}
-        route_kwargs["content_types"] = content_types or [
-            "application/json",
-            "text/plain",
-            "application/x-www-form-urlencoded",
-            "application/octet-stream",
-        ]
+        # Any body reaches the view, which answers a bad one with the contract's error (Chalice's own 415 has
+        # another shape). No binary media type may be listed next to text ones: `chalice deploy` refuses
+        # such a route ("All content_types must be consistent in their binary support").
+        route_kwargs["content_types"] = content_types or ["*/*"]
         bp.route(path, **route_kwargs)(wrapped)
         return wrapped
 

@@ -9,6 +9,8 @@ from chalicelib.storage import events
 
 # Lambda responses are capped at 6 MB and binary bodies travel base64-encoded through API Gateway.
 MAX_PROXY_BYTES = 4_400_000
+# getFile + the download, each bounded, stay inside API Gateway's 29-second integration timeout.
+PROXY_TIMEOUT_SEC = 12.0
 
 
 def fetch(tenant_id: str, channel: str, file_id: str | None) -> tuple[bytes, str, str | None]:
@@ -22,7 +24,7 @@ def fetch(tenant_id: str, channel: str, file_id: str | None) -> tuple[bytes, str
         raise NotFoundError("No file with this id came from a route of this tenant.", code="FILE_NOT_FOUND")
     from chalicelib.channels.telegram import media
 
-    fetched = media.download(file_id, MAX_PROXY_BYTES)
+    fetched = media.download(file_id, MAX_PROXY_BYTES, timeout=PROXY_TIMEOUT_SEC)
     if fetched is None:
         raise ProviderError(
             "Telegram did not provide the file (expired, unavailable or larger than the proxy limit).",

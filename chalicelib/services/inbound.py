@@ -13,13 +13,14 @@ from typing import Protocol
 from chalicelib import observability, secrets
 from chalicelib.channels.telegram import inbound as tg
 from chalicelib.channels.telegram import notices
+from chalicelib.channels.telegram import outbound as tg_outbound
 from chalicelib.clock import now_ms
 from chalicelib.config import get_settings
 from chalicelib.delivery import post_envelope, status_dimension
 from chalicelib.models import Binding, QueuedEvent, Tenant
 from chalicelib.services.pairing import new_binding_id
 from chalicelib.storage import bindings as binding_store
-from chalicelib.storage import events
+from chalicelib.storage import events, messages
 from chalicelib.storage import table as tbl
 from chalicelib.storage import tenants as tenant_store
 from chalicelib.storage.table import sha256_hex
@@ -68,10 +69,15 @@ def process(event: QueuedEvent, attempt: int, time_left_ms: Callable[[], int] | 
     remaining time: a forward that could outlast it is deferred instead of started."""
     if event.channel != "telegram":
         return "ignored"
-    msg = tg.parse(event.payload)
+    try:
+        msg = tg.parse(event.payload)
+    except tg.UnusableUpdateError as exc:
+        # Queued before the webhook validated updates completely: it can never be processed.
+        observability.count("UpdatesUnusable", channel="telegram", reason=exc.reason)
+        return "unusable"
     if msg is None:
         return "ignored"
-    return _process_telegram(msg, attempt, time_left_ms, gate)
+    return _process_telegram(msg, attempt, time_left_ms, event.receivedAtMs, gate)
 
 
 def _lookup(msg: tg.TelegramMessage) -> tuple[bool, Binding | None, dict[str, Binding]]:
@@ -87,8 +93,10 @@ def _lookup(msg: tg.TelegramMessage) -> tuple[bool, Binding | None, dict[str, Bi
     return handled, binding, routes
 
 
-def _process_telegram(msg: tg.TelegramMessage, attempt: int, time_left_ms: Callable[[], int] | None,
-                      gate: ForwardGate | None = None) -> str:
+def _process_telegram(
+    msg: tg.TelegramMessage, attempt: int, time_left_ms: Callable[[], int] | None, received_at_ms: int,
+    gate: ForwardGate | None = None,
+) -> str:
     settings = get_settings()
     handled, binding, routes = _lookup(msg)
     if handled:
@@ -109,26 +117,68 @@ def _process_telegram(msg: tg.TelegramMessage, attempt: int, time_left_ms: Calla
             outcome = _claim(msg, token, routes.get(msg.route_key), replace=False)
             _mark(msg, outcome, tenant_id)
             return outcome
+        _refuse_if_owner_deleted(msg, binding, routes, received_at_ms)
         if binding is None:
-            if (msg.is_private and (msg.text.strip() or msg.media)) or cmd is not None:
+            if (msg.is_private and msg.forwardable) or cmd is not None:
                 notices.send(msg, settings.unpaired_hint_text)
                 _mark(msg, "unpaired_hint", None)
                 return "unpaired_hint"
             # Chatter in an unpaired group has no effect to repeat: no dedupe record (a write per message
             # in every busy group the bot sits in, for nothing).
             return "unpaired_ignored"
-    elif binding is None:
-        notices.answer_callback(msg)
-        _mark(msg, "unpaired_callback", None)
-        return "unpaired_callback"
+    else:
+        _refuse_if_owner_deleted(msg, binding, routes, received_at_ms)
+        if binding is None:
+            notices.answer_callback(msg)
+            _mark(msg, "unpaired_callback", None)
+            return "unpaired_callback"
     assert binding is not None
+    if not msg.forwardable:
+        # Service messages (joins, pins, title changes …), live-location moves, callbacks without data:
+        # nothing for the agent, and OpenClaw would refuse a content-less envelope.
+        observability.count("NotForwarded", channel="telegram", reason="service" if msg.service else "empty")
+        if msg.kind == "callback":
+            _answer_callback_once(msg)
+        _mark(msg, "not_forwarded", binding.tenant_id)
+        return "not_forwarded"
     _forward(msg, binding, attempt, time_left_ms, gate)
-    _mark(msg, "forwarded", binding.tenant_id)
+    _mark(msg, "forwarded", binding.tenant_id, owned_on=binding.route_key)
     return "forwarded"
 
 
-def _mark(msg: tg.TelegramMessage, outcome: str, tenant_id: str | None) -> None:
-    events.mark_handled(msg.event_id, outcome, now_ms(), get_settings().dedupe_ttl_sec, tenant_id)
+def _refuse_if_owner_deleted(
+    msg: tg.TelegramMessage, binding: Binding | None, routes: dict[str, Binding], received_at_ms: int
+) -> None:
+    """Dead-letter ("tenant deleted") a message whose route belonged, when it arrived, to a tenant deleted
+    since: it is never forwarded elsewhere, even if the route was bound to another tenant after the delete.
+
+    Costs nothing on the hot path: a binding older than the message settles it; only an unbound route or a
+    binding newer than the message reads the deletion markers (one BatchGetItem). Most specific route
+    first: a marker younger than the message means the deleted tenant owned it then; a binding older than
+    the message means that binding did, and less specific routes do not matter.
+    """
+    if binding is not None and binding.created_at_ms <= received_at_ms:
+        return
+    candidates = msg.route_candidates()
+    gone = tenant_store.deleted_routes(candidates, now_ms())
+    for route in candidates:
+        if gone.get(route, 0) > received_at_ms:
+            observability.count("ForwardSkipped", reason="tenant_deleted")
+            raise RejectedError("tenant deleted", None)
+        owner = routes.get(route)
+        if owner is not None and owner.created_at_ms <= received_at_ms:
+            return
+
+
+def _mark(msg: tg.TelegramMessage, outcome: str, tenant_id: str | None, owned_on: str | None = None) -> None:
+    now = now_ms()
+    # A forwarded message (and callback) becomes one the tenant may edit, react to or answer on its route;
+    # that record rides in the dedupe record's write.
+    also = None
+    if owned_on is not None and tenant_id is not None:
+        refs = tg_outbound.inbound_refs(msg.message, msg.callback)
+        also = [messages.item(owned_on, ref, tenant_id, now) for ref in refs]
+    events.mark_handled(msg.event_id, outcome, now, get_settings().dedupe_ttl_sec, tenant_id, also=also)
 
 
 # --- forwarding -------------------------------------------------------------------------------
@@ -157,10 +207,14 @@ def _forward(
 ) -> None:
     settings = get_settings()
     observability.log_keys(tenant_id=binding.tenant_id, route_key=binding.route_key, event_id=msg.event_id)
-    if msg.kind == "callback" and attempt == 1:
-        notices.answer_callback(msg)
+    if msg.kind == "callback":
+        _answer_callback_once(msg)
     tenant = tenant_store.get(binding.tenant_id)
-    if tenant is None or tenant.disabled:
+    if tenant is None:
+        # A route lock outliving its tenant (written by a claim racing the delete): never forwarded.
+        observability.count("ForwardSkipped", reason="tenant_deleted")
+        raise RejectedError("tenant deleted", None)
+    if tenant.disabled:
         observability.count("ForwardSkipped", reason="tenant_disabled")
         raise RetryLaterError("tenant is disabled or deleted")
     if not tenant.inbound_url:
@@ -196,6 +250,16 @@ def _forward(
         raise RejectedError(result.reason, result.status, result.detail)
     observability.count("Forwarded", channel="telegram")
     _after_forward(msg, binding, tenant, session_key, sub_session)
+
+
+def _answer_callback_once(msg: tg.TelegramMessage) -> None:
+    """Answer the callback query on the first attempt only — also after a redrive from the dead letters
+    (attempts start again there): the side effect is recorded under the event id."""
+    effect = f"{msg.event_id}#answered"
+    if events.is_handled(tbl.get(events.key(effect)), now_ms()):
+        return
+    notices.answer_callback(msg)
+    events.mark_handled(effect, "callback_answered", now_ms(), get_settings().dedupe_ttl_sec, None)
 
 
 def _after_forward(

@@ -2,15 +2,28 @@
 
 Order of checks for `POST /v1/mux/outbound/send` (after the route's auth, body-size and JSON checks):
 schema (400 INVALID_REQUEST) → channel enabled (400 CHANNEL_DISABLED) → operation/method rules that depend
-only on the body (400 UNSUPPORTED_ACTION / UNSUPPORTED_METHOD / INVALID_REQUEST) → idempotency claim
-(409 IDEMPOTENCY_KEY_REUSED / IDEMPOTENCY_IN_PROGRESS, or a replay) → destination from the session route
-(403 ROUTE_NOT_BOUND) → platform send (502 PROVIDER_ERROR / PROVIDER_RATE_LIMITED).
+only on the body (400 UNSUPPORTED_ACTION / UNSUPPORTED_METHOD / INVALID_REQUEST / TEXT_TOO_LONG) →
+idempotency claim (409 IDEMPOTENCY_KEY_REUSED / IDEMPOTENCY_IN_PROGRESS, or a replay) → destination from the
+session route (403 ROUTE_NOT_BOUND) → the sender's plan and the lock below the route (403 ROUTE_NOT_BOUND:
+a message acted on that the mux did not send to or forward from this tenant's route, or a post into a topic
+another tenant has bound) → the platform calls, one per part (502 PROVIDER_ERROR / PROVIDER_RATE_LIMITED /
+PROVIDER_OUTCOME_UNKNOWN).
 
 Body-only 400s are checked before the idempotency claim: they are a pure function of the body, so
 answering them again is the same as replaying them, and they cost no write. Everything after the claim is
-recorded: 2xx and 4xx answers are stored and replayed byte for byte; 5xx answers release the key so a retry
-can succeed. A send that succeeded but whose answer could not be stored still answers 200 (the message
-is out); its key then stays locked until the lock expires.
+recorded: 2xx and 4xx answers are stored and replayed byte for byte, and so is PROVIDER_OUTCOME_UNKNOWN (the
+request reached the platform unanswered: a blind retry could send the message twice). Other 5xx answers let a
+retry go on: with no part delivered the key is released; with some delivered the record keeps their ids
+(`partial`) and the retry resumes at the first part not delivered. Progress is saved after every part that
+has a successor, so an attempt killed mid-send is resumed too, once its lock expires. A send that succeeded
+but whose answer could not be stored still answers 200 (the message is out); its key then stays locked until
+the lock expires.
+
+Without an Idempotency-Key nothing is stored: each request is a new send, and a retry after a partial failure
+sends every part again (the 502's `details.deliveredMessageIds` says which parts went out).
+
+Every message a send creates is recorded for its route and tenant (`storage.messages`), so the tenant may edit,
+react to or delete it later; so is every message forwarded from the route (in the inbound pipeline).
 
 The destination is only ever the route bound to (tenant, channel, sessionKey): `to` and any chat id in a
 raw body are ignored or overwritten by the sender.
@@ -24,12 +37,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib import observability
-from chalicelib.channels.base import Destination, Sender, sender_for
+from chalicelib.channels.base import MAX_PARTS, Destination, Sender, SendPlan, sender_for
 from chalicelib.clock import now_ms
 from chalicelib.config import get_settings
-from chalicelib.errors import ConflictError, ForbiddenError, InvalidInputError, MuxError
+from chalicelib.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    MuxError,
+    ProviderError,
+    ProviderOutcomeUnknownError,
+    TextTooLongError,
+)
 from chalicelib.models import Binding, OutboundRequest, TypingRequest
-from chalicelib.storage import bindings, table
+from chalicelib.storage import bindings, messages, table
 from chalicelib.storage import idempotency as store
 
 # Longer than the function timeout (60 s): by the time a lock expires, the attempt holding it is dead.
@@ -95,6 +116,14 @@ def _sender(channel: str) -> Sender:
     return sender
 
 
+class _Progress:
+    """The parts of one logical send delivered so far (by earlier attempts too), and where to save them."""
+
+    def __init__(self, delivered: tuple[str, ...] = (), save: Callable[[list[str]], Any] | None = None) -> None:
+        self.ids = list(delivered)
+        self.save = save
+
+
 def _execute(tenant_id: str, request: OutboundRequest, data: dict[str, Any], idempotency_key: str | None) -> Outcome:
     sender = _sender(request.channel)
     if request.op == "action":
@@ -105,16 +134,19 @@ def _execute(tenant_id: str, request: OutboundRequest, data: dict[str, Any], ide
     else:
         sender.validate(request)
 
-    def run() -> Outcome:
+    def run(progress: _Progress) -> Outcome:
         destination = _destination(tenant_id, request.channel, request.sessionKey)
         if request.op == "action":
             sender.typing(destination, request)
             return Outcome(200, {"ok": True})
-        return Outcome(200, sender.send(destination, request).body())
+        plan = sender.plan(destination, request)
+        _check_reach(tenant_id, destination, plan)
+        ids = _deliver(tenant_id, destination.binding, plan, progress)
+        return Outcome(200, plan.result(ids).body())
 
     key = (idempotency_key or "").strip()
     if not key:
-        outcome = _count(request, _run_plain(run))
+        outcome = _count(request, _run_plain(run, _Progress()))
         return outcome
     if len(key) > IDEMPOTENCY_KEY_MAX:
         raise InvalidInputError(
@@ -124,14 +156,58 @@ def _execute(tenant_id: str, request: OutboundRequest, data: dict[str, Any], ide
     return _count(request, _run_idempotent(tenant_id, key, data, run))
 
 
-def _run_plain(run: Callable[[], Outcome]) -> Outcome:
+def _check_reach(tenant_id: str, destination: Destination, plan: SendPlan) -> None:
+    """The route lock below the route: messages acted on must be this tenant's on this route, and a send into
+    a more specific route (a topic of the bound chat) must not land in another tenant's binding."""
+    binding = destination.binding
+    for ref in plan.acts_on:
+        if destination.owns is None or not destination.owns(ref):
+            raise ForbiddenError(
+                "That message was not sent to or forwarded from the chat bound to this sessionKey "
+                f"(or is older than {messages.RECORD_TTL_SEC // 3600} h).",
+                code="ROUTE_NOT_BOUND",
+            )
+    if plan.posts_into and plan.posts_into != binding.route_key:
+        other = bindings.get_route(plan.posts_into)
+        if other is not None and other.tenant_id != tenant_id:
+            raise ForbiddenError(
+                "That topic of the bound chat is bound to another tenant.", code="ROUTE_NOT_BOUND"
+            )
+
+
+def _deliver(tenant_id: str, binding: Binding, plan: SendPlan, progress: _Progress) -> list[str]:
+    """Run the parts not delivered yet, saving progress after each one that has a successor (the last one's
+    outcome is the answer itself), and record the messages the tenant may act on later."""
+    total = len(plan.parts)
+    if total > MAX_PARTS:
+        raise TextTooLongError(f"This send would take {total} platform messages; at most {MAX_PARTS}.")
+    ids = progress.ids
+    del ids[total:]
     try:
-        return run()
+        for index in range(len(ids), total):
+            ids.append(plan.parts[index]())
+            if progress.save is not None and index < total - 1:
+                _safely(progress.save, list(ids))
+    except ProviderError as exc:
+        if total > 1:
+            exc.details = {**(exc.details or {}), "deliveredMessageIds": list(ids), "parts": total}
+        raise
+    finally:
+        if plan.new_messages and ids:
+            _safely(messages.record, binding.route_key, list(ids), tenant_id, now_ms())
+    return list(ids)
+
+
+def _run_plain(run: Callable[[_Progress], Outcome], progress: _Progress) -> Outcome:
+    try:
+        return run(progress)
     except MuxError as exc:
         return Outcome(exc.status, exc.body())
 
 
-def _run_idempotent(tenant_id: str, key: str, data: dict[str, Any], run: Callable[[], Outcome]) -> Outcome:
+def _run_idempotent(
+    tenant_id: str, key: str, data: dict[str, Any], run: Callable[[_Progress], Outcome]
+) -> Outcome:
     body_hash = table.sha256_hex(canonical_json(data))
     got = store.claim(
         tenant_id,
@@ -154,24 +230,36 @@ def _run_idempotent(tenant_id: str, key: str, data: dict[str, Any], run: Callabl
             "A request with this Idempotency-Key is still in progress; retry later.",
             code="IDEMPOTENCY_IN_PROGRESS",
         )
+    if got.delivered:
+        observability.count("OutboundResumed")
+    progress = _Progress(got.delivered, save=lambda ids: store.progress(got, ids))
     try:
-        outcome = _run_plain(run)
+        outcome = _run_plain(run, progress)
     except BaseException:
-        _safely(store.release, got)
+        _safely(_retryable, got, progress.ids)
         raise
-    if outcome.status >= 500:
-        _safely(store.release, got)
-    else:
+    if outcome.status < 500 or outcome.body.get("code") == ProviderOutcomeUnknownError.code:
+        # An unknown outcome is an answer too: replaying it is what keeps a blind retry from sending twice.
         _safely(store.finish, got, outcome.status, response_json(outcome.body))
+    else:
+        _safely(_retryable, got, progress.ids)
     return outcome
 
 
-def _safely(fn: Callable[..., bool], *args: Any) -> None:
+def _retryable(claim: store.Claim, delivered: list[str]) -> None:
+    """A retry may succeed: resume after the parts delivered, or start afresh when none was."""
+    if delivered:
+        store.suspend(claim, list(delivered))
+    else:
+        store.release(claim)
+
+
+def _safely(fn: Callable[..., Any], *args: Any) -> None:
     """Record-keeping after a send must not turn a delivered message into an error answer."""
     try:
         fn(*args)
     except Exception:  # noqa: BLE001 - logged; the key's lock expires on its own
-        observability.logger().warning("idempotency record update failed", exc_info=True)
+        observability.logger().warning("outbound record keeping failed", exc_info=True)
 
 
 def _count(request: OutboundRequest, outcome: Outcome) -> Outcome:
@@ -213,7 +301,11 @@ def resolve_binding(tenant_id: str, channel: str, session_key: str) -> Binding:
 
 def _destination(tenant_id: str, channel: str, session_key: str) -> Destination:
     binding = resolve_binding(tenant_id, channel, session_key)
-    return Destination(binding=binding, relocate=_relocator(binding))
+
+    def owns(ref: str) -> bool:
+        return messages.owns(binding.route_key, ref, tenant_id, now_ms())
+
+    return Destination(binding=binding, relocate=_relocator(binding), owns=owns)
 
 
 def _relocator(binding: Binding) -> Callable[[str, str], Binding]:

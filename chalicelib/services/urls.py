@@ -1,4 +1,8 @@
-"""Validation of tenant inbound URLs, including the SSRF guard of CONTRACT §1."""
+"""Validation of tenant inbound URLs when they are saved, including the SSRF guard of CONTRACT §1.
+
+This check gives the caller a clear 400 early; the guard that protects is chalicelib.egress, which checks the
+address actually connected to on every request (a name can resolve differently later).
+"""
 
 from __future__ import annotations
 
@@ -6,22 +10,8 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
+from chalicelib.egress import forbidden_address
 from chalicelib.errors import InvalidInputError
-
-
-def _is_private(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-        or (isinstance(ip, ipaddress.IPv4Address) and ip in ipaddress.ip_network("100.64.0.0/10"))
-    )
 
 
 def check_inbound_url(url: str, *, allow_private: bool) -> str:
@@ -50,7 +40,7 @@ def check_inbound_url(url: str, *, allow_private: bool) -> str:
         raise InvalidInputError(
             f"inboundUrl host {host!r} does not resolve.", code="INVALID_INBOUND_URL"
         ) from None
-    if host.lower() in ("localhost", "localhost.localdomain") or any(_is_private(a) for a in addresses):
+    if host.lower() in ("localhost", "localhost.localdomain") or any(forbidden_address(a) for a in addresses):
         raise InvalidInputError(
             "inboundUrl points to a loopback, private or link-local address, which is not allowed "
             "(set MUX_ALLOW_PRIVATE_INBOUND_URLS=true to allow it).",

@@ -5,22 +5,27 @@ Key design (table `MUX_TABLE_NAME`; partition key `pk`, sort key `sk`, both stri
 
 | item                  | pk                                          | sk          | gsi1pk / gsi1sk                      | TTL |
 |-----------------------|---------------------------------------------|-------------|--------------------------------------|-----|
-| tenant                | `TENANT#<tenantId>`                         | `TENANT`    |                                      |     |
+| tenant                | `TENANT#<tenantId>`                         | `TENANT`    | `TENANTS#<enabled or disabled>` / `<tenantId>` | |
 | key hash → tenant     | `KEYHASH#<sha256(key) hex>`                 | `KEYHASH`   |                                      |     |
 | route → binding lock  | `ROUTE#<routeKey>`                          | `ROUTE`     | `TBIND#<tenantId>` / `<createdAtMs:013d>#<bindingId>` | |
+| route of a deleted tenant | `ROUTEGONE#<routeKey>`                  | `ROUTEGONE` |                                      | yes |
 | binding id → route    | `BINDING#<bindingId>`                       | `BINDING`   |                                      |     |
-| session route         | `SESSION#<tenantId>#<channel>#<sessionKey>` | `SESSION`   |                                      |     |
-| pairing token         | `PAIRTOKEN#<sha256(token) hex>`             | `PAIRTOKEN` |                                      | yes |
+| session route         | `SESSION#<tenantId>#<channel>#<sessionKey>` | `SESSION`   | `TSESSION#<tenantId>` / `<channel>#<sessionKey>` | |
+| pairing token         | `PAIRTOKEN#<sha256(token) hex>`             | `PAIRTOKEN` | `TTOKEN#<tenantId>` / `<sha256(token) hex>` | yes |
 | idempotency record    | `IDEMP#<tenantId>#<sha256(key) hex>`        | `IDEMP`     |                                      | yes |
 | inbound dedupe record | `EVENT#<eventId>`                           | `EVENT`     |                                      | yes |
 | inbound file → tenant | `FILE#<channel>#<fileId>`                   | `FILE`      |                                      | yes |
 | queue message attempts| `ATTEMPTS#<SQS messageId>`                  | `ATTEMPTS`  |                                      | yes |
 | down tenant's health  | `TENANTHEALTH#<tenantId>`                   | `TENANTHEALTH` |                                   | yes |
+| message → tenant      | `MSG#<routeKey>#<ref>` (message id, `cbq:…`) | `MSG`      |                                      | 48 h |
 
 Access patterns: tenant by id (GetItem); tenant by key (GetItem on the key hash, then the tenant);
 binding of a route (BatchGetItem of the topic route and its chat route: one round trip); a tenant's
-bindings newest first (Query on gsi1, descending, paginated); a binding by id (GetItem); the route of
-`(tenant, channel, sessionKey)` (GetItem); token claim, unbind and key rotation are TransactWriteItems
+bindings newest first (Query on gsi1, descending, paginated); tenants by status then id (Query on the gsi1
+partitions `TENANTS#enabled` / `TENANTS#disabled`); a tenant's session routes and tokens, for its delete (Query
+on gsi1); a binding by id (GetItem); the route of
+`(tenant, channel, sessionKey)` (GetItem); may a tenant act on a message of its route (GetItem on the
+message record, written with the send or in the inbound dedupe write's BatchWriteItem); token claim, unbind and key rotation are TransactWriteItems
 with conditions, so no window exists where two tenants own one route or a token is consumed twice.
 A down tenant's health item is read only off the healthy path (GetItem), taken by one prober at a time
 (UpdateItem conditional on the probe schedule it read) and deleted on recovery (DeleteItem returning the

@@ -72,6 +72,9 @@ def _session_item(b: Binding, now_ms: int) -> dict[str, Any]:
         "chatId": b.chat_id,
         "topicId": b.topic_id,
         "updatedAtMs": now_ms,
+        # Indexed per tenant so deleting a tenant finds every session route (private threads included).
+        "gsi1pk": table.tenant_sessions_gsi(b.tenant_id),
+        "gsi1sk": f"{b.channel}#{b.session_key}",
     }
 
 
@@ -295,6 +298,9 @@ def put_token(token_hash: str, item: dict[str, Any], expires_at_ms: int) -> None
             **table.pairing_token_key(token_hash),
             "type": "pairtoken",
             **item,
+            # Indexed per tenant so deleting a tenant revokes its unclaimed tokens.
+            "gsi1pk": table.tenant_tokens_gsi(str(item["tenantId"])),
+            "gsi1sk": token_hash,
             "expiresAtMs": expires_at_ms,
             table.TTL_ATTRIBUTE: expires_at_ms // 1000 + 1,
         },

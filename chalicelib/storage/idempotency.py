@@ -1,13 +1,18 @@
-"""Outbound idempotency records: claim a key with one conditional write, finish or release it, replay it.
+"""Outbound idempotency records: claim a key with one conditional write, record per-part progress, finish,
+suspend or release it, replay it.
 
-Item (key `table.idempotency_key(tenant, sha256(Idempotency-Key))`): bodyHash, status `in_progress|done`,
-attemptId, lockExpiresAtMs, responseStatus, responseBody (the JSON text answered), createdAtMs and the TTL
-attribute `expiresAt` (epoch seconds). moto never expires TTL items and DynamoDB deletes them up to days
-late, so an item past `expiresAt` is treated as absent by the claim condition itself.
+Item (key `table.idempotency_key(tenant, sha256(Idempotency-Key))`): bodyHash, status
+`in_progress|partial|done`, attemptId, lockExpiresAtMs, partIds (provider message ids of the parts delivered so
+far, in order), responseStatus, responseBody (the JSON text answered), createdAtMs and the TTL attribute
+`expiresAt` (epoch seconds). moto never expires TTL items and DynamoDB deletes them up to days late, so an
+item past `expiresAt` is treated as absent by the claim condition itself.
 
 An in-progress claim holds a lock until `lockExpiresAtMs`; a crashed attempt (Lambda killed mid-send) thus
-blocks its key only until then, after which a retry takes the key over. Finishing and releasing are
-conditioned on the attempt id, so a slow attempt whose lock was taken over cannot clobber the new one.
+blocks its key only until then, after which a retry with the same body takes the key over *with its
+progress*. A send that failed retryably after delivering some parts is suspended (`partial`): the next
+attempt takes it over at once and resumes after `partIds`. A failure before any part was delivered releases
+the key. Every update after the claim is conditioned on the attempt id, so a slow attempt whose lock was taken
+over cannot clobber the new one.
 """
 
 from __future__ import annotations
@@ -20,15 +25,17 @@ from chalicelib import aws
 from chalicelib.storage import table
 
 IN_PROGRESS = "in_progress"
+PARTIAL = "partial"
 DONE = "done"
 
 
 @dataclass(frozen=True)
 class Claim:
-    """We own the key for this attempt."""
+    """We own the key for this attempt; `delivered`: part ids an earlier attempt delivered (resume after them)."""
 
     key: dict[str, str]
     attempt_id: str
+    delivered: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,8 @@ def claim(
     ttl_ms: int,
     lock_ms: int,
 ) -> Claim | Existing:
-    """Take the key (absent, expired, or stale in-progress lock) or return the record that holds it."""
+    """Take the key (absent or expired; suspended or stale in-progress with the same body, keeping its
+    progress) or return the record that holds it."""
     key = table.idempotency_key(tenant_id, key_hash)
     attempt_id = uuid.uuid4().hex
     item = {
@@ -70,10 +78,9 @@ def claim(
             aws.dynamodb().put_item(
                 TableName=table.table_name(),
                 Item=table.to_ddb(item),
-                ConditionExpression="attribute_not_exists(pk) OR #exp <= :nowsec "
-                "OR (#st = :inprog AND lockExpiresAtMs < :now)",
-                ExpressionAttributeNames={"#exp": table.TTL_ATTRIBUTE, "#st": "status"},
-                ExpressionAttributeValues=table.values(nowsec=now_ms // 1000, inprog=IN_PROGRESS, now=now_ms),
+                ConditionExpression="attribute_not_exists(pk) OR #exp <= :nowsec",
+                ExpressionAttributeNames={"#exp": table.TTL_ATTRIBUTE},
+                ExpressionAttributeValues=table.values(nowsec=now_ms // 1000),
                 # The holder's record comes back with the refusal: no extra read on a conflict.
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
@@ -83,10 +90,41 @@ def claim(
                 raise
             old = getattr(exc, "response", {}).get("Item")
             found = table.from_ddb(old) if old else table.get(key)
-            if found is not None:
-                return _existing(found)
-            # Deleted between our write and the read (a failed attempt released it): claim again.
+        if found is None:
+            continue  # deleted between our write and the read (a failed attempt released it): claim again
+        resumable = found.get("status") == PARTIAL or (
+            found.get("status") == IN_PROGRESS and int(found.get("lockExpiresAtMs", 0)) < now_ms
+        )
+        if not resumable or found.get("bodyHash") != body_hash:
+            return _existing(found)
+        taken = _take_over(key, str(found.get("attemptId", "")), body_hash, attempt_id, now_ms, lock_ms)
+        if taken is not None:
+            return Claim(key=key, attempt_id=attempt_id, delivered=tuple(taken))
+        # Another attempt took it over first: look again.
     raise RuntimeError("idempotency key kept changing under us")
+
+
+def _take_over(
+    key: dict[str, str], old_attempt: str, body_hash: str, attempt_id: str, now_ms: int, lock_ms: int
+) -> list[str] | None:
+    """Become the attempt of a suspended or abandoned record; its delivered part ids, or None if we lost."""
+    try:
+        attrs = table.update(
+            key,
+            "SET #st = :inprog, attemptId = :aid, lockExpiresAtMs = :lock",
+            condition="attemptId = :old AND bodyHash = :bh AND #exp > :nowsec",
+            ExpressionAttributeNames={"#st": "status", "#exp": table.TTL_ATTRIBUTE},
+            ExpressionAttributeValues=table.values(
+                inprog=IN_PROGRESS, aid=attempt_id, lock=now_ms + lock_ms, old=old_attempt, bh=body_hash,
+                nowsec=now_ms // 1000,
+            ),
+            ReturnValues="ALL_NEW",
+        )
+    except Exception as exc:
+        if table.is_conditional_failure(exc):
+            return None
+        raise
+    return [str(i) for i in (attrs or {}).get("partIds") or []]
 
 
 def _existing(item: dict[str, Any]) -> Existing:
@@ -98,6 +136,34 @@ def _existing(item: dict[str, Any]) -> Existing:
         response_status=int(status) if status is not None else None,
         response_body=item.get("responseBody"),
     )
+
+
+def progress(claim_: Claim, part_ids: list[str]) -> bool:
+    """Record the parts delivered so far (a crash after this resumes after them)."""
+    return _update_owned(claim_, "SET partIds = :ids", ids=list(part_ids))
+
+
+def suspend(claim_: Claim, part_ids: list[str]) -> bool:
+    """A retryable failure after some parts went out: keep them, let the next attempt resume at once."""
+    return _update_owned(claim_, "SET #st = :partial, partIds = :ids", partial=PARTIAL, ids=list(part_ids))
+
+
+def _update_owned(claim_: Claim, expression: str, **values: Any) -> bool:
+    names = {"#st": "status"} if "#st" in expression else None
+    extra: dict[str, Any] = {"ExpressionAttributeNames": names} if names else {}
+    try:
+        table.update(
+            claim_.key,
+            expression,
+            condition="attemptId = :aid",
+            ExpressionAttributeValues=table.values(aid=claim_.attempt_id, **values),
+            **extra,
+        )
+    except Exception as exc:
+        if table.is_conditional_failure(exc):
+            return False
+        raise
+    return True
 
 
 def finish(claim_: Claim, response_status: int, response_body: str) -> bool:

@@ -37,6 +37,23 @@ def tenant_bindings_gsi(tenant_id: str) -> str:
     return f"TBIND#{tenant_id}"
 
 
+def tenants_gsi(status: str) -> str:
+    """The sparse gsi1 partition listing tenants of one status (`enabled` | `disabled`)."""
+    return f"TENANTS#{status}"
+
+
+def route_gone_key(route: str) -> dict[str, str]:
+    return {"pk": f"ROUTEGONE#{route}", "sk": "ROUTEGONE"}
+
+
+def tenant_sessions_gsi(tenant_id: str) -> str:
+    return f"TSESSION#{tenant_id}"
+
+
+def tenant_tokens_gsi(tenant_id: str) -> str:
+    return f"TTOKEN#{tenant_id}"
+
+
 def session_key(tenant_id: str, channel: str, session: str) -> dict[str, str]:
     return {"pk": f"SESSION#{tenant_id}#{channel}#{session}", "sk": "SESSION"}
 
@@ -47,6 +64,10 @@ def pairing_token_key(token_hash: str) -> dict[str, str]:
 
 def idempotency_key(tenant_id: str, key_hash: str) -> dict[str, str]:
     return {"pk": f"IDEMP#{tenant_id}#{key_hash}", "sk": "IDEMP"}
+
+
+def message_key(route: str, ref: str) -> dict[str, str]:
+    return {"pk": f"MSG#{route}#{ref}", "sk": "MSG"}
 
 
 def file_key(channel: str, file_id: str) -> dict[str, str]:
@@ -122,6 +143,19 @@ def put(item: dict[str, Any], condition: str | None = None, **expr: Any) -> None
         kwargs["ConditionExpression"] = condition
     kwargs.update(expr)
     aws.dynamodb().put_item(**kwargs)
+
+
+def batch_put(items: list[dict[str, Any]]) -> None:
+    """Unconditional puts in BatchWriteItem calls of 25 (retrying unprocessed items)."""
+    name = table_name()
+    for start in range(0, len(items), 25):
+        request: dict[str, Any] = {name: [{"PutRequest": {"Item": to_ddb(i)}} for i in items[start : start + 25]]}
+        for _ in range(5):
+            request = aws.dynamodb().batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+            if not request:
+                break
+        if request:
+            raise RuntimeError("DynamoDB left items of a batch write unprocessed")
 
 
 def delete(key: dict[str, str], condition: str | None = None, **expr: Any) -> None:

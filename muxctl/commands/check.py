@@ -1,4 +1,4 @@
-"""`muxctl check tenant …`: the Minimum Acceptance Checks (CONTRACT §12) against a running mux."""
+"""`muxctl check tenant …`: the Minimum Acceptance Checks (docs/reference.md) against a running mux."""
 
 from __future__ import annotations
 

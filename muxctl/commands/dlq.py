@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from muxctl import deadletters
-from muxctl.context import State, connection_options, pass_state, table
+from muxctl.context import State, connection_options, is_tty, pass_state, table
 from muxctl.errors import CliError, UsageProblem
 from muxctl.timefmt import when
 
@@ -88,18 +88,36 @@ def redrive(
     """Send dead letters back to the inbound queue (IDs from `dlq list`, or --all)."""
     if redrive_all == bool(ids):
         raise UsageProblem("give dead-letter IDs or --all (not both)")
+    meter = Progress(state, dead_letter_depth(state) if redrive_all else None)
     moved: list[str]
     if _use_sqs(state, via, "/v1/admin/dead-letters", dlq_url):
         if not queue_url:
             raise UsageProblem("the SQS path needs --queue-url or MUX_INBOUND_QUEUE_URL")
         assert dlq_url is not None
-        moved = deadletters.redrive(dlq_url, queue_url, None if redrive_all else set(ids))
+        moved = deadletters.redrive(dlq_url, queue_url, None if redrive_all else set(ids), progress=meter.update)
+    elif redrive_all:
+        moved = []
+        before: int | None = None
+        while True:
+            # Pages of PAGE so the operator sees progress; beforeMs keeps one cutoff for the whole run.
+            body: dict[str, Any] = {"all": True, "limit": PAGE}
+            if before is not None:
+                body["beforeMs"] = before
+            result = state.client().call(
+                "POST", "/v1/admin/dead-letters/redrive", auth="admin", json_body=body, what="redrive"
+            )
+            page = list(result.get("redriven") or [])
+            moved += page
+            before = result.get("beforeMs", before)
+            meter.update(len(moved))
+            if not page or not result.get("more"):
+                break
     else:
-        body: dict[str, Any] = {"all": True} if redrive_all else {"ids": list(ids)}
         result = state.client().call(
-            "POST", "/v1/admin/dead-letters/redrive", auth="admin", json_body=body, what="redrive"
+            "POST", "/v1/admin/dead-letters/redrive", auth="admin", json_body={"ids": list(ids)}, what="redrive"
         )
         moved = list(result.get("redriven") or [])
+    meter.done()
     missing = sorted(set(ids) - set(moved)) if ids else []
     if missing:
         raise CliError(
@@ -107,6 +125,47 @@ def redrive(
             details={"redriven": moved, "notFound": missing},
         )
     state.emit(
-        {"ok": True, "redriven": moved},
+        {"ok": True, "redriven": moved, "count": len(moved)},
         f"Redrove {len(moved)} message(s) to the inbound queue.",
     )
+
+
+PAGE = 100
+
+
+def dead_letter_depth(state: State) -> int | None:
+    """How many dead letters the mux reports (for the progress line), or None when it cannot tell."""
+    if not state.admin_token:
+        return None
+    reply = state.client().request("GET", "/v1/admin/health", auth="admin")
+    queue = (reply.body.get("queues") or {}).get("deadLetter") if reply.ok else None
+    if not isinstance(queue, dict) or not isinstance(queue.get("visible"), int):
+        return None
+    return int(queue["visible"]) + int(queue.get("inFlight") or 0)
+
+
+class Progress:
+    """`redriving 40/52` on stderr: rewritten in place on a terminal, one line per step otherwise."""
+
+    def __init__(self, state: State, total: int | None) -> None:
+        self.state, self.total, self.shown = state, total, False
+
+    def update(self, done: int) -> None:
+        if self.state.json_output:
+            return
+        total = f"/{max(self.total, done)}" if self.total is not None else ""
+        width = 30
+        bar = ""
+        if self.total:
+            filled = min(width, width * done // max(self.total, done, 1))
+            bar = "[" + "#" * filled + "." * (width - filled) + "] "
+        line = f"redriving {bar}{done}{total}"
+        if is_tty():
+            click.echo(f"\r{line}", nl=False, err=True)
+        else:
+            click.echo(line, err=True)
+        self.shown = True
+
+    def done(self) -> None:
+        if self.shown and is_tty():
+            click.echo("", err=True)

@@ -1,4 +1,4 @@
-"""`muxctl openclaw-config …`: validate or update a tenant's OpenClaw config (CONTRACT §11)."""
+"""`muxctl openclaw-config …`: validate or update a tenant's OpenClaw config (docs/reference.md)."""
 
 from __future__ import annotations
 
@@ -9,19 +9,11 @@ from typing import Any
 
 import click
 
-from muxctl import lenient_json, openclaw_config
+from muxctl import lenient_json, openclaw_config, served
+from muxctl.client import require_http_url
 from muxctl.commands.tenant import write_private
 from muxctl.context import State, pass_state
 from muxctl.errors import EXIT_FAILED, CliError, UsageProblem
-
-
-def parse_channels(value: str) -> tuple[str, ...]:
-    names = tuple(part.strip() for part in value.split(",") if part.strip())
-    unknown = [n for n in names if n not in openclaw_config.CHANNELS]
-    if unknown or not names:
-        raise UsageProblem(f"--channels: unknown channel(s) {', '.join(unknown) or '(none)'}; "
-                           f"choose from {', '.join(openclaw_config.CHANNELS)}")
-    return names
 
 
 def load_config(path: str) -> tuple[Any, str]:
@@ -35,12 +27,6 @@ def load_config(path: str) -> tuple[Any, str]:
         raise CliError(f"{path} is not valid JSON/JSON5: {exc}") from None
 
 
-channels_option = click.option(
-    "--channels", default=",".join(openclaw_config.CHANNELS), show_default=True,
-    help="Channels that must be set up for the mux (comma-separated).",
-)
-
-
 @click.group("openclaw-config")
 def openclaw_group() -> None:
     """Check or update a tenant's OpenClaw config for the mux."""
@@ -50,19 +36,31 @@ def openclaw_group() -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--key", help="The tenant key: the config's mux token must equal it.")
 @click.option("--url", "base_url", help="The mux URL: the config's mux baseUrl must equal it.")
-@channels_option
+@served.channel_options
 @click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON on stdout.")
 @pass_state
-def check(state: State, file: str, key: str | None, base_url: str | None, channels: str, json_output: bool) -> None:
-    """Validate an OpenClaw config (JSON or JSON5) against the mux contract; exit 1 on any problem."""
+def check(
+    state: State,
+    file: str,
+    key: str | None,
+    base_url: str | None,
+    channels: str | None,
+    all_channels: bool,
+    json_output: bool,
+) -> None:
+    """Validate an OpenClaw config (JSON or JSON5) against the mux contract and OpenClaw's own schema (every
+    key OpenClaw would reject in the mux endpoint and the telegram/discord/whatsapp channels); exit 1 on any
+    problem."""
     state.json_output = state.json_output or json_output
     config, _text = load_config(file)
-    problems = openclaw_config.check(config, key=key, base_url=base_url, channels=parse_channels(channels))
-    data = {"ok": not problems, "file": file, "problems": [p.as_dict() for p in problems]}
+    chosen = served.resolve(state, channels, all_channels)
+    problems = openclaw_config.check(config, key=key, base_url=base_url, channels=chosen)
+    data = {"ok": not problems, "file": file, "channels": list(chosen), "problems": [p.as_dict() for p in problems]}
 
     def human() -> None:
         if not problems:
-            click.echo(f"{file}: OK — mux endpoint and {', '.join(parse_channels(channels))} accounts are set up.")
+            click.echo(f"{file}: OK — mux endpoint and {', '.join(chosen)} accounts are set up; "
+                       "no key OpenClaw's schema rejects.")
             return
         click.echo(f"{file}: {len(problems)} problem(s)")
         for p in problems:
@@ -81,7 +79,7 @@ def check(state: State, file: str, key: str | None, base_url: str | None, channe
     "--base-url",
     help="Mux URL for gateway.http.endpoints.mux.baseUrl (default: MUX_PUBLIC_URL, the file's, or --url).",
 )
-@channels_option
+@served.channel_options
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the result here (may be FILE); default stdout.")
 @click.option("--json", "json_output", is_flag=True, help="Print {config, changes} as JSON.")
 @pass_state
@@ -90,7 +88,8 @@ def merge(
     file: str,
     key: str | None,
     base_url: str | None,
-    channels: str,
+    channels: str | None,
+    all_channels: bool,
     out: str | None,
     json_output: bool,
 ) -> None:
@@ -104,8 +103,12 @@ def merge(
     key = key or state.key or existing.get("token")
     if not key:
         raise UsageProblem("no tenant key: pass --key or set MUX_TENANT_KEY")
-    url = base_url or os.environ.get("MUX_PUBLIC_URL") or existing.get("baseUrl") or state.url
-    merged, changes = openclaw_config.merge(config, key=key, base_url=url, channels=parse_channels(channels))
+    url = require_http_url(base_url or os.environ.get("MUX_PUBLIC_URL") or existing.get("baseUrl") or state.url,
+                           "--base-url/MUX_PUBLIC_URL")
+    chosen = served.resolve(state, channels, all_channels)
+    merged, changes = openclaw_config.merge(config, key=key, base_url=url, channels=chosen)
+    for problem in openclaw_config.check_schema(merged):
+        state.warn(f"{problem.path} {problem.message}; fix: {problem.fix}")
     if out:
         write_private(out, merged)
     if lenient_json.has_json5_features(text):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import click
@@ -11,6 +12,7 @@ from muxctl.qr import terminal_qr
 from muxctl.timefmt import until, when
 
 CHANNEL_CHOICE = click.Choice(["telegram", "discord", "whatsapp"])
+CLOCK_SLACK_SEC = 10  # the granted lifetime is measured against this machine's clock
 
 
 def create_token(
@@ -72,8 +74,23 @@ def pair(
     state: State, channel: str, ttl: int | None, session_key: str | None, agent_id: str | None, no_qr: bool
 ) -> None:
     """Create a one-time pairing token; the user sends it to the bot to bind their chat."""
+    sent_at_ms = int(time.time() * 1000)
     result = create_token(state, channel, ttl, session_key, agent_id)
+    granted = granted_ttl(result, sent_at_ms)
+    if ttl is not None and granted is not None and granted + CLOCK_SLACK_SEC < ttl:
+        # The mux clamps to MUX_PAIRING_TOKEN_MAX_TTL_SEC without an error: say so, or the operator is misled.
+        message = f"--ttl {ttl} was clamped by the mux to {granted} s (its MUX_PAIRING_TOKEN_MAX_TTL_SEC)"
+        result = {**result, "requestedTtlSec": ttl, "grantedTtlSec": granted}
+        state.warn(message)
     state.emit(result, lambda: print_token(result, qr=not no_qr))
+
+
+def granted_ttl(result: dict[str, Any], sent_at_ms: int) -> int | None:
+    """The lifetime the mux gave the token, in whole seconds (rounded: the request took some time)."""
+    expires = result.get("expiresAtMs")
+    if not isinstance(expires, int):
+        return None
+    return max(0, round((expires - sent_at_ms) / 1000))
 
 
 @click.group()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 
+from muxctl.client import origin, require_http_url
 from muxctl.context import State, pass_state
 from muxctl.errors import UsageProblem
 from muxctl.telegram import ALLOWED_UPDATES, DEFAULT_API_BASE, WEBHOOK_PATH, bot_api
@@ -18,6 +20,7 @@ api_base_option = click.option(
     "--api-base", envvar="MUX_TELEGRAM_API_BASE_URL", show_envvar=True, default=DEFAULT_API_BASE,
     show_default=True, help="Bot API base URL (a fake such as `muxctl dev telegram` locally).",
 )
+TELEGRAM_WEBHOOK_PORTS = (443, 80, 88, 8443)  # the only ports setWebhook accepts
 json_option = click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON on stdout.")
 
 
@@ -59,9 +62,18 @@ def set_webhook(
         raise UsageProblem("no webhook secret: pass --secret or set MUX_TELEGRAM_WEBHOOK_SECRET")
     if not public_url:
         raise UsageProblem("no public URL: pass --public-url or set MUX_PUBLIC_URL")
+    public_url = require_http_url(public_url, "--public-url/MUX_PUBLIC_URL")
+    parts = urlsplit(public_url)
+    if parts.scheme != "https":
+        raise UsageProblem(
+            f"Telegram delivers webhooks only to https URLs, and {origin(public_url)} is http: put the mux "
+            "behind TLS (a deployment, or a tunnel to the local stack) and pass that https URL as --public-url"
+        )
+    if parts.port not in (None, *TELEGRAM_WEBHOOK_PORTS):
+        raise UsageProblem(
+            f"Telegram delivers webhooks only to ports 443, 80, 88 or 8443, not {parts.port} ({origin(public_url)})"
+        )
     url = public_url.rstrip("/") + WEBHOOK_PATH
-    if url.startswith("http://") and api_base.rstrip("/") == DEFAULT_API_BASE:
-        state.warn("Telegram only delivers webhooks to https URLs")
     body: dict[str, Any] = {
         "url": url,
         "secret_token": secret,

@@ -1,4 +1,5 @@
-"""`muxctl tenant …`: provisioning (bootstrap), key rotation, inspection, disable, inbound target."""
+"""`muxctl tenant …`: provisioning (bootstrap), key rotation, listing, inspection, disable/enable, delete,
+inbound target."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import Any
 
 import click
 
-from muxctl import openclaw_config
-from muxctl.context import State, connection_options, pass_state
+from muxctl import openclaw_config, served
+from muxctl.client import require_http_url
+from muxctl.context import State, connection_options, pass_state, table
 from muxctl.errors import UsageProblem
 from muxctl.timefmt import when
 
@@ -27,7 +29,7 @@ def new_key() -> str:
 
 def config_base_url(state: State, explicit: str | None) -> str:
     """The mux URL written into OpenClaw's config: --public-url/MUX_PUBLIC_URL, else --url."""
-    return (explicit or state.url).rstrip("/")
+    return require_http_url(explicit or state.url, "--public-url/MUX_PUBLIC_URL").rstrip("/")
 
 
 def write_private(path: str, data: Any) -> None:
@@ -81,7 +83,7 @@ def show_result(
             click.echo(f"OpenClaw config written to {out} (mode 0600; it contains the tenant key).")
             click.echo("Merge it into the tenant's openclaw.json, e.g. `muxctl openclaw-config merge`.")
         else:
-            click.echo("OpenClaw config for this tenant (CONTRACT §11; merge it into its openclaw.json,")
+            click.echo("OpenClaw config for this tenant (docs/reference.md; merge it into its openclaw.json,")
             click.echo("e.g. with `muxctl openclaw-config merge`):")
             click.echo(json.dumps(config, indent=2, ensure_ascii=False))
         click.echo("")
@@ -107,6 +109,7 @@ def tenant() -> None:
     help="Mux URL OpenClaw should use (default: --url).",
 )
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write the OpenClaw config here.")
+@served.channel_options
 @connection_options(key=False)
 @pass_state
 def create(
@@ -118,6 +121,8 @@ def create(
     key: str | None,
     public_url: str | None,
     out: str | None,
+    channels: str | None,
+    all_channels: bool,
 ) -> None:
     """Create a tenant: generate its key, register it, print its OpenClaw config.
 
@@ -126,8 +131,9 @@ def create(
     if key is not None and len(key) < openclaw_config.MIN_KEY_LENGTH:
         raise UsageProblem(f"--key must be at least {openclaw_config.MIN_KEY_LENGTH} characters")
     key = key or new_key()
+    chosen = served.resolve(state, channels, all_channels)
     result = bootstrap(state, tenant_id, key, inbound_url, name, timeout_ms)
-    config = openclaw_config.render(config_base_url(state, public_url), key)
+    config = openclaw_config.render(config_base_url(state, public_url), key, chosen)
     show_result(state, result, key, config, out, "created")
 
 
@@ -137,10 +143,18 @@ def create(
 @click.option("--public-url", envvar="MUX_PUBLIC_URL", show_envvar=True, help="Mux URL for OpenClaw (default: --url).")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write the OpenClaw config here.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@served.channel_options
 @connection_options(key=False)
 @pass_state
 def rotate_key(
-    state: State, tenant_id: str, key: str | None, public_url: str | None, out: str | None, yes: bool
+    state: State,
+    tenant_id: str,
+    key: str | None,
+    public_url: str | None,
+    out: str | None,
+    yes: bool,
+    channels: str | None,
+    all_channels: bool,
 ) -> None:
     """Give a tenant a new key. The old key stops working at once: deploy the new config right away."""
     current = state.client().call(
@@ -153,11 +167,12 @@ def rotate_key(
         click.confirm(
             f"Rotate the key of {tenant_id}? Its OpenClaw stops working until it gets the new key", abort=True
         )
+    chosen = served.resolve(state, channels, all_channels)
     key = key or new_key()
     result = bootstrap(
         state, tenant_id, key, inbound_url, current.get("name"), current.get("inboundTimeoutMs")
     )
-    config = openclaw_config.render(config_base_url(state, public_url), key)
+    config = openclaw_config.render(config_base_url(state, public_url), key, chosen)
     show_result(state, result, key, config, out, "has a new key (the old one no longer works)")
 
 
@@ -184,6 +199,75 @@ def disable(state: State, tenant_id: str, yes: bool) -> None:
         "POST", f"/v1/admin/tenants/{tenant_id}/disable", auth="admin", what="disable"
     )
     state.emit(result, lambda: click.echo(f"Tenant {tenant_id} disabled.\n{describe_tenant(result)}"))
+
+
+@tenant.command("enable")
+@click.argument("tenant_id")
+@connection_options(key=False)
+@pass_state
+def enable(state: State, tenant_id: str) -> None:
+    """Enable a disabled tenant: its key works again and its chats forward again."""
+    result = state.client().call("POST", f"/v1/admin/tenants/{tenant_id}/enable", auth="admin", what="enable")
+    state.emit(result, lambda: click.echo(f"Tenant {tenant_id} enabled.\n{describe_tenant(result)}"))
+
+
+@tenant.command("list")
+@click.option("--status", type=click.Choice(["enabled", "disabled"]), help="Only tenants with this status.")
+@click.option("--limit", type=click.IntRange(1, 200), help="Page size (default 50).")
+@click.option("--all", "follow", is_flag=True, help="Follow nextCursor to list every tenant.")
+@click.option("--cursor", help="Start at this page (a nextCursor printed before).")
+@connection_options(key=False)
+@pass_state
+def list_cmd(state: State, status: str | None, limit: int | None, follow: bool, cursor: str | None) -> None:
+    """List tenants (never their keys), enabled first, then by id."""
+    items: list[dict[str, Any]] = []
+    while True:
+        params = {k: v for k, v in (("status", status), ("limit", limit), ("cursor", cursor)) if v}
+        page = state.client().call("GET", "/v1/admin/tenants", auth="admin", params=params, what="list tenants")
+        items.extend(page.get("items") or [])
+        cursor = page.get("nextCursor")
+        if not follow or not cursor:
+            break
+
+    def human() -> None:
+        if not items:
+            click.echo("No tenants." if not status else f"No {status} tenants.")
+            return
+        rows = [
+            (i.get("tenantId"), i.get("name"), "DISABLED" if i.get("disabled") else "enabled",
+             i.get("inboundUrl") or "(not set)", when(i.get("createdAtMs")))
+            for i in items
+        ]
+        click.echo(table(rows, ["TENANT", "NAME", "STATUS", "INBOUND URL", "CREATED"]))
+        if cursor:
+            click.echo(f"(more: pass --all, or --cursor {cursor})")
+
+    state.emit({"ok": True, "items": items, "nextCursor": cursor}, human)
+
+
+@tenant.command("delete")
+@click.argument("tenant_id")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@connection_options(key=False)
+@pass_state
+def delete(state: State, tenant_id: str, yes: bool) -> None:
+    """Delete a tenant: its key, bindings, sessions and pairing tokens. Its queued messages are
+    dead-lettered ("tenant deleted"). Cannot be undone."""
+    if not yes and not state.json_output:
+        click.confirm(
+            f"Delete {tenant_id}? Its key, chats and pairing tokens are removed; this cannot be undone", abort=True
+        )
+    result = state.client().call("DELETE", f"/v1/admin/tenants/{tenant_id}", auth="admin", what="delete")
+    removed = result.get("deleted") or {}
+
+    def human() -> None:
+        click.echo(
+            f"Tenant {tenant_id} deleted: {removed.get('bindings', 0)} binding(s), {removed.get('sessions', 0)} "
+            f"session route(s), {removed.get('pairingTokens', 0)} pairing token(s) removed. Messages still "
+            "queued for it are dead-lettered (`muxctl dlq list`)."
+        )
+
+    state.emit(result, human)
 
 
 @tenant.command("set-target")

@@ -1,4 +1,5 @@
-"""A fake tenant OpenClaw on 127.0.0.1: records every POST /v1/mux/inbound and answers as scripted."""
+"""A fake tenant OpenClaw on 127.0.0.1: applies OpenClaw's own handler rules (muxctl.openclaw_inbound) to
+every POST /v1/mux/inbound, records what it answered and what the agent got, and fails as scripted."""
 
 from __future__ import annotations
 
@@ -10,23 +11,34 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from muxctl.openclaw_inbound import InboundHandler, Verdict
+
 
 class FakeOpenClaw:
-    """Answers 202 by default; `fail_next(n, status)` makes the next n requests fail with `status`
-    (0 = drop the connection; a 2xx in the script is answered as a success); `answer_for(status, seconds)`
-    answers `status` to every request for the next `seconds` (phases queue up after one another: an outage
-    by time); `status = 400` makes every request fail permanently. `attempts` lists the `eventId` of every
-    POST, whatever the answer."""
+    """Answers as OpenClaw's handler does (202, or its 4xx for an envelope it refuses);
+    `fail_next(n, status)` makes the next n requests fail with `status` (0 = drop the connection);
+    (a 2xx in the script is answered as a success); `answer_for(status, seconds)` answers `status` to every
+    request for the next `seconds` (phases queue up after one another: an outage by time); `status = 400`
+    makes every request fail permanently. `attempts` lists the `eventId` of every POST, whatever the answer.
 
-    def __init__(self) -> None:
+    `received`: envelopes answered 2xx; `turns`: what reached the agent (after OpenClaw's attachment parse
+    and 20-minute messageId dedupe); `refused`: (status, error, envelope) of the handler's refusals;
+    `dropped`: (why, envelope) of envelopes answered 202 that never reached the agent.
+    """
+
+    def __init__(self, key: str | None = None) -> None:
+        self.rules = InboundHandler(key)
         self.received: list[dict[str, Any]] = []
+        self.turns: list[dict[str, Any]] = []
+        self.refused: list[tuple[int, str, Any]] = []
+        self.dropped: list[tuple[str, dict[str, Any]]] = []
+        self._phases: list[tuple[float, int]] = []  # (monotonic end, status)
+        self.attempts: list[str] = []
         self.headers: list[dict[str, str]] = []
         self.status = 202
         self.error_text: str | None = None  # put into error answers (OpenClaw may echo what it refused)
         self.gate: threading.Event | None = None  # when set to an Event, answers wait until it is set
         self._failures: list[int] = []
-        self._phases: list[tuple[float, int]] = []  # (monotonic end, status)
-        self.attempts: list[str] = []
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         fake = self
@@ -59,15 +71,16 @@ class FakeOpenClaw:
                         status = fake._failures.pop(0)
                     else:
                         status = fake._phases[0][1] if fake._phases else fake.status
+                    answer: dict[str, Any] = {"ok": 200 <= status < 300}
                     if 200 <= status < 300:
-                        fake.received.append(json.loads(raw))
-                        fake.headers.append({k.lower(): v for k, v in self.headers.items()})
+                        verdict = fake.rules.handle("POST", dict(self.headers.items()), raw)
+                        status, answer = verdict.status, verdict.answer
+                        fake._record(verdict, raw, {k.lower(): v for k, v in self.headers.items()})
                     fake._cond.notify_all()
                 if status == 0:
                     self.connection.shutdown(socket.SHUT_RDWR)
                     self.close_connection = True
                     return
-                answer: dict[str, Any] = {"ok": 200 <= status < 300}
                 if fake.error_text is not None and not answer["ok"]:
                     answer["error"] = fake.error_text
                 body = json.dumps(answer).encode()
@@ -90,14 +103,24 @@ class FakeOpenClaw:
         self.server.shutdown()
         self.server.server_close()
 
+    def _record(self, verdict: Verdict, raw: bytes, headers: dict[str, str]) -> None:
+        try:
+            envelope: Any = json.loads(raw)
+        except ValueError:
+            envelope = None
+        if verdict.status // 100 != 2:
+            self.refused.append((verdict.status, str(verdict.answer.get("error")), envelope))
+            return
+        self.received.append(envelope)
+        self.headers.append(headers)
+        if verdict.turn is not None:
+            self.turns.append(verdict.turn)
+        else:
+            self.dropped.append((verdict.note, envelope))
+
     def fail_next(self, count: int, status: int = 503) -> None:
         with self._lock:
             self._failures.extend([status] * count)
-
-    def answer_for(self, status: int, seconds: float) -> None:
-        with self._lock:
-            start = self._phases[-1][0] if self._phases else time.monotonic()
-            self._phases.append((start + seconds, status))
 
     def bodies(self) -> list[str]:
         with self._lock:
@@ -112,3 +135,8 @@ class FakeOpenClaw:
                     return False
                 self._cond.wait(remaining)
             return True
+
+    def answer_for(self, status: int, seconds: float) -> None:
+        with self._lock:
+            start = self._phases[-1][0] if self._phases else time.monotonic()
+            self._phases.append((start + seconds, status))

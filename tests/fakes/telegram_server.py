@@ -6,10 +6,13 @@ Usage::
         monkeypatch.setenv("MUX_TELEGRAM_API_BASE_URL", tg.url)
         ...
         tg.fail("sendMessage", times=2, error=load("error_429.json"))   # fail twice, then the default
+        tg.fail_nth("sendMessage", 3, error=load("error_429.json"))      # the 3rd call from now fails
+        tg.hang("sendMessage", seconds=2)   # next call: acted on (recorded, message id used), answered late
         tg.script("sendPhoto", {"ok": True, "result": {...}})            # next answer(s), then the default
         tg.on("getChatMember", lambda body: {...result...})              # default result for a method
         tg.chat_member_status = "member"                                  # getChatMember status
         assert tg.calls("sendMessage")[0].body["chat_id"] == 42
+        assert [c.body["text"] for c in tg.delivered("sendMessage")] == ["A", "B"]  # answered ok only
 
 Answers: sends get a realistic Message (incrementing `message_id`, the request's chat, text/caption,
 `message_thread_id` when given); editMessageText returns the edited Message (or `true` for inline edits);
@@ -76,6 +79,8 @@ class FakeTelegram:
         self._message_ids = itertools.count(first_message_id)
         self.chat_member_status = "administrator"
         self.files: dict[str, bytes] = {}
+        self._delivered: list[Call] = []
+        self._released = threading.Event()  # set on close: hung answers stop waiting
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -90,6 +95,7 @@ class FakeTelegram:
         return f"http://{host}:{port}"
 
     def close(self) -> None:
+        self._released.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -107,10 +113,16 @@ class FakeTelegram:
     def bodies(self, method: str | None = None) -> list[dict[str, Any]]:
         return [c.body for c in self.calls(method)]
 
+    def delivered(self, method: str | None = None) -> list[Call]:
+        """The calls answered with ok:true (a hung call counts once its late answer is sent)."""
+        with self._lock:
+            return [c for c in self._delivered if method is None or c.method == method]
+
     def reset(self) -> None:
         """Forget calls and scripts (defaults and counters stay)."""
         with self._lock:
             self._calls.clear()
+            self._delivered.clear()
             self._scripts.clear()
 
     # --- scripting ----------------------------------------------------------------------------
@@ -124,6 +136,30 @@ class FakeTelegram:
         """The next `times` calls of `method` fail with `error` (default: 500 Internal Server Error), then ok."""
         answer = error or {"ok": False, "error_code": 500, "description": "Internal Server Error"}
         self.script(method, *([answer] * times))
+
+    def fail_nth(self, method: str, nth: int, *, error: dict[str, Any] | None = None) -> None:
+        """The `nth` call of `method` from now (1-based) fails with `error`; the ones before it answer as usual."""
+        self.script(method, *([self._usual(method)] * (nth - 1)))
+        self.fail(method, error=error)
+
+    def hang(self, method: str, *, seconds: float, times: int = 1) -> None:
+        """The next `times` calls of `method` are acted on at once but answered only after `seconds` (or at
+        close): a client with a shorter timeout cannot know whether the call worked."""
+
+        def late(body: dict[str, Any]) -> dict[str, Any]:
+            answer = self._usual(method)(body)
+            self._released.wait(seconds)
+            return answer
+
+        self.script(method, *([late] * times))
+
+    def _usual(self, method: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+        def usual(body: dict[str, Any]) -> dict[str, Any]:
+            if method in self._defaults:
+                return {"ok": True, "result": self._defaults[method](body)}
+            return {"ok": True, "result": self.default_result(method, body)}
+
+        return usual
 
     def on(self, method: str, result: Callable[[dict[str, Any]], Any] | Any) -> None:
         """Default `result` for `method`: a value, or a callable body → value (wrapped in {"ok": true})."""
@@ -245,6 +281,12 @@ def _handler(fake: FakeTelegram) -> type[BaseHTTPRequestHandler]:
                 fake._calls.append(Call(method, body, token, time.time()))
             answer = fake._answer(method, body)
             status = 200 if answer.get("ok") else int(answer.get("error_code") or 400)
-            self._reply(status, json.dumps(answer).encode("utf-8"))
+            if answer.get("ok"):
+                with fake._lock:
+                    fake._delivered.append(Call(method, body, token, time.time()))
+            try:
+                self._reply(status, json.dumps(answer).encode("utf-8"))
+            except OSError:
+                pass  # the client gave up waiting (a hung answer)
 
     return Handler

@@ -1,17 +1,25 @@
 """The packaged SAM template (what production deploys) carries every guarantee the code relies on.
 
 Runs the same packaging as `make package` (infra/package.py → `chalice package --merge-template`)
-once per session into a temp dir, then inspects the output. cfn-lint is its own test.
+once per stage and session into a temp dir, then inspects the output. cfn-lint is its own test. The dev
+package is built the way a fresh machine would after `make venv`: from a clean copy of the repository
+(what `git clone` gives: tracked and new files, no `.chalice/deployments`, no `out/`) with the network cut
+(a network namespace when `unshare -n` is allowed, and in any case a dead proxy and index), so only the
+wheel cache `make venv` fetched is available.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from infra import wheels
+from tests.infra.support import DEAD_NETWORK_ENV, can_unshare_network, clean_copy
 
 ROOT = Path(__file__).resolve().parents[2]
 RESOURCE_ENV = {
@@ -23,21 +31,25 @@ RESOURCE_ENV = {
 FUNCTIONS = ("APIHandler", "HandleInboundQueue")
 
 
-def _package(stage: str, out: Path) -> Path:
-    subprocess.run(
-        [sys.executable, str(ROOT / "infra" / "package.py"), "--stage", stage, "--out", str(out), "--no-lint"],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+def _package(stage: str, out: Path, *, project: Path = ROOT, offline: bool = False) -> Path:
+    command = [sys.executable, "-m", "infra.package", "--stage", stage, "--out", str(out), "--no-lint"]
+    command += ["--wheel-cache", str(wheels.CACHE)]
+    env = dict(os.environ)
+    if offline:
+        env.update(DEAD_NETWORK_ENV)
+        if can_unshare_network():
+            command = ["unshare", "--net", "--", *command]
+    result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
     return out / "sam.json"
 
 
 @pytest.fixture(scope="session")
 def dev_sam_path(tmp_path_factory) -> Path:
-    return _package("dev", tmp_path_factory.mktemp("package-dev"))
+    """`make package` on a fresh machine after `make venv`, with the network cut."""
+    project = clean_copy(tmp_path_factory.mktemp("clone"))
+    assert not (project / ".chalice" / "deployments").exists()
+    return _package("dev", tmp_path_factory.mktemp("package-dev"), project=project, offline=True)
 
 
 @pytest.fixture(scope="session")
@@ -70,6 +82,9 @@ def test_sqs_event_source_reports_batch_item_failures(resources):
     assert props["Queue"] == {"Fn::Sub": "${InboundQueue.Arn}"}, "Queue must be exactly one intrinsic"
     assert props["BatchSize"] == 10
     assert list(events) == ["HandleInboundQueueSqsEventSource"]
+    # The worker leaves failed records to Lambda only where the trigger reports them (else it settles itself).
+    variables = resources["HandleInboundQueue"]["Properties"]["Environment"]["Variables"]
+    assert variables["MUX_REPORT_BATCH_ITEM_FAILURES"] == "true"
 
 
 def test_patched_functions_are_the_generated_ones(resources):

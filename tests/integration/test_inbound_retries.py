@@ -217,11 +217,11 @@ def test_claim_retried_after_a_crash_before_its_dedupe_record_answers_success(
     original = events.mark_handled
     crashes = []
 
-    def crash_once_after_the_claim(event_id: str, outcome: str, *args: Any) -> None:
+    def crash_once_after_the_claim(event_id: str, outcome: str, *args: Any, **kwargs: Any) -> None:
         if outcome == "claimed" and not crashes:
             crashes.append(event_id)
             raise RuntimeError("worker died after the claim committed")
-        original(event_id, outcome, *args)
+        original(event_id, outcome, *args, **kwargs)
 
     monkeypatch.setattr(events, "mark_handled", crash_once_after_the_claim)
     token = new_token(client, key)

@@ -12,11 +12,13 @@ setMessageReaction). Each fixture's `source` names the function it reproduces.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from chalicelib.storage import messages
 from tests.fakes.pairing import bind_telegram
 from tests.fakes.telegram_server import FakeTelegram
 
@@ -43,8 +45,15 @@ def test_openclaw_request_is_delivered_and_accepted(
     fixture = json.loads((OPENCLAW / name).read_text())
     request = fixture["body"]
     chat, topic = fixture["binding"]["chatId"], fixture["binding"]["topicId"]
-    bind_telegram("oc", chat, topic_id=topic, session_key=request["sessionKey"])
+    binding = bind_telegram("oc", chat, topic_id=topic, session_key=request["sessionKey"])
     typing = bool(fixture.get("typing"))
+    raw_body = (request.get("raw") or {}).get("telegram", {}).get("body", {})
+    # Edits, reactions and replies name messages the mux sent to (or forwarded from) that chat.
+    targets = [raw_body.get("message_id"), raw_body.get("reply_to_message_id")]
+    targets.append((raw_body.get("reply_parameters") or {}).get("message_id"))
+    owned = [str(t) for t in targets if t is not None]
+    if owned:
+        messages.record(binding.route_key, owned, "oc", int(time.time() * 1000))
 
     resp = client.http.post(
         "/v1/mux/outbound/send",

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from chalicelib.storage import bindings, table
+from chalicelib.storage import bindings, messages, table
 from tests.fakes.pairing import bind_telegram, telegram_route_key, telegram_session_key
 from tests.fakes.telegram_server import FakeTelegram
 from tests.inbound_support import BOT_TOKEN, fixture
@@ -127,7 +128,8 @@ def test_long_text_is_split_on_line_boundaries(client: Any, tenants: None, tg: F
 
 
 def test_photo_carries_the_caption_and_reply(client: Any, tenants: None, tg: FakeTelegram) -> None:
-    bind_telegram("t1", DM)
+    binding = bind_telegram("t1", DM)
+    messages.record(binding.route_key, ["77"], "t1", int(time.time() * 1000))  # forwarded from this chat
     status, answer, _ = post(
         client,
         {
@@ -168,8 +170,10 @@ def test_caption_over_1024_goes_as_photo_then_text(client: Any, tenants: None, t
 
 # --- raw methods with a `true` result ---------------------------------------------------------------
 def test_raw_methods_without_message_result_get_stable_ids(client: Any, tenants: None, tg: FakeTelegram) -> None:
-    bind_telegram("t1", GROUP, topic_id=42)
+    binding = bind_telegram("t1", GROUP, topic_id=42)
     session = telegram_session_key(GROUP, "42")
+    # Messages the mux forwarded from this topic (and a callback on one of them).
+    messages.record(binding.route_key, ["55", "56", "cbq:cbq-1"], "t1", int(time.time() * 1000))
     _, react, _ = post(
         client,
         raw_send(session, "setMessageReaction", {"message_id": 55, "reaction": [{"type": "emoji", "emoji": "👍"}]}),
@@ -364,18 +368,20 @@ class RecordingSender:
     def validate(self, request: Any) -> None:
         return None
 
-    def send(self, destination: Any, request: Any) -> Any:
-        from chalicelib.channels.base import SendResult
+    def plan(self, destination: Any, request: Any) -> Any:
+        from chalicelib.channels.base import SendPlan, SendResult
 
-        self.sent.append((destination.chat_id, request.text))
-        return SendResult([f"dc-{len(self.sent)}"], channel_id=destination.chat_id)
+        def part() -> str:
+            self.sent.append((destination.chat_id, request.text))
+            return f"dc-{len(self.sent)}"
+
+        return SendPlan(parts=[part], result=lambda ids: SendResult(ids, channel_id=destination.chat_id))
 
     def typing(self, destination: Any, request: Any = None) -> None:
         self.sent.append((destination.chat_id, None))
 
 
 def test_a_registered_sender_serves_its_channel(client: Any, tenants: None, tg: FakeTelegram) -> None:
-    import time
     import uuid
 
     from chalicelib.channels import base

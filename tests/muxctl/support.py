@@ -10,13 +10,16 @@ from click.testing import CliRunner, Result
 from muxctl.cli import cli
 
 # Variables that would leak the developer's own mux settings into the tests.
-CLEAN_ENV = {
+CLEAN_ENV: dict[str, str | None] = {
     name: None
     for name in (
         "MUX_URL", "MUX_ADMIN_TOKEN", "MUX_TENANT_KEY", "MUX_PUBLIC_URL", "MUX_TELEGRAM_WEBHOOK_SECRET",
         "TELEGRAM_BOT_TOKEN", "MUX_TELEGRAM_API_BASE_URL", "MUX_INBOUND_QUEUE_URL", "MUX_DEAD_LETTER_QUEUE_URL",
+        "MUX_OBSERVE_URL",
     )
 }
+# `simulate` does not wait for outcomes unless a test asks (--wait): the suite polls for what it expects.
+CLEAN_ENV["MUX_SIMULATE_WAIT"] = "0"
 
 
 def run(args: list[str], env: dict[str, str | None] | None = None, input: str | None = None) -> Result:

@@ -133,7 +133,7 @@ def test_inbound_receiver_checks_the_bearer_and_records(tmp_path: Path) -> None:
         denied = requests.post(url, json=envelope, headers={"Authorization": "Bearer wrong"}, timeout=5)
         assert denied.status_code == 401
         ok = requests.post(url, json=envelope, headers={"Authorization": "bearer  right-key "}, timeout=5)
-        assert ok.status_code == 202 and ok.json() == {"ok": True}
+        assert ok.status_code == 202 and ok.json() == {"ok": True, "eventId": "tg:1"}  # as OpenClaw answers
         listed = requests.get(f"{receiver.url}/_mux/received", timeout=5).json()
         assert [(r["status"], r["authorized"]) for r in listed["items"]] == [(401, False), (202, True)]
         assert "Authorization" not in listed["items"][1]["headers"]
@@ -220,6 +220,62 @@ def test_webhook_wrong_token_and_unreachable_api_never_print_the_token(fake_tele
     assert missing.exit_code == 2 and "TELEGRAM_BOT_TOKEN" in missing.stderr
 
 
+def test_set_webhook_refuses_http_and_ports_telegram_does_not_deliver_to(fake_telegram: FakeTelegram) -> None:
+    env = {"TELEGRAM_BOT_TOKEN": "123:secret-bot-token", "MUX_TELEGRAM_API_BASE_URL": fake_telegram.url}
+    http = run(["telegram", "set-webhook", "--secret", "s", "--public-url", "http://mux.example.com"], env)
+    assert http.exit_code == 2
+    assert "Telegram delivers webhooks only to https URLs, and http://mux.example.com is http" in http.stderr
+    port = run(["telegram", "set-webhook", "--secret", "s", "--public-url", "https://mux.example.com:8080"], env)
+    assert port.exit_code == 2 and "ports 443, 80, 88 or 8443, not 8080" in port.stderr
+    assert fake_telegram.calls("setWebhook") == []  # nothing was sent to Telegram
+    assert run(["telegram", "set-webhook", "--secret", "s", "--public-url", "https://mux.example.com:8443"],
+               env).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--url", "127.0.0.1:18891", "health"], "--url/MUX_URL"),
+        (["--url", "localhost:18891", "health"], "--url/MUX_URL"),
+        (["telegram", "webhook-info", "--bot-token", "1:x", "--api-base", "api.telegram.org"],
+         "--api-base/MUX_TELEGRAM_API_BASE_URL"),
+        (["telegram", "set-webhook", "--bot-token", "1:x", "--secret", "s", "--public-url", "mux.example.com"],
+         "--public-url/MUX_PUBLIC_URL"),
+        (["simulate", "telegram", "--secret", "s", "--chat", "1", "--observe", "127.0.0.1:18901", "hi"],
+         "--observe/MUX_OBSERVE_URL"),
+    ],
+)
+def test_a_url_without_a_scheme_is_a_one_line_usage_error(args: list[str], option: str) -> None:
+    result = run(args, {"MUX_SIMULATE_WAIT": "1"})
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert result.stderr.startswith(f"muxctl: error: {option}: ") and "has no scheme; write it as http://" in \
+        result.stderr
+    assert result.stderr.count("\n") == 1 and "InvalidSchema" not in result.stderr and "Traceback" not in \
+        result.stderr
+
+
+def test_health_output_is_readable() -> None:
+    from muxctl.cli import describe_health
+
+    lines = describe_health({
+        "ok": True, "stage": "local",
+        "dependencies": {"table": {"configured": True, "ok": True}, "kms": {"configured": True}},
+        "queues": {"inbound": {"configured": True, "ok": True, "visible": 2, "inFlight": 1},
+                   "deadLetter": {"configured": True, "ok": False, "error": "ClientError"}},
+        "channels": {"telegram": True, "discord": False, "whatsapp": False},
+        "counters": {"Received": 3, "Forwarded": 2},
+    })
+    assert lines == [
+        "stage:         local",
+        "channels:      telegram on, discord off, whatsapp off",
+        "inbound queue: 2 waiting, 1 in flight",
+        "dead letters:  UNREACHABLE (ClientError)",
+        "table:         ok",
+        "kms:           configured",
+        "counters:      Forwarded 2, Received 3",
+    ]
+
+
 # --- dlq via SQS (moto) -------------------------------------------------------------------------
 def test_dlq_sqs_path_lists_reasons_and_redrives(monkeypatch: pytest.MonkeyPatch) -> None:
     moto = pytest.importorskip("moto")
@@ -263,3 +319,44 @@ def test_dlq_sqs_path_lists_reasons_and_redrives(monkeypatch: pytest.MonkeyPatch
         assert json.loads(got[0]["Body"])["eventId"] == "tg:5"
         assert got[0]["Attributes"]["MessageGroupId"] == "telegram:default:chat:5"
         assert run_json(["dlq", "list", "--via", "sqs"], env)["items"] == []
+
+
+def test_dlq_sqs_redrive_all_moves_more_than_ten_of_one_chat(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A FIFO queue hands out at most 10 in-flight messages of one group: --all must still move all 23, in
+    order, and leave a dead letter made after the run started (a message refused again) where it is."""
+    moto = pytest.importorskip("moto")
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    import boto3
+
+    with moto.mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        fifo = {"FifoQueue": "true"}
+        inbound = sqs.create_queue(QueueName="in.fifo", Attributes=fifo)["QueueUrl"]
+        dlq = sqs.create_queue(QueueName="dead.fifo", Attributes=fifo)["QueueUrl"]
+        group = "telegram:default:chat:6"
+
+        def dead(n: int, at_ms: int) -> None:
+            sqs.send_message(
+                QueueUrl=dlq, MessageBody=json.dumps({"eventId": f"tg:{n}", "routeKey": group}),
+                MessageGroupId=group, MessageDeduplicationId=f"d{n}",
+                MessageAttributes={"muxDeadLetteredAtMs": {"DataType": "Number", "StringValue": str(at_ms)}},
+            )
+
+        for n in range(23):
+            dead(n, 1)
+        dead(99, 2**42)  # "later than the run": held, not moved
+        env = {"MUX_DEAD_LETTER_QUEUE_URL": dlq, "MUX_INBOUND_QUEUE_URL": inbound}
+        result = run(["dlq", "redrive", "--all", "--via", "sqs"], env)
+        assert result.exit_code == 0, result.stderr
+        assert "Redrove 23 message(s)" in result.stdout and "redriving 23" in result.stderr
+        order = []
+        while batch := sqs.receive_message(QueueUrl=inbound, MaxNumberOfMessages=10).get("Messages", []):
+            for msg in batch:
+                order.append(json.loads(msg["Body"])["eventId"])
+                sqs.delete_message(QueueUrl=inbound, ReceiptHandle=msg["ReceiptHandle"])
+        assert order == [f"tg:{n}" for n in range(23)]
+        assert [i["eventId"] for i in run_json(["dlq", "list", "--via", "sqs"], env)["items"]] == ["tg:99"]

@@ -31,6 +31,7 @@ class Stack:
     aws_endpoint: str
     inbound_queue: str
     dead_letter_queue: str
+    banner_text: str = ""
 
     def env(self, **extra: str | None) -> dict[str, str | None]:
         return {"MUX_URL": self.url, "MUX_ADMIN_TOKEN": ADMIN, "MUX_TELEGRAM_WEBHOOK_SECRET": SECRET, **extra}
@@ -51,7 +52,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         }
         with LocalStack(env, log_dir=tmp_path_factory.mktemp("stack")) as local:
             yield Stack(local.url, telegram, local.banner("AWS (moto)"), local.banner("inbound queue"),
-                        local.banner("dead letters"))
+                        local.banner("dead letters"), local.output())
 
 
 @pytest.fixture
@@ -97,7 +98,10 @@ def test_tenant_create_prints_a_valid_config_and_a_working_key(
     assert len(key) >= 40 and "store this tenant key" in result.stderr.lower()
     check = run(["openclaw-config", "check", str(out), "--key", key, "--url", stack.url])
     assert check.exit_code == 0, check.stdout
-    assert json.loads(out.read_text())["gateway"]["http"]["endpoints"]["mux"]["baseUrl"] == stack.url
+    written = json.loads(out.read_text())
+    assert written["gateway"]["http"]["endpoints"]["mux"]["baseUrl"] == stack.url
+    # Mux accounts only for what this mux serves (GET /v1/admin/health: Telegram on), unless asked for all.
+    assert set(written["channels"]) == {"telegram"} and "served by the mux" in result.stderr
 
     target = requests.get(f"{stack.url}/v1/tenant/inbound-target", headers={"Authorization": f"Bearer {key}"},
                           timeout=5)
@@ -112,6 +116,10 @@ def test_tenant_create_prints_a_valid_config_and_a_working_key(
     path.write_text(json.dumps(printed["openclawConfig"]))
     assert run(["openclaw-config", "check", str(path), "--key", printed["tenantApiKey"],
                 "--url", "https://mux.example.com"]).exit_code == 0
+    ready = run_json(["tenant", "create", "acme-cfg3", "--inbound-url", f"{receiver.url}/v1/mux/inbound",
+                      "--all-channels"], stack.env())
+    assert set(ready["openclawConfig"]["channels"]) == {"telegram", "discord", "whatsapp"}
+    assert "enabled" not in ready["openclawConfig"]["channels"]["whatsapp"]
 
 
 def test_set_target_rotate_key_and_disable(stack: Stack, receiver: InboundReceiver) -> None:
@@ -143,6 +151,32 @@ def test_admin_errors_are_one_line(stack: Stack) -> None:
     assert missing.exit_code == 1 and "404" in missing.stderr
     health = run_json(["health"], stack.env())
     assert health["ok"] is True and health["admin"]["channels"]["telegram"] is True
+
+
+def test_health_is_readable_and_ttl_clamping_is_said(stack: Stack, receiver: InboundReceiver) -> None:
+    human = run(["health"], stack.env())
+    assert human.exit_code == 0
+    assert "channels:      telegram on" in human.stdout and "inbound queue: " in human.stdout
+    assert "waiting" in human.stdout
+    assert "{'" not in human.stdout and "True" not in human.stdout, "no Python reprs"
+
+    _tenant_id, key = new_tenant(stack, receiver, "ttl")
+    clamped = run(["pair", "telegram", "--ttl", "99999", "--no-qr", "--key", key], stack.env())
+    assert clamped.exit_code == 0
+    assert "--ttl 99999 was clamped by the mux to 3600 s" in clamped.stderr
+    as_json = run_json(["pair", "telegram", "--ttl", "99999", "--key", key], stack.env())
+    assert as_json["requestedTtlSec"] == 99999 and as_json["grantedTtlSec"] == 3600
+    kept = run(["pair", "telegram", "--ttl", "600", "--no-qr", "--key", key], stack.env())
+    assert kept.exit_code == 0 and "clamped" not in kept.stderr
+
+
+def test_banner_hints_match_the_quick_start(stack: Stack) -> None:
+    from muxctl import outcome
+
+    assert "python -m local" not in stack.banner_text and "18789" not in stack.banner_text
+    assert f"MUX_TELEGRAM_API_BASE_URL={outcome.DEFAULT_BOT_API}" in stack.banner_text
+    assert "make run" in stack.banner_text and "muxctl dev telegram" in stack.banner_text
+    assert f"{outcome.DEFAULT_TENANT}/v1/mux/inbound" in stack.banner_text  # `muxctl dev openclaw`'s port
 
 
 # --- pairing, simulate, inbound ------------------------------------------------------------------
@@ -201,6 +235,37 @@ def test_bindings_list_all_and_unbind(stack: Stack, receiver: InboundReceiver) -
     assert again.exit_code == 1 and "BINDING_NOT_FOUND" in again.stderr
 
 
+def test_simulate_shows_the_bots_reply_and_what_reached_the_tenant(stack: Stack, receiver: InboundReceiver) -> None:
+    _tenant_id, key = new_tenant(stack, receiver, "sim")
+    chat = 5_600_000_000 + time.time_ns() % 10**8
+    watch = ["--bot-api", stack.telegram.url, "--observe", receiver.url, "--wait", "15"]
+
+    garbage = run(["simulate", "telegram", "--chat", str(chat), *watch, "/start mpt_" + "A" * 32],
+                  stack.env())
+    assert garbage.exit_code == 0, garbage.stderr
+    assert 'bot in the chat: replied "Pairing link is invalid or expired.' in garbage.stdout
+    assert "reached the tenant: nothing (the mux handled it in the chat" in garbage.stdout
+    assert "mux answered" not in garbage.stdout
+
+    token = run_json(["pair", "telegram", "--key", key], stack.env())["startCommand"]
+    paired = run(["simulate", "telegram", "--chat", str(chat), *watch, token], stack.env())
+    assert 'bot in the chat: replied "Paired successfully.' in paired.stdout
+    reused = run(["simulate", "telegram", "--chat", str(chat), *watch, token], stack.env())
+    assert "Pairing link is invalid or expired" in reused.stdout
+
+    hello = run_json(["simulate", "telegram", "--chat", str(chat), *watch, "hello tenant"], stack.env())
+    [delivery] = hello["tenant"]
+    assert delivery["status"] == 202 and delivery["envelope"]["body"] == "hello tenant"
+    human = run(["simulate", "telegram", "--chat", str(chat), *watch, "hello again"], stack.env())
+    assert (f'reached the tenant: 202 (accepted); session agent:main:telegram:direct:{chat}, body "hello again"'
+            in human.stdout)
+    down = f"http://127.0.0.1:{free_port()}"
+    blind = run(["simulate", "telegram", "--chat", str(chat), "--bot-api", down, "--observe", down, "--wait", "5",
+                 "hello blind"], stack.env())
+    assert blind.exit_code == 0 and "(bot replies not observed: cannot reach the fake Bot API" in blind.stdout
+    assert "(the tenant side is not observed: cannot reach" in blind.stdout
+
+
 def test_simulate_with_a_wrong_secret_is_refused(stack: Stack) -> None:
     result = run(["simulate", "telegram", "--chat", "1", "--secret", "not-the-secret", "hi"], stack.env())
     assert result.exit_code == 4 and "401" in result.stderr
@@ -238,6 +303,49 @@ def test_dlq_list_and_redrive(stack: Stack, receiver: InboundReceiver) -> None:
     assert moved["redriven"] == [item["id"]]
     envelope = envelope_for(receiver, event_id)
     assert envelope["body"] == "rejected at first"
+
+
+def test_dlq_redrive_all_moves_every_dead_letter_in_one_run(stack: Stack, receiver: InboundReceiver) -> None:
+    """25 dead letters, 15 of them in one chat: a FIFO queue hands out at most 10 of a chat at a time."""
+    _tenant_id, key = new_tenant(stack, receiver, "dlqall")
+    base = 5_500_000_000 + time.time_ns() % 10**8
+    chats = {base: 15, base + 1: 10}
+    for chat in chats:
+        pair_chat(stack, key, chat)
+    receiver.status = 400
+    sent: dict[int, list[str]] = {chat: [] for chat in chats}
+    for chat, count in chats.items():
+        for n in range(count):
+            sent[chat].append(run_json(["simulate", "telegram", "--chat", str(chat), f"dead {n}"], stack.env())[
+                "eventId"])
+    expected = {e for ids in sent.values() for e in ids}
+
+    def dead_letters() -> int | None:
+        depth = run_json(["health"], stack.env())["admin"]["queues"]["deadLetter"]
+        total = depth["visible"] + depth["inFlight"]
+        return total if total >= len(expected) else None
+
+    wait_until(dead_letters, 60, f"{len(expected)} dead letters")
+    receiver.status = 202
+    # The admin route moves pages: with a limit it says whether more remain and which cutoff it used.
+    page = requests.post(f"{stack.url}/v1/admin/dead-letters/redrive", json={"all": True, "limit": 5},
+                         headers={"Authorization": f"Bearer {ADMIN}"}, timeout=30).json()
+    assert len(page["redriven"]) == 5 and page["more"] is True and isinstance(page["beforeMs"], int)
+    result = run(["dlq", "redrive", "--all"], stack.env())
+    assert result.exit_code == 0, result.stderr
+    count = int(re.search(r"Redrove (\d+) message", result.stdout).group(1))  # type: ignore[union-attr]
+    assert count + 5 >= len(expected)
+    assert "redriving" in result.stderr and f"{count}/" in result.stderr  # the progress line
+
+    def arrived() -> list[dict[str, Any]] | None:
+        got = [e for e in receiver.envelopes() if e.get("eventId") in expected]
+        return got if len({e["eventId"] for e in got}) == len(expected) else None
+
+    got = wait_until(arrived, 60, "every redriven message at the tenant's OpenClaw")
+    for chat, ids in sent.items():  # each chat's order is kept
+        order = [e["eventId"] for e in got if e["eventId"] in ids]
+        assert order == ids
+    assert run_json(["dlq", "list"], stack.env())["items"] == []
 
 
 # --- acceptance checks ----------------------------------------------------------------------------

@@ -117,7 +117,7 @@ def test_unthreaded_binding_takes_callers_thread_unless_body_has_one() -> None:
 
 
 def test_edits_and_reactions_take_no_thread_but_keep_the_chat() -> None:
-    for method in ("editMessageText", "setMessageReaction"):
+    for method in ("editMessageText", "setMessageReaction", "deleteMessage"):
         out = _lock(method, {"message_id": 5, "message_thread_id": 42, "chat_id": 3}, topic="42")
         assert out == {"message_id": 5, "chat_id": -1001}
 
@@ -132,6 +132,21 @@ def test_inline_edit_has_no_chat() -> None:
     assert out == {"inline_message_id": "AAA", "text": "x"}
 
 
+def test_message_methods_name_the_messages_they_act_on() -> None:
+    body = {"message_id": "59", "inline_message_id": "AAA", "text": "x"}
+    assert tg._acts_on("editMessageText", body) == ["59"]
+    assert body == {"message_id": 59, "text": "x"}  # what is checked is what is sent
+    assert tg._acts_on("editMessageText", {"inline_message_id": "AAA"}) == ["inline:AAA"]
+    assert tg._acts_on("deleteMessage", {"message_id": "5x"}) == ["5x"]  # never a recorded id
+    assert tg._acts_on("answerCallbackQuery", {"callback_query_id": "q1"}) == ["cbq:q1"]
+    assert tg._acts_on("sendMessage", {"text": "x"}) == []
+
+
+def test_inbound_refs_use_the_same_spelling() -> None:
+    assert tg.inbound_refs({"message_id": 1030}, {"id": "4567"}) == ["1030", "cbq:4567"]
+    assert tg.inbound_refs({"message_id": 7}, None) == ["7"]
+
+
 # --- validation ---------------------------------------------------------------------------------
 def _req(**kw: Any) -> OutboundRequest:
     return OutboundRequest.model_validate({"channel": "telegram", "sessionKey": "s", **kw})
@@ -139,7 +154,7 @@ def _req(**kw: Any) -> OutboundRequest:
 
 def test_unsupported_raw_method() -> None:
     with pytest.raises(InvalidInputError) as err:
-        tg.SENDER.validate(_req(raw={"telegram": {"method": "deleteMessage", "body": {"message_id": 1}}}))
+        tg.SENDER.validate(_req(raw={"telegram": {"method": "banChatMember", "body": {"user_id": 1}}}))
     assert err.value.code == "UNSUPPORTED_METHOD"
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from chalicelib.config import get_settings
 from chalicelib.errors import ConfigurationError
+
+# Bot API answers are small JSON documents (a Message, a ChatMember, a File); anything larger is refused.
+MAX_ANSWER_BYTES = 1_048_576
 
 
 class TelegramApiError(Exception):
@@ -19,6 +23,7 @@ class TelegramApiError(Exception):
         *,
         retry_after_sec: int | None = None,
         migrate_to_chat_id: int | None = None,
+        outcome_unknown: bool = False,
     ) -> None:
         super().__init__(f"{method}: {status} {description}")
         self.method = method
@@ -26,36 +31,32 @@ class TelegramApiError(Exception):
         self.description = description
         self.retry_after_sec = retry_after_sec
         self.migrate_to_chat_id = migrate_to_chat_id
-
-
-_session: Any = None
-
-
-def _http() -> Any:
-    global _session
-    if _session is None:
-        import requests
-
-        _session = requests.Session()
-    return _session
+        self.outcome_unknown = outcome_unknown  # the request was sent and no answer came: it may have worked
 
 
 def call(method: str, body: dict[str, Any], *, timeout: float = 15.0) -> Any:
-    """POST `body` as JSON to `<base>/bot<token>/<method>` and return Telegram's `result`."""
-    import requests
+    """POST `body` as JSON to `<base>/bot<token>/<method>` and return Telegram's `result`.
+
+    `timeout` bounds the whole exchange (chalicelib.egress)."""
+    from chalicelib import egress
 
     settings = get_settings()
     token = settings.telegram_bot_token
     if not token:
         raise ConfigurationError("TELEGRAM_BOT_TOKEN is not set; Telegram is disabled.")
     url = f"{settings.telegram_api_base_url.rstrip('/')}/bot{token}/{method}"
+    payload = json.dumps(body, separators=(",", ":")).encode("ascii")
     try:
-        resp = _http().post(url, json=body, timeout=timeout)
-    except requests.RequestException as exc:
-        # The URL holds the bot token: report the exception type only, never its text.
-        raise TelegramApiError(method, 0, f"Telegram API unreachable ({type(exc).__name__})") from None
+        resp = egress.request("POST", url, headers={"Content-Type": "application/json"}, body=payload,
+                              timeout_s=timeout, max_bytes=MAX_ANSWER_BYTES, guard=False)
+    except egress.EgressError as exc:
+        # egress messages never hold the URL (it carries the bot token).
+        sent = isinstance(exc, (egress.EgressTimeoutError, egress.EgressConnectionError)) and exc.sent
+        raise TelegramApiError(method, 0, f"Telegram API unreachable: {exc}", outcome_unknown=sent) from None
+    if resp.truncated:
+        raise TelegramApiError(method, resp.status_code, f"answer larger than {MAX_ANSWER_BYTES} bytes")
     try:
-        data = resp.json()
+        data = json.loads(resp.content)
     except ValueError:
         data = None
     if not isinstance(data, dict):
