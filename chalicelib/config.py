@@ -89,6 +89,7 @@ class Settings(BaseModel):
     retry_max_attempts: int = Field(10, alias="MUX_RETRY_MAX_ATTEMPTS", ge=1, le=100)
     retry_base_delay_sec: int = Field(30, alias="MUX_RETRY_BASE_DELAY_SEC", ge=0, le=43_200)
     retry_max_delay_sec: int = Field(900, alias="MUX_RETRY_MAX_DELAY_SEC", ge=0, le=43_200)
+    probe_interval_sec: int = Field(5, alias="MUX_PROBE_INTERVAL_SEC", ge=0, le=900)
     metrics_disabled: bool = Field(False, alias="POWERTOOLS_METRICS_DISABLED")
     dedupe_ttl_sec: int = Field(8 * 86_400, alias="MUX_DEDUPE_TTL_SEC", ge=86_400)
     # True only where the inbound queue's trigger has ReportBatchItemFailures (the packaged template sets
@@ -176,6 +177,12 @@ class Settings(BaseModel):
     def retry_window_sec(self) -> int:
         """How long the whole retry budget spans."""
         return sum(self.retry_delay_sec(n) for n in range(1, self.retry_max_attempts))
+
+    @property
+    def park_sec(self) -> int:
+        """How long a head parked behind its tenant's outage stays hidden unless released (its whole retry
+        window: a release that never comes delays it no longer than its own backoff would have)."""
+        return max(self.probe_interval_sec, min(self.retry_window_sec, 43_200))
 
 
 # The packaged template's trigger patch replaces this placeholder with its own queue (infra/resources.json).

@@ -89,6 +89,10 @@ def attempts_key(message_id: str) -> dict[str, str]:
     return {"pk": f"ATTEMPTS#{message_id}", "sk": "ATTEMPTS"}
 
 
+def tenant_health_key(tenant_id: str) -> dict[str, str]:
+    return {"pk": f"TENANTHEALTH#{tenant_id}", "sk": "TENANTHEALTH"}
+
+
 # --- serialisation ----------------------------------------------------------------------------
 @lru_cache(maxsize=1)
 def _serializers() -> tuple[Any, Any]:
@@ -167,6 +171,13 @@ def delete(key: dict[str, str], condition: str | None = None, **expr: Any) -> No
         kwargs["ConditionExpression"] = condition
     kwargs.update(expr)
     aws.dynamodb().delete_item(**kwargs)
+
+
+def delete_returning(key: dict[str, str]) -> dict[str, Any] | None:
+    """DeleteItem answering the item as it was (None if there was none)."""
+    resp = aws.dynamodb().delete_item(TableName=table_name(), Key=to_ddb(key), ReturnValues="ALL_OLD")
+    item = resp.get("Attributes")
+    return from_ddb(item) if item else None
 
 
 def update(key: dict[str, str], expression: str, condition: str | None = None, **expr: Any) -> dict[str, Any]:
