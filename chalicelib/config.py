@@ -49,6 +49,7 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(1_048_576, alias="MUX_MAX_BODY_BYTES", ge=1)
     inbound_media_max_bytes: int = Field(5_000_000, alias="MUX_INBOUND_MEDIA_MAX_BYTES", ge=0)
     allow_private_inbound_urls: bool = Field(False, alias="MUX_ALLOW_PRIVATE_INBOUND_URLS")
+    register_key: str | None = Field(None, alias="MUX_REGISTER_KEY")
     telegram_bot_token: str | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
     telegram_bot_username: str | None = Field(None, alias="MUX_TELEGRAM_BOT_USERNAME")
     telegram_webhook_secret: str | None = Field(None, alias="MUX_TELEGRAM_WEBHOOK_SECRET")
@@ -97,6 +98,7 @@ class Settings(BaseModel):
 
     @field_validator(
         "admin_token",
+        "register_key",
         "public_url",
         "telegram_bot_token",
         "telegram_bot_username",

@@ -75,6 +75,9 @@ def _reset_caches() -> None:
     config.reset_settings()
     aws.reset_clients()
     key_secrets.clear_cache()
+    from chalicelib.services import instances
+
+    instances.reset_cache()
     from chalicelib.services import recovery
 
     recovery.reset()

@@ -238,8 +238,17 @@ def _forward(
     if msg.media:
         events.record_files("telegram", msg.media, tenant.tenant_id, binding.route_key, now_ms(),
                             settings.dedupe_ttl_sec)
-    key = secrets.decrypt_key(tenant.tenant_id, tenant.key_ciphertext)
-    result = post_envelope(tenant.inbound_url, key, envelope, tenant.inbound_timeout_ms)
+    extra_headers = None
+    if tenant.mode == "jwt":
+        from chalicelib.services import instances
+
+        # A runtime-JWT OpenClaw wants a fresh mux-signed token per attempt and its id in header and body.
+        key = instances.inbound_token(tenant.tenant_id)
+        envelope["openclawId"] = tenant.tenant_id
+        extra_headers = {"X-OpenClaw-Id": tenant.tenant_id}
+    else:
+        key = secrets.decrypt_key(tenant.tenant_id, tenant.key_ciphertext)
+    result = post_envelope(tenant.inbound_url, key, envelope, tenant.inbound_timeout_ms, extra_headers)
     if gate is not None:
         gate.after(result.delivered or not result.retryable)
     if not result.delivered:

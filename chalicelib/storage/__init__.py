@@ -16,10 +16,12 @@ Key design (table `MUX_TABLE_NAME`; partition key `pk`, sort key `sk`, both stri
 | inbound dedupe record | `EVENT#<eventId>`                           | `EVENT`     |                                      | yes |
 | inbound file → tenant | `FILE#<channel>#<fileId>`                   | `FILE`      |                                      | yes |
 | queue message attempts| `ATTEMPTS#<SQS messageId>`                  | `ATTEMPTS`  |                                      | yes |
+| JWT signing key       | `SIGNKEY#<kid>`                             | `SIGNKEY`   | `SIGNKEYS` / `<createdAtMs:015d>#<kid>` | once retired |
 | down tenant's health  | `TENANTHEALTH#<tenantId>`                   | `TENANTHEALTH` |                                   | yes |
 | message → tenant      | `MSG#<routeKey>#<ref>` (message id, `cbq:…`) | `MSG`      |                                      | 48 h |
 
-Access patterns: tenant by id (GetItem); tenant by key (GetItem on the key hash, then the tenant);
+Access patterns: tenant by id (GetItem; a runtime-JWT instance is a tenant in mode `jwt` keyed by its
+openclawId, its key-hash item `KEYHASH#jwt:<id>`); every JWT signing key (one Query on gsi1 `SIGNKEYS`); tenant by key (GetItem on the key hash, then the tenant);
 binding of a route (BatchGetItem of the topic route and its chat route: one round trip); a tenant's
 bindings newest first (Query on gsi1, descending, paginated); tenants by status then id (Query on the gsi1
 partitions `TENANTS#enabled` / `TENANTS#disabled`); a tenant's session routes and tokens, for its delete (Query

@@ -78,6 +78,13 @@ def event_key(event_id: str) -> dict[str, str]:
     return {"pk": f"EVENT#{event_id}", "sk": "EVENT"}
 
 
+def signing_key_key(kid: str) -> dict[str, str]:
+    return {"pk": f"SIGNKEY#{kid}", "sk": "SIGNKEY"}
+
+
+SIGNING_KEYS_GSI = "SIGNKEYS"  # the gsi1 partition holding every JWT signing key (a handful of items)
+
+
 def attempts_key(message_id: str) -> dict[str, str]:
     return {"pk": f"ATTEMPTS#{message_id}", "sk": "ATTEMPTS"}
 
