@@ -257,10 +257,27 @@ class InboundMessage:
         return self.route_candidates[0]
 
 
+@dataclass(frozen=True)
+class PairingHint:
+    """How a user pairs a chat with a token (CONTRACT §3.3 token answer fields)."""
+
+    start_command: str | None = None
+    deep_link: str | None = None
+    instructions: str | None = None
+
+
 class Receiver(Protocol):
     """One platform's inbound side (the webhook route verifies and enqueues; this runs in the worker)."""
 
     channel: str
+
+    def enabled(self, settings: Settings) -> bool:
+        """Whether the platform is configured (else pairing tokens answer 400 CHANNEL_DISABLED)."""
+        ...
+
+    def pairing_hint(self, token: str, settings: Settings) -> PairingHint:
+        """What the token answer tells the user to do with the token."""
+        ...
 
     def parse(self, payload: dict[str, Any]) -> InboundMessage | None:
         """The queued payload as a message; None for what the mux ignores. Raises UnusableEventError."""

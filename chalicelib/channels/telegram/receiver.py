@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.channels.base import InboundMessage
+from chalicelib.channels.base import InboundMessage, PairingHint
 from chalicelib.channels.telegram import inbound as tg
 from chalicelib.config import Settings, get_settings
 
@@ -16,6 +16,15 @@ def _native(msg: InboundMessage) -> tg.TelegramMessage:
 
 class TelegramReceiver:
     channel = "telegram"
+
+    def enabled(self, settings: Settings) -> bool:
+        return settings.telegram_enabled
+
+    def pairing_hint(self, token: str, settings: Settings) -> PairingHint:
+        deep_link = None
+        if settings.telegram_bot_username:
+            deep_link = f"https://t.me/{settings.telegram_bot_username.lstrip('@')}?start={token}"
+        return PairingHint(start_command=f"/start {token}", deep_link=deep_link)
 
     def parse(self, payload: dict[str, Any]) -> InboundMessage | None:
         from chalicelib.channels.telegram.outbound import inbound_refs
