@@ -6,8 +6,8 @@ change. Senders get a :class:`Destination` that the service has already resolved
 checked against the route lock, so a sender never chooses where a message goes: it only maps the request onto
 the platform API for that fixed destination.
 
-Inbound, a platform adds `chalicelib/channels/<channel>/receiver.py` exposing `RECEIVER` (a :class:`Receiver`)
-and lists it in `_RECEIVER_MODULES`: it parses a queued payload into one channel-neutral
+Inbound, a platform adds `chalicelib/channels/<channel>/receiver.py` exposing `RECEIVER` (a :class:`Receiver`),
+found by the channel's name: it parses a queued payload into one channel-neutral
 :class:`InboundMessage` and does everything platform-specific for it (notices, acknowledgements, session keys,
 media, the envelope); the inbound service (dedupe, claims, bot commands, forwarding) never names a platform.
 """
@@ -153,11 +153,9 @@ def register(channel: str, sender: Sender | None) -> None:
 
 
 # --- inbound ----------------------------------------------------------------------------------
-_RECEIVER_MODULES: dict[str, str] = {
-    "telegram": "chalicelib.channels.telegram.receiver",
-    "discord": "chalicelib.channels.discord.receiver",
-    "whatsapp": "chalicelib.channels.whatsapp.receiver",
-}
+# A channel's receiver is found by name: `chalicelib/channels/<channel>/receiver.py` exposing RECEIVER, for the
+# channels the API knows (models.CHANNELS); imported on first use.
+_RECEIVER_MODULE = "chalicelib.channels.{channel}.receiver"
 _receiver_overrides: dict[str, Receiver] = {}
 # Platforms nest payloads a few levels (Telegram: reply_to_message → pinned_message …); real ones stay far below.
 MAX_DEPTH = 64
@@ -304,14 +302,21 @@ class Receiver(Protocol):
         """The CONTRACT §8 envelope, media fetched and inlined up to the cap."""
         ...
 
+    def download(self, file_id: str, max_bytes: int, *, timeout: float) -> tuple[bytes, str | None] | None:
+        """An inbound file's bytes and content type (for the file proxy), or None when the platform does not
+        provide it or it exceeds `max_bytes`."""
+        ...
+
 
 def receiver_for(channel: str) -> Receiver | None:
     """The receiver of `channel`, or None when no receiver module exists for it (yet)."""
     if channel in _receiver_overrides:
         return _receiver_overrides[channel]
-    module_name = _RECEIVER_MODULES.get(channel)
-    if module_name is None:
+    from chalicelib.models import CHANNELS
+
+    if channel not in CHANNELS:
         return None
+    module_name = _RECEIVER_MODULE.format(channel=channel)
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

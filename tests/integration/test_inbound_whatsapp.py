@@ -255,8 +255,8 @@ def test_several_business_numbers_route_and_answer_by_the_number_messaged(
     assert graph.sent_from == [other, PHONE_NUMBER_ID] and openclaw.attempts == []
 
 
-def test_media_is_inlined_with_the_file_proxy_url_and_recorded_for_the_proxy(
-    client: Any, sqs_event: Any, graph: FakeGraph, tenant: tuple[str, FakeOpenClaw]
+def test_media_is_inlined_with_the_file_proxy_url_and_served_by_the_proxy(
+    client: Any, sqs_event: Any, graph: FakeGraph, tenant: tuple[str, FakeOpenClaw], make_tenant: Any
 ) -> None:
     from chalicelib.clock import now_ms
     from chalicelib.storage import events
@@ -273,6 +273,12 @@ def test_media_is_inlined_with_the_file_proxy_url_and_recorded_for_the_proxy(
     owner = events.file_owner("whatsapp", "1183746529304857", now_ms())
     assert owner is not None and owner["tenantId"] == "acme"
     assert len(openclaw.turns) == 1  # OpenClaw's rules accepted it
+    # The file proxy serves it to this tenant only.
+    proxied = client.http.get("/v1/mux/files/whatsapp?id=1183746529304857", headers={**auth(key), "Accept": "*/*"})
+    assert proxied.status_code == 200 and proxied.body == b"\xff\xd8jpeg-bytes"
+    _, other_key = make_tenant("other", inbound_url=openclaw.url)
+    denied = client.http.get("/v1/mux/files/whatsapp?id=1183746529304857", headers=auth(other_key))
+    assert denied.status_code == 404 and json.loads(denied.body)["code"] == "FILE_NOT_FOUND"
 
     # A voice note the Graph API no longer has: url only, and a one-line body so the turn is not empty.
     send(client, sqs_event, fixture("audio_voice.json"))

@@ -97,5 +97,10 @@ class TelegramReceiver:
             attachments=media.attachments(native, settings),
         )
 
+    def download(self, file_id: str, max_bytes: int, *, timeout: float) -> tuple[bytes, str | None] | None:
+        from chalicelib.channels.telegram import media
+
+        return media.download(file_id, max_bytes, timeout=timeout)
+
 
 RECEIVER = TelegramReceiver()

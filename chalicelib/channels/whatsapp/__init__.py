@@ -1,1 +1,1 @@
-"""WhatsApp (Cloud API): webhook verification, inbound parsing and notices, the Graph API sender."""
+"""WhatsApp (Cloud API) channel."""

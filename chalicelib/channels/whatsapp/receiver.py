@@ -130,5 +130,8 @@ class WhatsAppReceiver:
         return wa.envelope(native, session_key=session_key, account_id=account_id, route_key=route_key,
                            attachments=attachments(native, settings))
 
+    def download(self, file_id: str, max_bytes: int, *, timeout: float) -> tuple[bytes, str | None] | None:
+        return download(file_id, max_bytes, timeout=timeout)
+
 
 RECEIVER = WhatsAppReceiver()
