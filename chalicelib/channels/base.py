@@ -249,6 +249,8 @@ class InboundMessage:
     media: list[dict[str, Any]] = field(default_factory=list)  # each with "fileId" (the file proxy's id)
     refs: list[str] = field(default_factory=list)
     service: bool = False  # a platform note about the chat itself (not forwarded)
+    # The reference a typing indicator names on this route once forwarded (WhatsApp: the newest message).
+    typing_ref: str | None = None
 
     @property
     def route_key(self) -> str:

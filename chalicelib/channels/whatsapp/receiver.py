@@ -106,6 +106,7 @@ class WhatsAppReceiver:
             token=find_token(native.text),
             media=native.media,
             refs=[native.wamid],
+            typing_ref=native.wamid,
             service=native.service,
         )
 
