@@ -27,6 +27,12 @@ class Feature:
 
 FEATURES: tuple[Feature, ...] = (
     Feature("Telegram", "telegram_bot_token", ("telegram_webhook_secret",), "to verify Telegram's webhook calls"),
+    Feature(
+        "WhatsApp",
+        "whatsapp_access_token",
+        ("whatsapp_phone_number_id", "whatsapp_app_secret", "whatsapp_verify_token"),
+        "to send from its business number and to verify Meta's webhook calls",
+    ),
 )
 
 
@@ -91,7 +97,8 @@ class Settings(BaseModel):
     retry_max_delay_sec: int = Field(900, alias="MUX_RETRY_MAX_DELAY_SEC", ge=0, le=43_200)
     probe_interval_sec: int = Field(5, alias="MUX_PROBE_INTERVAL_SEC", ge=0, le=900)
     metrics_disabled: bool = Field(False, alias="POWERTOOLS_METRICS_DISABLED")
-    dedupe_ttl_sec: int = Field(8 * 86_400, alias="MUX_DEDUPE_TTL_SEC", ge=86_400)
+    # ≥ 7 days: WhatsApp redelivers an unacknowledged webhook for a week (Telegram for a day).
+    dedupe_ttl_sec: int = Field(8 * 86_400, alias="MUX_DEDUPE_TTL_SEC", ge=7 * 86_400)
     # True only where the inbound queue's trigger has ReportBatchItemFailures (the packaged template sets
     # both); otherwise the worker settles failed batches itself (chalicelib/services/settle.py).
     report_batch_item_failures: bool = Field(False, alias="MUX_REPORT_BATCH_ITEM_FAILURES")

@@ -1,15 +1,22 @@
-"""The outbound sender interface every platform implements, and the registry that finds a channel's sender.
+"""The interfaces every platform implements — outbound `Sender`, inbound `Receiver` — and their registries.
 
 A platform plugs in by adding `chalicelib/channels/<channel>/outbound.py` exposing `SENDER` (an object that
 satisfies :class:`Sender`) and listing the module in `_SENDER_MODULES`; the outbound route and service never
 change. Senders get a :class:`Destination` that the service has already resolved from the session route and
 checked against the route lock, so a sender never chooses where a message goes: it only maps the request onto
 the platform API for that fixed destination.
+
+Inbound, a platform adds `chalicelib/channels/<channel>/receiver.py` exposing `RECEIVER` (a :class:`Receiver`),
+found by the channel's name: it parses a queued payload into one channel-neutral
+:class:`InboundMessage` and does everything platform-specific for it (notices, acknowledgements, session keys,
+media, the envelope); the inbound service (dedupe, claims, bot commands, forwarding) never names a platform.
 """
 
 from __future__ import annotations
 
 import importlib
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -143,3 +150,188 @@ def register(channel: str, sender: Sender | None) -> None:
         _overrides.pop(channel, None)
     else:
         _overrides[channel] = sender
+
+
+# --- inbound ----------------------------------------------------------------------------------
+# A channel's receiver is found by name: `chalicelib/channels/<channel>/receiver.py` exposing RECEIVER, for the
+# channels the API knows (models.CHANNELS); imported on first use.
+_RECEIVER_MODULE = "chalicelib.channels.{channel}.receiver"
+_receiver_overrides: dict[str, Receiver] = {}
+# Platforms nest payloads a few levels (Telegram: reply_to_message → pinned_message …); real ones stay far below.
+MAX_DEPTH = 64
+_COMMAND = re.compile(r"^[/!](?P<name>[A-Za-z0-9_]+)(?:@(?P<bot>[A-Za-z0-9_]+))?(?:\s+(?P<args>.*))?$", re.S)
+_TOKEN = re.compile(r"(?<![A-Za-z0-9_-])(mpt_[A-Za-z0-9_-]{32})(?![A-Za-z0-9_-])")
+
+
+class UnusableEventError(ValueError):
+    """An authentic event the mux can never process; `reason` is low-cardinality (a metric dimension),
+    `fields` names the offending fields (never their values: they may be anything)."""
+
+    def __init__(self, reason: str, fields: list[str] | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.fields = fields or []
+
+
+def check_payload(value: Any) -> None:
+    """Raise UnusableEventError unless `value` is JSON the queue carries unchanged: nesting ≤ MAX_DEPTH,
+    strings encodable as UTF-8 (no lone surrogates), finite numbers."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise UnusableEventError("unserialisable") from None
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise UnusableEventError("unserialisable")
+        elif isinstance(item, dict | list):
+            if depth > MAX_DEPTH:
+                raise UnusableEventError("too_deep")
+            children = item.items() if isinstance(item, dict) else enumerate(item)
+            for k, child in children:
+                if isinstance(k, str):
+                    stack.append((k, depth))
+                stack.append((child, depth + 1))
+        elif item is not None and not isinstance(item, bool | int):
+            raise UnusableEventError("unserialisable")
+
+
+@dataclass
+class Command:
+    name: str  # lower-case, without prefix
+    bot: str | None
+    args: str
+
+
+def command(text: str) -> Command | None:
+    """A `/name[@bot] args` or `!name args` command at the start of the text."""
+    match = _COMMAND.match(text.strip())
+    if not match:
+        return None
+    return Command(match["name"].lower(), match["bot"], (match["args"] or "").strip())
+
+
+def find_token(text: str) -> str | None:
+    """A pairing token (CONTRACT §6) anywhere in the text: `/start <token>`, `/bot_switch <token>`, bare."""
+    match = _TOKEN.search(text)
+    return match.group(1) if match else None
+
+
+@dataclass
+class InboundMessage:
+    """One inbound platform event, channel-neutral: what dedupe, routing, pairing and forwarding need.
+
+    `kind` is "message" (content a user sent) or "callback" (a press on a button of a message the bot sent,
+    which the platform wants acknowledged). `route_candidates` are the routes a binding may sit on, most
+    specific first; `route_key` is the one a claim binds. `thread_id`: a thread inside a chat-scoped route
+    that gets its own session key (and session route) under the chat's binding. `command` is already None
+    when addressed to another bot. `refs`: message references the tenant may act on once forwarded (edit,
+    react, reply). `native` is the channel's own parsed form, for the receiver's use only.
+    """
+
+    channel: str
+    event_id: str
+    kind: str
+    route_candidates: list[str]
+    scope: str
+    chat_id: str
+    topic_id: str | None
+    is_private: bool
+    text: str
+    forwardable: bool
+    native: Any
+    thread_id: str | None = None
+    command: Command | None = None
+    token: str | None = None
+    media: list[dict[str, Any]] = field(default_factory=list)  # each with "fileId" (the file proxy's id)
+    refs: list[str] = field(default_factory=list)
+    service: bool = False  # a platform note about the chat itself (not forwarded)
+    # The reference a typing indicator names on this route once forwarded (WhatsApp: the newest message).
+    typing_ref: str | None = None
+
+    @property
+    def route_key(self) -> str:
+        return self.route_candidates[0]
+
+
+@dataclass(frozen=True)
+class PairingHint:
+    """How a user pairs a chat with a token (CONTRACT §3.3 token answer fields)."""
+
+    start_command: str | None = None
+    deep_link: str | None = None
+    instructions: str | None = None
+
+
+class Receiver(Protocol):
+    """One platform's inbound side (the webhook route verifies and enqueues; this runs in the worker)."""
+
+    channel: str
+
+    def enabled(self, settings: Settings) -> bool:
+        """Whether the platform is configured (else pairing tokens answer 400 CHANNEL_DISABLED)."""
+        ...
+
+    def pairing_hint(self, token: str, settings: Settings) -> PairingHint:
+        """What the token answer tells the user to do with the token."""
+        ...
+
+    def parse(self, payload: dict[str, Any]) -> InboundMessage | None:
+        """The queued payload as a message; None for what the mux ignores. Raises UnusableEventError."""
+        ...
+
+    def notify(self, msg: InboundMessage, text: str) -> bool:
+        """Send a user-facing notice (pairing result, hint, command answer) to the message's chat; best effort."""
+        ...
+
+    def acknowledge(self, msg: InboundMessage) -> None:
+        """Acknowledge a callback to the platform (Telegram's callback answer); best effort."""
+        ...
+
+    def is_chat_admin(self, msg: InboundMessage) -> bool:
+        """Whether the sender administers the (group) chat; False when the platform cannot tell."""
+        ...
+
+    def session_key(self, msg: InboundMessage, agent_id: str | None, *, thread: bool) -> str:
+        """CONTRACT §5 session key of the message's route (with `thread`, of its thread too)."""
+        ...
+
+    def envelope(self, msg: InboundMessage, *, session_key: str, account_id: str, route_key: str,
+                 settings: Settings) -> dict[str, Any]:
+        """The CONTRACT §8 envelope, media fetched and inlined up to the cap."""
+        ...
+
+    def download(self, file_id: str, max_bytes: int, *, timeout: float) -> tuple[bytes, str | None] | None:
+        """An inbound file's bytes and content type (for the file proxy), or None when the platform does not
+        provide it or it exceeds `max_bytes`."""
+        ...
+
+
+def receiver_for(channel: str) -> Receiver | None:
+    """The receiver of `channel`, or None when no receiver module exists for it (yet)."""
+    if channel in _receiver_overrides:
+        return _receiver_overrides[channel]
+    from chalicelib.models import CHANNELS
+
+    if channel not in CHANNELS:
+        return None
+    module_name = _RECEIVER_MODULE.format(channel=channel)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not module_name.startswith(exc.name):
+            raise
+        return None
+    receiver: Receiver = module.RECEIVER
+    return receiver
+
+
+def register_receiver(channel: str, receiver: Receiver | None) -> None:
+    """Install (or with None, remove) a receiver for `channel` ahead of the module registry (tests, plug-ins)."""
+    if receiver is None:
+        _receiver_overrides.pop(channel, None)
+    else:
+        _receiver_overrides[channel] = receiver

@@ -9,7 +9,7 @@ from chalice.app import Blueprint
 
 from chalicelib import observability
 from chalicelib.config import get_settings
-from chalicelib.errors import NotFoundError, ServiceUnavailableError, UnauthorizedError
+from chalicelib.errors import ForbiddenError, NotFoundError, ServiceUnavailableError, UnauthorizedError
 from chalicelib.routes.http import endpoint, json_object, raw_body
 
 bp = Blueprint(__name__)
@@ -76,9 +76,126 @@ def telegram_webhook() -> Any:
     return {"ok": True}
 
 
-def _unusable(reason: str, fields: list[str]) -> dict[str, Any]:
-    """An authentic update that can never be processed: 200 (any other answer makes Telegram send it
-    again for a day), counted, never queued."""
-    observability.count("UpdatesUnusable", channel="telegram", reason=reason)
+@endpoint(
+    bp,
+    "/v1/webhooks/whatsapp",
+    ["GET"],
+    summary="WhatsApp webhook subscription handshake (hub.mode, hub.verify_token, hub.challenge)",
+    auth="platform",
+    errors=(403, 404, 503),
+    query={
+        "hub.mode": {"type": "string"},
+        "hub.verify_token": {"type": "string"},
+        "hub.challenge": {"type": "string"},
+    },
+)
+def whatsapp_handshake() -> Any:
+    from chalice.app import Response
+
+    from chalicelib.channels.whatsapp import verify
+
+    settings = get_settings()
+    if not settings.whatsapp_enabled:
+        raise NotFoundError("WhatsApp is not enabled on this mux.", code="CHANNEL_DISABLED")
+    expected = settings.require("whatsapp_verify_token")
+    query: Any = bp.current_request.query_params or {}
+    challenge = verify.handshake_challenge(
+        query.get("hub.mode"), query.get("hub.verify_token"), query.get("hub.challenge"), expected
+    )
+    if challenge is None:
+        observability.count("AuthFailures", route="webhook_verify", channel="whatsapp")
+        raise ForbiddenError("The verify token is missing or wrong.")
+    return Response(body=challenge, status_code=200, headers={"Content-Type": "text/plain; charset=utf-8"})
+
+
+@endpoint(
+    bp,
+    "/v1/webhooks/whatsapp",
+    ["POST"],
+    summary="WhatsApp Cloud API webhook (X-Hub-Signature-256)",
+    auth="platform",
+    errors=(400, 401, 404, 413, 503),
+)
+def whatsapp_webhook() -> Any:
+    from chalicelib.channels.base import UnusableEventError, check_payload
+    from chalicelib.channels.whatsapp import inbound as whatsapp
+    from chalicelib.channels.whatsapp import verify
+    from chalicelib.models import QueuedEvent
+
+    settings = get_settings()
+    if not settings.whatsapp_enabled:
+        raise NotFoundError("WhatsApp is not enabled on this mux.", code="CHANNEL_DISABLED")
+    secret = settings.require("whatsapp_app_secret")
+    body = raw_body(bp)
+    if not verify.signature_valid(body, bp.current_request.headers.get("x-hub-signature-256"), secret):
+        observability.count("AuthFailures", route="webhook", channel="whatsapp")
+        raise UnauthorizedError("The X-Hub-Signature-256 signature is missing or wrong.")
+    try:
+        payload = json_object(body)
+        check_payload(payload)
+    except RecursionError:
+        return _unusable("too_deep", [], channel="whatsapp")
+    except UnusableEventError as exc:
+        return _unusable(exc.reason, exc.fields, channel="whatsapp")
+    singles, statuses, unusable = whatsapp.split(payload)
+    for problem in unusable:
+        _unusable(problem.reason, problem.fields, channel="whatsapp")
+    _report_statuses(statuses)
+    now = int(time.time() * 1000)
+    events = []
+    for single in singles:
+        msg = whatsapp.parse(single)
+        event = QueuedEvent(
+            eventId=msg.event_id, channel="whatsapp", routeKey=msg.route_candidates()[0], receivedAtMs=now,
+            payload=single,
+        )
+        if len(event.model_dump_json().encode("utf-8")) > QUEUE_MESSAGE_MAX_BYTES:
+            _unusable("too_large", [], channel="whatsapp")
+            continue
+        events.append(event)
+    for event in events:
+        observability.log_keys(event_id=event.eventId, route_key=event.routeKey)
+        _enqueue(event)
+    if not events:
+        return {"ok": True, "ignored": True}
+    return {"ok": True}
+
+
+def _report_statuses(statuses: list[dict[str, Any]]) -> None:
+    """Delivery statuses of what the mux sent: acknowledged, never forwarded; a failure is logged and counted
+    by Meta's error code (131047: the 24-hour window closed, a template is needed)."""
+    for status in statuses:
+        if status.get("status") != "failed":
+            observability.count("StatusesAcknowledged", channel="whatsapp")
+            continue
+        errors = status.get("errors")
+        codes = [e.get("code") for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+        for code in codes or [None]:
+            dimension = str(code) if isinstance(code, int) and not isinstance(code, bool) else "unknown"
+            observability.count("DeliveryFailures", channel="whatsapp", code=dimension)
+            observability.logger().warning(
+                "whatsapp message not delivered",
+                extra={"code": dimension, "wamid": str(status.get("id", ""))[:200]},
+            )
+
+
+def _enqueue(event: Any) -> None:
+    from chalicelib.queue import enqueue
+
+    try:
+        enqueue(event)
+    except Exception:
+        observability.logger().exception("enqueue failed")
+        observability.count("EnqueueFailures", channel=event.channel)
+        # 5xx so the platform delivers the update again later: nothing authentic is dropped (what was queued
+        # already is deduped by its event id).
+        raise ServiceUnavailableError("The update could not be queued; retry later.") from None
+    observability.count("Received", channel=event.channel)
+
+
+def _unusable(reason: str, fields: list[str], channel: str = "telegram") -> dict[str, Any]:
+    """An authentic update that can never be processed: 200 (any other answer makes the platform send it
+    again for a day or a week), counted, never queued."""
+    observability.count("UpdatesUnusable", channel=channel, reason=reason)
     observability.logger().warning("unusable update acknowledged", extra={"reason": reason, "fields": fields})
     return {"ok": True, "ignored": True}

@@ -4,30 +4,30 @@ from __future__ import annotations
 
 import time
 
+from chalicelib.channels.base import receiver_for
 from chalicelib.errors import InvalidInputError, NotFoundError, PayloadTooLargeError, ProviderError
 from chalicelib.storage import events
 
 # Lambda responses are capped at 6 MB and binary bodies travel base64-encoded through API Gateway.
 MAX_PROXY_BYTES = 4_400_000
-# getFile + the download, each bounded, stay inside API Gateway's 29-second integration timeout.
+# The platform's lookup + the download, each bounded, stay inside API Gateway's 29-second integration timeout.
 PROXY_TIMEOUT_SEC = 12.0
 
 
 def fetch(tenant_id: str, channel: str, file_id: str | None) -> tuple[bytes, str, str | None]:
     """(bytes, content type, file name) of an inbound attachment owned by `tenant_id`."""
-    if channel != "telegram":
+    receiver = receiver_for(channel)
+    if receiver is None:
         raise InvalidInputError(f"Files of channel {channel!r} are not served by this mux.", code="UNSUPPORTED_CHANNEL")
     if not file_id:
         raise InvalidInputError("The id query parameter is required.", details={"fields": ["id"]})
     owner = events.file_owner(channel, file_id, int(time.time() * 1000))
     if owner is None or owner.get("tenantId") != tenant_id:
         raise NotFoundError("No file with this id came from a route of this tenant.", code="FILE_NOT_FOUND")
-    from chalicelib.channels.telegram import media
-
-    fetched = media.download(file_id, MAX_PROXY_BYTES, timeout=PROXY_TIMEOUT_SEC)
+    fetched = receiver.download(file_id, MAX_PROXY_BYTES, timeout=PROXY_TIMEOUT_SEC)
     if fetched is None:
         raise ProviderError(
-            "Telegram did not provide the file (expired, unavailable or larger than the proxy limit).",
+            f"The {channel} platform did not provide the file (expired, unavailable or larger than the proxy limit).",
             details={"maxBytes": MAX_PROXY_BYTES},
         )
     data, content_type = fetched

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib import aws, observability
-from chalicelib.config import get_settings
-from chalicelib.models import AdminHealthResponse
+from chalicelib.channels.base import receiver_for
+from chalicelib.config import Settings, get_settings
+from chalicelib.models import CHANNELS, AdminHealthResponse
 
 
 def _queue_depth(url: str | None) -> dict[str, Any]:
@@ -43,10 +44,12 @@ def report() -> AdminHealthResponse:
             "inbound": _queue_depth(settings.inbound_queue_url),
             "deadLetter": _queue_depth(settings.dead_letter_queue_url),
         },
-        channels={
-            "telegram": settings.telegram_enabled,
-            "discord": settings.discord_enabled,
-            "whatsapp": settings.whatsapp_enabled,
-        },
+        channels={channel: _served(channel, settings) for channel in CHANNELS},
         counters=observability.counters(),
     )
+
+
+def _served(channel: str, settings: Settings) -> bool:
+    """Whether this mux serves the channel: built (it has a receiver) and configured."""
+    receiver = receiver_for(channel)
+    return receiver is not None and receiver.enabled(settings)

@@ -11,9 +11,14 @@ from collections.abc import Callable
 from typing import Protocol
 
 from chalicelib import observability, secrets
-from chalicelib.channels.telegram import inbound as tg
-from chalicelib.channels.telegram import notices
-from chalicelib.channels.telegram import outbound as tg_outbound
+from chalicelib.channels.base import (
+    Command,
+    InboundMessage,
+    Receiver,
+    UnusableEventError,
+    find_token,
+    receiver_for,
+)
 from chalicelib.clock import now_ms
 from chalicelib.config import get_settings
 from chalicelib.delivery import post_envelope, status_dimension
@@ -67,22 +72,23 @@ def process(event: QueuedEvent, attempt: int, time_left_ms: Callable[[], int] | 
             gate: ForwardGate | None = None) -> str:
     """Handle one event; returns its outcome (for logs and metrics). `time_left_ms` is the invocation's
     remaining time: a forward that could outlast it is deferred instead of started."""
-    if event.channel != "telegram":
+    receiver = receiver_for(event.channel)
+    if receiver is None:
         return "ignored"
     try:
-        msg = tg.parse(event.payload)
-    except tg.UnusableUpdateError as exc:
+        msg = receiver.parse(event.payload)
+    except UnusableEventError as exc:
         # Queued before the webhook validated updates completely: it can never be processed.
-        observability.count("UpdatesUnusable", channel="telegram", reason=exc.reason)
+        observability.count("UpdatesUnusable", channel=event.channel, reason=exc.reason)
         return "unusable"
     if msg is None:
         return "ignored"
-    return _process_telegram(msg, attempt, time_left_ms, event.receivedAtMs, gate)
+    return _process_message(receiver, msg, attempt, time_left_ms, event.receivedAtMs, gate)
 
 
-def _lookup(msg: tg.TelegramMessage) -> tuple[bool, Binding | None, dict[str, Binding]]:
+def _lookup(msg: InboundMessage) -> tuple[bool, Binding | None, dict[str, Binding]]:
     """Dedupe record and candidate routes in one BatchGetItem."""
-    candidates = msg.route_candidates()
+    candidates = msg.route_candidates
     keys = [events.key(msg.event_id)] + [tbl.route_key(r) for r in candidates]
     found = tbl.batch_get(keys)
     handled = any(i.get("type") == "event" and events.is_handled(i, now_ms()) for i in found)
@@ -93,34 +99,32 @@ def _lookup(msg: tg.TelegramMessage) -> tuple[bool, Binding | None, dict[str, Bi
     return handled, binding, routes
 
 
-def _process_telegram(
-    msg: tg.TelegramMessage, attempt: int, time_left_ms: Callable[[], int] | None, received_at_ms: int,
-    gate: ForwardGate | None = None,
+def _process_message(
+    rx: Receiver, msg: InboundMessage, attempt: int, time_left_ms: Callable[[], int] | None,
+    received_at_ms: int, gate: ForwardGate | None = None,
 ) -> str:
     settings = get_settings()
     handled, binding, routes = _lookup(msg)
     if handled:
-        observability.count("DuplicatesSkipped", channel="telegram")
+        observability.count("DuplicatesSkipped", channel=msg.channel)
         return "duplicate"
     outcome: str
     tenant_id = binding.tenant_id if binding else None
     if msg.kind == "message":
-        token = tg.find_token(msg.text)
-        cmd = tg.command(msg.text)
-        if cmd is not None and tg.addressed_to_other_bot(cmd, settings.telegram_bot_username):
-            cmd = None
+        token = msg.token
+        cmd = msg.command
         if cmd is not None and cmd.name in CONTROL_COMMANDS:
-            outcome = _control(msg, cmd, binding, routes.get(msg.route_key))
+            outcome = _control(rx, msg, cmd, binding, routes.get(msg.route_key))
             _mark(msg, outcome, tenant_id)
             return outcome
         if token is not None:
-            outcome = _claim(msg, token, routes.get(msg.route_key), replace=False)
+            outcome = _claim(rx, msg, token, routes.get(msg.route_key), replace=False)
             _mark(msg, outcome, tenant_id)
             return outcome
         _refuse_if_owner_deleted(msg, binding, routes, received_at_ms)
         if binding is None:
             if (msg.is_private and msg.forwardable) or cmd is not None:
-                notices.send(msg, settings.unpaired_hint_text)
+                rx.notify(msg, settings.unpaired_hint_text)
                 _mark(msg, "unpaired_hint", None)
                 return "unpaired_hint"
             # Chatter in an unpaired group has no effect to repeat: no dedupe record (a write per message
@@ -129,25 +133,25 @@ def _process_telegram(
     else:
         _refuse_if_owner_deleted(msg, binding, routes, received_at_ms)
         if binding is None:
-            notices.answer_callback(msg)
+            rx.acknowledge(msg)
             _mark(msg, "unpaired_callback", None)
             return "unpaired_callback"
     assert binding is not None
     if not msg.forwardable:
         # Service messages (joins, pins, title changes …), live-location moves, callbacks without data:
         # nothing for the agent, and OpenClaw would refuse a content-less envelope.
-        observability.count("NotForwarded", channel="telegram", reason="service" if msg.service else "empty")
+        observability.count("NotForwarded", channel=msg.channel, reason="service" if msg.service else "empty")
         if msg.kind == "callback":
-            _answer_callback_once(msg)
+            _answer_callback_once(rx, msg)
         _mark(msg, "not_forwarded", binding.tenant_id)
         return "not_forwarded"
-    _forward(msg, binding, attempt, time_left_ms, gate)
+    _forward(rx, msg, binding, attempt, time_left_ms, gate)
     _mark(msg, "forwarded", binding.tenant_id, owned_on=binding.route_key)
     return "forwarded"
 
 
 def _refuse_if_owner_deleted(
-    msg: tg.TelegramMessage, binding: Binding | None, routes: dict[str, Binding], received_at_ms: int
+    msg: InboundMessage, binding: Binding | None, routes: dict[str, Binding], received_at_ms: int
 ) -> None:
     """Dead-letter ("tenant deleted") a message whose route belonged, when it arrived, to a tenant deleted
     since: it is never forwarded elsewhere, even if the route was bound to another tenant after the delete.
@@ -159,7 +163,7 @@ def _refuse_if_owner_deleted(
     """
     if binding is not None and binding.created_at_ms <= received_at_ms:
         return
-    candidates = msg.route_candidates()
+    candidates = msg.route_candidates
     gone = tenant_store.deleted_routes(candidates, now_ms())
     for route in candidates:
         if gone.get(route, 0) > received_at_ms:
@@ -170,45 +174,37 @@ def _refuse_if_owner_deleted(
             return
 
 
-def _mark(msg: tg.TelegramMessage, outcome: str, tenant_id: str | None, owned_on: str | None = None) -> None:
+def _mark(msg: InboundMessage, outcome: str, tenant_id: str | None, owned_on: str | None = None) -> None:
     now = now_ms()
     # A forwarded message (and callback) becomes one the tenant may edit, react to or answer on its route;
     # that record rides in the dedupe record's write.
     also = None
     if owned_on is not None and tenant_id is not None:
-        refs = tg_outbound.inbound_refs(msg.message, msg.callback)
-        also = [messages.item(owned_on, ref, tenant_id, now) for ref in refs]
+        also = [messages.item(owned_on, ref, tenant_id, now) for ref in msg.refs]
     events.mark_handled(msg.event_id, outcome, now, get_settings().dedupe_ttl_sec, tenant_id, also=also)
 
 
 # --- forwarding -------------------------------------------------------------------------------
-def _session_for(msg: tg.TelegramMessage, binding: Binding) -> tuple[str, bool]:
+def _session_for(rx: Receiver, msg: InboundMessage, binding: Binding) -> tuple[str, bool]:
     """The session key of this message, and whether its session route must be (re)written.
 
-    A binding's own session key is used as is; a private-chat thread under a chat binding gets its own
-    derived key (`…:thread:<n>`) whose session route points at that thread for outbound sends.
+    A binding's own session key is used as is; a thread under a chat binding (a Telegram private-chat
+    thread) gets its own derived key (`…:thread:<n>`) whose session route points at that thread for
+    outbound sends.
     """
-    if msg.private_thread_id and not binding.session_override:
-        return msg.session_key(binding.agent_id), True
+    if msg.thread_id and not binding.session_override:
+        return rx.session_key(msg, binding.agent_id, thread=True), True
     return binding.session_key, False
 
 
-def _base_session(msg: tg.TelegramMessage, agent_id: str | None) -> str:
-    agent = agent_id or "main"
-    if msg.is_private:
-        return f"agent:{agent}:telegram:direct:{msg.chat_id}"
-    key = f"agent:{agent}:telegram:group:{msg.chat_id}"
-    return key + (f":topic:{msg.topic_id}" if msg.topic_id is not None else "")
-
-
 def _forward(
-    msg: tg.TelegramMessage, binding: Binding, attempt: int, time_left_ms: Callable[[], int] | None,
+    rx: Receiver, msg: InboundMessage, binding: Binding, attempt: int, time_left_ms: Callable[[], int] | None,
     gate: ForwardGate | None = None,
 ) -> None:
     settings = get_settings()
     observability.log_keys(tenant_id=binding.tenant_id, route_key=binding.route_key, event_id=msg.event_id)
     if msg.kind == "callback":
-        _answer_callback_once(msg)
+        _answer_callback_once(rx, msg)
     tenant = tenant_store.get(binding.tenant_id)
     if tenant is None:
         # A route lock outliving its tenant (written by a claim racing the delete): never forwarded.
@@ -222,21 +218,18 @@ def _forward(
         raise RetryLaterError("tenant has no inbound target")
     if time_left_ms is not None and time_left_ms() < tenant.inbound_timeout_ms + DEADLINE_MARGIN_MS:
         raise DeferredError()
-    if gate is not None:  # before the media downloads: a parked message costs none
+    if gate is not None:  # before the media downloads (inside the envelope): a parked message costs none
         gate.before(tenant.tenant_id, tenant.inbound_timeout_ms)
-    session_key, sub_session = _session_for(msg, binding)
-    from chalicelib.channels.telegram import media
-
-    attachments = media.attachments(msg, settings)
-    envelope = tg.envelope(
+    session_key, sub_session = _session_for(rx, msg, binding)
+    envelope = rx.envelope(
         msg,
         session_key=session_key,
         account_id=settings.openclaw_account_id,
         route_key=binding.route_key,
-        attachments=attachments,
+        settings=settings,
     )
     if msg.media:
-        events.record_files("telegram", msg.media, tenant.tenant_id, binding.route_key, now_ms(),
+        events.record_files(msg.channel, msg.media, tenant.tenant_id, binding.route_key, now_ms(),
                             settings.dedupe_ttl_sec)
     extra_headers = None
     if tenant.mode == "jwt":
@@ -253,32 +246,32 @@ def _forward(
         gate.after(result.delivered or not result.retryable)
     if not result.delivered:
         # By status, so an operator sees "a tenant answers 401" (dimension values are bounded).
-        observability.count("ForwardFailures", channel="telegram", status=status_dimension(result.status))
+        observability.count("ForwardFailures", channel=msg.channel, status=status_dimension(result.status))
         if result.retryable:
             raise RetryLaterError(result.reason, result.status, result.detail)
         raise RejectedError(result.reason, result.status, result.detail)
-    observability.count("Forwarded", channel="telegram")
+    observability.count("Forwarded", channel=msg.channel)
     _after_forward(msg, binding, tenant, session_key, sub_session)
 
 
-def _answer_callback_once(msg: tg.TelegramMessage) -> None:
-    """Answer the callback query on the first attempt only — also after a redrive from the dead letters
+def _answer_callback_once(rx: Receiver, msg: InboundMessage) -> None:
+    """Acknowledge the callback on the first attempt only — also after a redrive from the dead letters
     (attempts start again there): the side effect is recorded under the event id."""
     effect = f"{msg.event_id}#answered"
     if events.is_handled(tbl.get(events.key(effect)), now_ms()):
         return
-    notices.answer_callback(msg)
+    rx.acknowledge(msg)
     events.mark_handled(effect, "callback_answered", now_ms(), get_settings().dedupe_ttl_sec, None)
 
 
 def _after_forward(
-    msg: tg.TelegramMessage, binding: Binding, tenant: Tenant, session_key: str, sub_session: bool
+    msg: InboundMessage, binding: Binding, tenant: Tenant, session_key: str, sub_session: bool
 ) -> None:
     """Activity bookkeeping, throttled so a busy chat costs no extra write per message."""
     now = now_ms()
     try:
         if sub_session:
-            thread = binding.model_copy(update={"session_key": session_key, "topic_id": msg.private_thread_id})
+            thread = binding.model_copy(update={"session_key": session_key, "topic_id": msg.thread_id})
             binding_store.touch(thread, now, refresh_session=True, route_too=False)
         if binding.last_seen_at_ms is None or now - binding.last_seen_at_ms > TOUCH_INTERVAL_MS:
             binding_store.touch(binding, now, refresh_session=binding.session_override, route_too=True)
@@ -287,7 +280,7 @@ def _after_forward(
 
 
 # --- pairing ----------------------------------------------------------------------------------
-def _claim(msg: tg.TelegramMessage, token: str, existing: Binding | None, *, replace: bool) -> str:
+def _claim(rx: Receiver, msg: InboundMessage, token: str, existing: Binding | None, *, replace: bool) -> str:
     settings = get_settings()
     now = now_ms()
     token_hash = sha256_hex(token)
@@ -296,21 +289,21 @@ def _claim(msg: tg.TelegramMessage, token: str, existing: Binding | None, *, rep
         if binding_store.claimed_by_event(item, msg.event_id, existing):
             # A retry after a crash between this event's claim and its dedupe record: it did pair.
             observability.logger().info("claim already made by this event")
-            notices.send(msg, settings.pairing_success_text)
+            rx.notify(msg, settings.pairing_success_text)
             return "claimed"
         item = None  # used by another message
     tenant = tenant_store.get(str(item["tenantId"])) if item else None
-    if item is None or item.get("channel") != "telegram" or tenant is None or tenant.disabled:
-        observability.count("PairingFailures", channel="telegram", reason="invalid_token")
-        notices.send(msg, settings.pairing_invalid_text)
+    if item is None or item.get("channel") != msg.channel or tenant is None or tenant.disabled:
+        observability.count("PairingFailures", channel=msg.channel, reason="invalid_token")
+        rx.notify(msg, settings.pairing_invalid_text)
         return "claim_invalid"
     agent_id = item.get("agentId")
     override = item.get("sessionKey")
-    session_key = override or _base_session(msg, agent_id)
+    session_key = override or rx.session_key(msg, agent_id, thread=False)
     binding = Binding(
         binding_id=new_binding_id(),
         tenant_id=tenant.tenant_id,
-        channel="telegram",
+        channel=msg.channel,
         scope=msg.scope,
         route_key=msg.route_key,
         session_key=session_key,
@@ -323,65 +316,65 @@ def _claim(msg: tg.TelegramMessage, token: str, existing: Binding | None, *, rep
     )
     try:
         binding_store.claim(
-            token_hash=token_hash, channel="telegram", binding=binding, existing=existing, now_ms=now,
+            token_hash=token_hash, channel=msg.channel, binding=binding, existing=existing, now_ms=now,
             event_id=msg.event_id, keep_claimed_sec=settings.dedupe_ttl_sec, replace=replace,
         )
     except binding_store.ClaimRefusedError as exc:
-        observability.count("PairingFailures", channel="telegram", reason="refused")
+        observability.count("PairingFailures", channel=msg.channel, reason="refused")
         observability.logger().info("claim refused", extra={"reason": exc.reason})
-        notices.send(msg, settings.pairing_invalid_text)
+        rx.notify(msg, settings.pairing_invalid_text)
         return "claim_refused"
-    observability.count("Paired", channel="telegram")
+    observability.count("Paired", channel=msg.channel)
     observability.log_keys(tenant_id=tenant.tenant_id, route_key=binding.route_key)
-    notices.send(msg, settings.pairing_success_text)
+    rx.notify(msg, settings.pairing_success_text)
     return "claimed"
 
 
 # --- bot control commands ---------------------------------------------------------------------
-def _control(msg: tg.TelegramMessage, cmd: tg.Command, binding: Binding | None, exact: Binding | None) -> str:
+def _control(rx: Receiver, msg: InboundMessage, cmd: Command, binding: Binding | None, exact: Binding | None) -> str:
     settings = get_settings()
     if cmd.name == "bot_help":
-        notices.send(msg, settings.bot_help_text)
+        rx.notify(msg, settings.bot_help_text)
         return "cmd_help"
     if cmd.name == "bot_status":
         if binding is None:
-            notices.send(msg, "Status: not paired. " + settings.unpaired_hint_text)
+            rx.notify(msg, "Status: not paired. " + settings.unpaired_hint_text)
         else:
-            session_key, _ = _session_for(msg, binding)
-            notices.send(
+            session_key, _ = _session_for(rx, msg, binding)
+            rx.notify(
                 msg, f"Status: paired.\nSession: {session_key}\nRoute: {binding.route_key}"
             )
         return "cmd_status"
     if cmd.name == "bot_sessions":
         if binding is None:
-            notices.send(msg, "Sessions: none, this chat is not paired.")
+            rx.notify(msg, "Sessions: none, this chat is not paired.")
         else:
-            notices.send(msg, f"Sessions of this chat:\n{_session_for(msg, binding)[0]}")
+            rx.notify(msg, f"Sessions of this chat:\n{_session_for(rx, msg, binding)[0]}")
         return "cmd_sessions"
     if cmd.name == "bot_use":
         # Pointing a chat at an arbitrary session key would let it receive the replies of another chat of
         # the same tenant (outbound follows the session key). Until the tenant can say which sessions a
         # chat may use, switching happens through a new pairing link that carries the session key.
-        notices.send(
+        rx.notify(
             msg,
             "Switching sessions from the chat is not available. Ask for a pairing link for that session in "
             "your dashboard and send /bot_switch <token>.",
         )
         return "cmd_use_unavailable"
-    if not msg.is_private and not notices.is_chat_admin(msg):
-        notices.send(msg, "Only chat administrators can do that.")
+    if not msg.is_private and not rx.is_chat_admin(msg):
+        rx.notify(msg, "Only chat administrators can do that.")
         return "cmd_denied"
     if cmd.name == "bot_unpair":
         if binding is None:
-            notices.send(msg, "This chat is not paired.")
+            rx.notify(msg, "This chat is not paired.")
             return "cmd_unpair_noop"
         binding_store.unbind(binding)
-        observability.count("Unpaired", channel="telegram")
-        notices.send(msg, "This chat is no longer paired. Messages here are not forwarded anymore.")
+        observability.count("Unpaired", channel=msg.channel)
+        rx.notify(msg, "This chat is no longer paired. Messages here are not forwarded anymore.")
         return "cmd_unpaired"
-    token = tg.find_token(cmd.args)
+    token = find_token(cmd.args)
     if token is None:
-        notices.send(msg, "Usage: /bot_switch <pairing token from your dashboard>")
+        rx.notify(msg, "Usage: /bot_switch <pairing token from your dashboard>")
         return "cmd_switch_usage"
-    return _claim(msg, token, exact, replace=True)
+    return _claim(rx, msg, token, exact, replace=True)
 

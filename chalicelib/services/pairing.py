@@ -6,6 +6,7 @@ import base64
 import secrets as pysecrets
 import uuid
 
+from chalicelib.channels.base import receiver_for
 from chalicelib.clock import now_ms
 from chalicelib.config import get_settings
 from chalicelib.errors import InvalidInputError, NotFoundError
@@ -34,19 +35,16 @@ def new_binding_id() -> str:
     return f"bind_{uuid.uuid4()}"
 
 
-IMPLEMENTED_CHANNELS = ("telegram",)  # Discord and WhatsApp: settings reserved, channels not built yet
-
-
 def channel_enabled(channel: str) -> bool:
-    s = get_settings()
-    enabled = {"telegram": s.telegram_enabled, "discord": s.discord_enabled, "whatsapp": s.whatsapp_enabled}
-    return channel in IMPLEMENTED_CHANNELS and enabled[channel]
+    receiver = receiver_for(channel)
+    return receiver is not None and receiver.enabled(get_settings())
 
 
 def create_token(tenant_id: str, req: PairingTokenRequest) -> PairingTokenResponse:
     settings = get_settings()
-    if not channel_enabled(req.channel):
-        detail = "is not enabled" if req.channel in IMPLEMENTED_CHANNELS else "is not available yet"
+    receiver = receiver_for(req.channel)
+    if receiver is None or not receiver.enabled(settings):
+        detail = "is not enabled" if receiver is not None else "is not available yet"
         raise InvalidInputError(f"The {req.channel} channel {detail} on this mux.", code="CHANNEL_DISABLED")
     ttl = req.ttlSec if req.ttlSec is not None else settings.pairing_token_ttl_sec
     ttl = max(1, min(ttl, settings.pairing_token_max_ttl_sec))
@@ -57,17 +55,14 @@ def create_token(tenant_id: str, req: PairingTokenRequest) -> PairingTokenRespon
         {"tenantId": tenant_id, "channel": req.channel, "sessionKey": req.sessionKey, "agentId": req.agentId},
         expires,
     )
-    # Only Telegram reaches this point today; Discord/WhatsApp will add their `instructions` (CONTRACT §3.3).
-    start_command = f"/start {token}"
-    deep_link = None
-    if settings.telegram_bot_username:
-        deep_link = f"https://t.me/{settings.telegram_bot_username.lstrip('@')}?start={token}"
+    hint = receiver.pairing_hint(token, settings)
     return PairingTokenResponse(
         channel=req.channel,
         token=token,
         expiresAtMs=expires,
-        startCommand=start_command,
-        deepLink=deep_link,
+        startCommand=hint.start_command,
+        deepLink=hint.deep_link,
+        instructions=hint.instructions,
     )
 
 

@@ -100,3 +100,22 @@ def test_deploy_config_only_sets_variables_the_service_reads():
     assert {"MUX_TABLE_NAME", "MUX_INBOUND_QUEUE_URL", "MUX_DEAD_LETTER_QUEUE_URL", "MUX_KMS_KEY_ID"} <= names
     unknown = {n for n in names if not n.startswith("POWERTOOLS_")} - known
     assert not unknown, f"set by infra/config but never read by Settings: {sorted(unknown)}"
+
+
+def test_whatsapp_half_configured_names_every_missing_variable(clean_env):
+    clean_env.setenv("WHATSAPP_ACCESS_TOKEN", "EAAtoken")
+    clean_env.setenv("WHATSAPP_APP_SECRET", "secret")
+    config.reset_settings()
+    problems = config.get_settings().configuration_problems()
+    assert len(problems) == 2
+    assert problems[0].startswith("WHATSAPP_PHONE_NUMBER_ID is not set: WhatsApp is on (WHATSAPP_ACCESS_TOKEN")
+    assert problems[1].startswith("WHATSAPP_VERIFY_TOKEN is not set")
+    with pytest.raises(ConfigurationError, match="WHATSAPP_VERIFY_TOKEN"):
+        config.get_settings().require("whatsapp_verify_token")
+
+
+def test_dedupe_retention_covers_whatsapps_week_of_redeliveries(clean_env):
+    clean_env.setenv("MUX_DEDUPE_TTL_SEC", str(6 * 86_400))
+    config.reset_settings()
+    with pytest.raises(ConfigurationError, match="MUX_DEDUPE_TTL_SEC"):
+        config.get_settings()

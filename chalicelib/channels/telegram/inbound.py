@@ -20,12 +20,20 @@ an id back to the Telegram message when the agent replies to it.
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chalicelib.channels.base import MAX_DEPTH as MAX_DEPTH
+from chalicelib.channels.base import Command as Command
+from chalicelib.channels.base import UnusableEventError
+from chalicelib.channels.base import check_payload as check_payload
+from chalicelib.channels.base import command as command
+from chalicelib.channels.base import find_token as find_token
+
+# Kept under its old name: the webhook, the worker and tests catch it.
+UnusableUpdateError = UnusableEventError
 
 HANDLED_UPDATES = ("message", "edited_message", "callback_query")
 GENERAL_TOPIC = "1"
@@ -46,19 +54,6 @@ _OTHER_CONTENT = {
     "story": "a story", "game": "a game", "invoice": "an invoice", "paid_media": "paid media",
     "giveaway": "a giveaway", "giveaway_winners": "giveaway winners", "checklist": "a checklist",
 }
-# Telegram nests messages a few levels (reply_to_message → pinned_message …); real updates stay far below.
-MAX_DEPTH = 64
-_COMMAND = re.compile(r"^[/!](?P<name>[A-Za-z0-9_]+)(?:@(?P<bot>[A-Za-z0-9_]+))?(?:\s+(?P<args>.*))?$", re.S)
-
-
-class UnusableUpdateError(ValueError):
-    """An authentic update the mux can never process; `reason` is low-cardinality (a metric dimension),
-    `fields` names the offending fields (never their values: they may be anything)."""
-
-    def __init__(self, reason: str, fields: list[str] | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.fields = fields or []
 
 
 class _Tg(BaseModel):
@@ -161,32 +156,6 @@ class _Update(_Tg):
     callback_query: _CallbackQuery | None = None
 
 
-def check_payload(value: Any) -> None:
-    """Raise UnusableUpdateError unless `value` is JSON the queue carries unchanged: nesting ≤ MAX_DEPTH,
-    strings encodable as UTF-8 (no lone surrogates), finite numbers."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                raise UnusableUpdateError("unserialisable") from None
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                raise UnusableUpdateError("unserialisable")
-        elif isinstance(item, dict | list):
-            if depth > MAX_DEPTH:
-                raise UnusableUpdateError("too_deep")
-            children = item.items() if isinstance(item, dict) else enumerate(item)
-            for k, child in children:
-                if isinstance(k, str):
-                    stack.append((k, depth))
-                stack.append((child, depth + 1))
-        elif item is not None and not isinstance(item, bool | int):
-            raise UnusableUpdateError("unserialisable")
-
-
 def route_key(chat_id: str, topic_id: str | None = None) -> str:
     """CONTRACT §4 route key of a Telegram chat, or of one forum topic of it."""
     base = f"telegram:default:chat:{chat_id}"
@@ -273,13 +242,6 @@ class TelegramMessage:
             return key + (f":thread:{self.private_thread_id}" if self.private_thread_id else "")
         key = f"agent:{agent}:telegram:group:{self.chat_id}"
         return key + (f":topic:{self.topic_id}" if self.topic_id is not None else "")
-
-
-@dataclass
-class Command:
-    name: str  # lower-case, without prefix
-    bot: str | None
-    args: str
 
 
 def update_kind(update: dict[str, Any]) -> str | None:
@@ -453,25 +415,8 @@ def _human_size(size: int) -> str:
     return f"{size} B"
 
 
-def command(text: str) -> Command | None:
-    """A `/name[@bot] args` or `!name args` command at the start of the text."""
-    match = _COMMAND.match(text.strip())
-    if not match:
-        return None
-    return Command(match["name"].lower(), match["bot"], (match["args"] or "").strip())
-
-
 def addressed_to_other_bot(cmd: Command, bot_username: str | None) -> bool:
     return bool(cmd.bot and bot_username and cmd.bot.lower() != bot_username.lower())
-
-
-_TOKEN = re.compile(r"(?<![A-Za-z0-9_-])(mpt_[A-Za-z0-9_-]{32})(?![A-Za-z0-9_-])")
-
-
-def find_token(text: str) -> str | None:
-    """A pairing token in `/start <token>`, `/start@Bot <token>`, `/bot_switch <token>` or anywhere."""
-    match = _TOKEN.search(text)
-    return match.group(1) if match else None
 
 
 def envelope(
