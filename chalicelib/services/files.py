@@ -13,21 +13,47 @@ MAX_PROXY_BYTES = 4_400_000
 PROXY_TIMEOUT_SEC = 12.0
 
 
+# channel → module whose `download(file_id, max_bytes, timeout=…)` gives (bytes, content type) or None.
+# WhatsApp: the media id → Meta's short-lived media URL, fetched with the access token.
+_DOWNLOADERS = {
+    "telegram": "chalicelib.channels.telegram.media",
+    "whatsapp": "chalicelib.channels.whatsapp.api",
+}
+
+
+def _download(channel: str, file_id: str) -> tuple[bytes, str | None] | None:
+    import importlib
+
+    module = importlib.import_module(_DOWNLOADERS[channel])
+    fetched: tuple[bytes, str | None] | None = module.download(file_id, MAX_PROXY_BYTES, timeout=PROXY_TIMEOUT_SEC)
+    return fetched
+
+
+def _still_bound(owner: dict[str, object], tenant_id: str) -> bool:
+    """The chat the file came from is bound to the tenant now: after an unbind (or a move to another tenant)
+    its files are no longer served to the former owner."""
+    from chalicelib.storage import bindings
+
+    route = owner.get("routeKey")
+    if not isinstance(route, str) or not route:
+        return True  # a record written before routes were recorded: the tenant check alone, as before
+    binding = bindings.get_route(route)
+    return binding is not None and binding.tenant_id == tenant_id
+
+
 def fetch(tenant_id: str, channel: str, file_id: str | None) -> tuple[bytes, str, str | None]:
     """(bytes, content type, file name) of an inbound attachment owned by `tenant_id`."""
-    if channel != "telegram":
+    if channel not in _DOWNLOADERS:
         raise InvalidInputError(f"Files of channel {channel!r} are not served by this mux.", code="UNSUPPORTED_CHANNEL")
     if not file_id:
         raise InvalidInputError("The id query parameter is required.", details={"fields": ["id"]})
     owner = events.file_owner(channel, file_id, int(time.time() * 1000))
-    if owner is None or owner.get("tenantId") != tenant_id:
+    if owner is None or owner.get("tenantId") != tenant_id or not _still_bound(owner, tenant_id):
         raise NotFoundError("No file with this id came from a route of this tenant.", code="FILE_NOT_FOUND")
-    from chalicelib.channels.telegram import media
-
-    fetched = media.download(file_id, MAX_PROXY_BYTES, timeout=PROXY_TIMEOUT_SEC)
+    fetched = _download(channel, file_id)
     if fetched is None:
         raise ProviderError(
-            "Telegram did not provide the file (expired, unavailable or larger than the proxy limit).",
+            f"{channel.capitalize()} did not provide the file (expired, unavailable or larger than the proxy limit).",
             details={"maxBytes": MAX_PROXY_BYTES},
         )
     data, content_type = fetched
