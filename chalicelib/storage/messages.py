@@ -39,6 +39,8 @@ def record(route_key: str, refs: list[str], tenant_id: str, now_ms: int) -> None
 
 def owns(route_key: str, ref: str, tenant_id: str, now_ms: int) -> bool:
     """Whether the mux sent `ref` to, or forwarded it from, `route_key` for `tenant_id`, within the TTL."""
+    if ref == LATEST_INBOUND_REF:
+        return False  # the pointer item, not a message
     found = table.get(table.message_key(route_key, ref))
     return (
         found is not None

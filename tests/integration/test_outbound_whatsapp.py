@@ -296,3 +296,11 @@ def test_whatsapp_disabled_is_channel_disabled(client: Any, make_tenant: Any, co
     make_tenant("t1", "http://127.0.0.1:9/v1/mux/inbound", KEY_1)
     status, answer = post(client, send(whatsapp_session_key(WA_ID), text="hi"))
     assert (status, answer["code"]) == (400, "CHANNEL_DISABLED")
+
+
+def test_the_latest_inbound_pointer_is_not_a_message_to_reply_to(client: Any, tenants: None,
+                                                                 wa: FakeWhatsApp) -> None:
+    bind_whatsapp("t1", WA_ID)
+    remember_inbound(whatsapp_route_key(WA_ID), "wamid.REAL")
+    post(client, send(whatsapp_session_key(WA_ID), text="hi", replyToId=messages.LATEST_INBOUND_REF))
+    assert "context" not in wa.sent()[0]

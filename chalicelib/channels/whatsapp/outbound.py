@@ -252,7 +252,7 @@ def _call(phone_number_id: str, body: dict[str, Any]) -> dict[str, Any]:
     try:
         return api.post_message(phone_number_id, body, timeout=CALL_TIMEOUT_SEC)
     except api.WhatsAppApiError as exc:
-        observability.count("WhatsAppApiErrors", code=str(exc.code) if exc.code in _COUNTED else "other")
+        observability.count("WhatsAppApiErrors", reason=str(exc.code) if exc.code in _COUNTED else "other")
         raise provider_error(exc) from None
 
 
