@@ -45,6 +45,7 @@ def _to_tenant(item: dict[str, Any]) -> Tenant:
         disabled=bool(item.get("disabled", False)),
         created_at_ms=item["createdAtMs"],
         updated_at_ms=item["updatedAtMs"],
+        mode=item.get("mode", "shared-key"),
     )
 
 
@@ -61,6 +62,7 @@ def _to_item(tenant: Tenant) -> dict[str, Any]:
         "disabled": tenant.disabled,
         "createdAtMs": tenant.created_at_ms,
         "updatedAtMs": tenant.updated_at_ms,
+        "mode": tenant.mode,
         "gsi1pk": table.tenants_gsi(_status(tenant.disabled)),
         "gsi1sk": tenant.tenant_id,
     }
