@@ -88,6 +88,24 @@ class ProviderOutcomeUnknownError(ProviderError):
     code = "PROVIDER_OUTCOME_UNKNOWN"
 
 
+class ProviderRateLimitedError(ProviderError):
+    """The platform throttled the call (its throughput, or messages to one user); `retryAfterMs` when known."""
+
+    code = "PROVIDER_RATE_LIMITED"
+
+
+class ProviderAuthError(ProviderError):
+    """The platform refused the mux's own credentials (expired or revoked token): the operator must act."""
+
+    code = "PROVIDER_AUTH"
+
+
+class WindowClosedError(ProviderError):
+    """WhatsApp's 24-hour customer-service window is closed: only a template message reaches the user."""
+
+    code = "WINDOW_CLOSED"
+
+
 class TextTooLongError(InvalidInputError):
     """A send would take more platform messages than one request may make."""
 

@@ -22,6 +22,7 @@ from muxctl.commands.pairing import bindings, pair
 from muxctl.commands.simulate import simulate
 from muxctl.commands.telegram import telegram
 from muxctl.commands.tenant import tenant
+from muxctl.commands.whatsapp import whatsapp
 from muxctl.context import DEFAULT_URL, State, connection_options, pass_state
 from muxctl.errors import EXIT_FAILED
 
@@ -138,7 +139,7 @@ def describe_health(admin: dict[str, Any]) -> list[str]:
     return [f"{k + ':':<{width}}{v}" for k, v in rows]
 
 
-for command in (tenant, openclaw_group, pair, bindings, telegram, simulate, dev, dlq, check, instances):
+for command in (tenant, openclaw_group, pair, bindings, telegram, whatsapp, simulate, dev, dlq, check, instances):
     cli.add_command(command)
 openclaw_group.add_command(render)
 

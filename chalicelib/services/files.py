@@ -14,6 +14,18 @@ MAX_PROXY_BYTES = 4_400_000
 PROXY_TIMEOUT_SEC = 12.0
 
 
+def _still_bound(owner: dict[str, object], tenant_id: str) -> bool:
+    """The chat the file came from is bound to the tenant now: after an unbind (or a move to another tenant)
+    its files are no longer served to the former owner."""
+    from chalicelib.storage import bindings
+
+    route = owner.get("routeKey")
+    if not isinstance(route, str) or not route:
+        return True  # a record written before routes were recorded: the tenant check alone, as before
+    binding = bindings.get_route(route)
+    return binding is not None and binding.tenant_id == tenant_id
+
+
 def fetch(tenant_id: str, channel: str, file_id: str | None) -> tuple[bytes, str, str | None]:
     """(bytes, content type, file name) of an inbound attachment owned by `tenant_id`."""
     receiver = receiver_for(channel)
@@ -22,7 +34,7 @@ def fetch(tenant_id: str, channel: str, file_id: str | None) -> tuple[bytes, str
     if not file_id:
         raise InvalidInputError("The id query parameter is required.", details={"fields": ["id"]})
     owner = events.file_owner(channel, file_id, int(time.time() * 1000))
-    if owner is None or owner.get("tenantId") != tenant_id:
+    if owner is None or owner.get("tenantId") != tenant_id or not _still_bound(owner, tenant_id):
         raise NotFoundError("No file with this id came from a route of this tenant.", code="FILE_NOT_FOUND")
     fetched = receiver.download(file_id, MAX_PROXY_BYTES, timeout=PROXY_TIMEOUT_SEC)
     if fetched is None:

@@ -181,6 +181,9 @@ def _mark(msg: InboundMessage, outcome: str, tenant_id: str | None, owned_on: st
     also = None
     if owned_on is not None and tenant_id is not None:
         also = [messages.item(owned_on, ref, tenant_id, now) for ref in msg.refs]
+        if msg.typing_ref is not None:
+            # The newest forwarded message of the route: what a typing indicator names (WhatsApp marks it read).
+            also.append(messages.latest_inbound_item(owned_on, msg.typing_ref, tenant_id, now))
     events.mark_handled(msg.event_id, outcome, now, get_settings().dedupe_ttl_sec, tenant_id, also=also)
 
 

@@ -39,9 +39,34 @@ def record(route_key: str, refs: list[str], tenant_id: str, now_ms: int) -> None
 
 def owns(route_key: str, ref: str, tenant_id: str, now_ms: int) -> bool:
     """Whether the mux sent `ref` to, or forwarded it from, `route_key` for `tenant_id`, within the TTL."""
+    if ref == LATEST_INBOUND_REF:
+        return False  # the pointer item, not a message
     found = table.get(table.message_key(route_key, ref))
     return (
         found is not None
         and found.get("tenantId") == tenant_id
         and int(found.get(table.TTL_ATTRIBUTE, 0)) * 1000 > now_ms
     )
+
+
+# The newest message forwarded from a route, for platforms whose typing indicator names an incoming message
+# (WhatsApp: a read receipt + typing on the user's latest message). One item per route, overwritten by each
+# forward in the dedupe record's BatchWriteItem (no extra round trip).
+LATEST_INBOUND_REF = "@latest-inbound"
+
+
+def latest_inbound_item(route_key: str, ref: str, tenant_id: str, now_ms: int) -> dict[str, Any]:
+    return {**item(route_key, LATEST_INBOUND_REF, tenant_id, now_ms), "latestRef": ref}
+
+
+def latest_inbound(route_key: str, tenant_id: str, now_ms: int) -> str | None:
+    """The platform reference of the newest message forwarded from `route_key` to `tenant_id`, within the TTL."""
+    found = table.get(table.message_key(route_key, LATEST_INBOUND_REF))
+    if (
+        found is None
+        or found.get("tenantId") != tenant_id
+        or int(found.get(table.TTL_ATTRIBUTE, 0)) * 1000 <= now_ms
+        or not found.get("latestRef")
+    ):
+        return None
+    return str(found["latestRef"])

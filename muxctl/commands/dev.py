@@ -1,4 +1,4 @@
-"""`muxctl dev …`: local stand-ins for a tenant's OpenClaw and for the Telegram Bot API."""
+"""`muxctl dev …`: local stand-ins for a tenant's OpenClaw, the Telegram Bot API and the WhatsApp Cloud API."""
 
 from __future__ import annotations
 
@@ -59,4 +59,26 @@ def telegram(port: int, bot_token: str | None, member_status: str) -> None:
     click.echo("Point the local stack at it:")
     click.echo(f"  MUX_TELEGRAM_API_BASE_URL={fake.url} TELEGRAM_BOT_TOKEN=123:local "
                "MUX_TELEGRAM_WEBHOOK_SECRET=local-secret make run")
+    fake.serve_forever()
+
+
+@dev.command("whatsapp")
+@click.option("--port", type=click.IntRange(0, 65535), default=18904, show_default=True)
+@click.option("--access-token", help="Answer 401 (#190) unless calls use this token (default: accept any).")
+@click.option("--closed-window", "closed", multiple=True, metavar="USER",
+              help="A user (number or BSUID) whose 24-hour window is closed: non-template messages get #131047.")
+def whatsapp(port: int, access_token: str | None, closed: tuple[str, ...]) -> None:
+    """A stand-in for the WhatsApp Cloud API that applies Meta's message rules and prints what the mux sends."""
+    from muxctl.whatsapp_graph import FakeGraph
+
+    try:
+        fake = FakeGraph(port, access_token=access_token, printer=_echo)
+    except OSError as exc:
+        raise UsageProblem(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+    fake.closed_windows.update(user.lstrip("+") for user in closed)
+    click.echo(f"WhatsApp Cloud API stand-in on {fake.base_url} (recorded calls: GET {fake.url}/_fake/calls).")
+    click.echo("Point the local stack at it:")
+    click.echo(f"  MUX_WHATSAPP_API_BASE_URL={fake.base_url} WHATSAPP_ACCESS_TOKEN={access_token or 'local-token'} "
+               "WHATSAPP_PHONE_NUMBER_ID=318765432109876 WHATSAPP_APP_SECRET=local-app-secret "
+               "WHATSAPP_VERIFY_TOKEN=local-verify-token make run")
     fake.serve_forever()

@@ -28,8 +28,36 @@ def create_token(
     return state.client().call("POST", "/v1/pairings/token", auth="tenant", json_body=body, what="pairing token")
 
 
+def whatsapp_number(result: dict[str, Any], number: str | None) -> str | None:
+    """The business number to message: --number, else a `+<digits>` the mux's `instructions` name."""
+    if number:
+        digits = "".join(ch for ch in number if ch.isdigit())
+        return digits or None
+    import re
+
+    found = re.search(r"\+(\d{6,15})\b", str(result.get("instructions") or ""))
+    return found.group(1) if found else None
+
+
+def with_whatsapp_link(result: dict[str, Any], number: str | None) -> dict[str, Any]:
+    """Add `whatsappNumber` and `waMeLink` (the chat with the number, the token prefilled) to a token answer."""
+    from muxctl.whatsapp import wa_me_link
+
+    digits = whatsapp_number(result, number)
+    if digits is None or not result.get("token"):
+        return result
+    return {**result, "whatsappNumber": "+" + digits, "waMeLink": wa_me_link(digits, str(result["token"]))}
+
+
 def print_token(result: dict[str, Any], *, qr: bool = True) -> None:
     click.echo(f"Pairing token ({result.get('channel')}): {result.get('token')}")
+    if result.get("channel") == "whatsapp":
+        if result.get("whatsappNumber"):
+            click.echo(f"Send it to:       {result['whatsappNumber']} on WhatsApp (the token as the message)")
+            click.echo(f"wa.me link:       {result['waMeLink']}")
+        else:
+            click.echo("Send it as a WhatsApp message to the business number (pass --number to get a wa.me link "
+                       "and QR code).")
     if result.get("startCommand"):
         click.echo(f"Send to the bot:  {result['startCommand']}")
     if result.get("deepLink"):
@@ -37,8 +65,9 @@ def print_token(result: dict[str, Any], *, qr: bool = True) -> None:
     if result.get("instructions"):
         click.echo(f"How:              {result['instructions']}")
     click.echo(f"Expires:          {until(result.get('expiresAtMs'))}")
-    if qr and result.get("deepLink"):
-        code = terminal_qr(str(result["deepLink"]))
+    link = result.get("deepLink") or result.get("waMeLink")
+    if qr and link:
+        code = terminal_qr(str(link))
         if code:
             click.echo("")
             click.echo(code, nl=False)
@@ -68,14 +97,21 @@ def list_bindings(
 @click.option("--session-key", help="Bind the chat to this OpenClaw session key (verbatim).")
 @click.option("--agent-id", help="Derive agent:<id>:… session keys instead of agent:main:….")
 @click.option("--no-qr", is_flag=True, help="Do not draw the QR code.")
+@click.option("--number", envvar="MUX_WHATSAPP_DISPLAY_NUMBER", show_envvar=True,
+              help="WhatsApp: the business number users message (e.g. +15551230042), for the wa.me link and QR "
+                   "(default: the number the mux's instructions name).")
 @connection_options(admin=False)
 @pass_state
 def pair(
-    state: State, channel: str, ttl: int | None, session_key: str | None, agent_id: str | None, no_qr: bool
+    state: State, channel: str, ttl: int | None, session_key: str | None, agent_id: str | None, no_qr: bool,
+    number: str | None,
 ) -> None:
-    """Create a one-time pairing token; the user sends it to the bot to bind their chat."""
+    """Create a one-time pairing token; the user sends it to the bot to bind their chat (WhatsApp: as a
+    message to the business number, through the wa.me link or QR code with the token prefilled)."""
     sent_at_ms = int(time.time() * 1000)
     result = create_token(state, channel, ttl, session_key, agent_id)
+    if channel == "whatsapp":
+        result = with_whatsapp_link(result, number)
     granted = granted_ttl(result, sent_at_ms)
     if ttl is not None and granted is not None and granted + CLOCK_SLACK_SEC < ttl:
         # The mux clamps to MUX_PAIRING_TOKEN_MAX_TTL_SEC without an error: say so, or the operator is misled.

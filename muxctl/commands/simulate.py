@@ -4,6 +4,8 @@ it led to (the bot's reply in the chat, what reached the tenant) where the local
 from __future__ import annotations
 
 import json
+import time
+from typing import Any
 
 import click
 
@@ -107,3 +109,146 @@ def telegram_cmd(
 
 def seen_url(observe: str | None, local: bool) -> str:
     return (observe or (outcome.DEFAULT_TENANT if local else "")).rstrip("/")
+
+
+DEFAULT_GRAPH_API = "http://127.0.0.1:18904"  # `muxctl dev whatsapp`
+
+
+@simulate.command("whatsapp")
+@click.argument("text")
+@click.option("--from", "sender", required=True,
+              help="The user: a phone number (e.g. 447700900123) or a business-scoped user id (US.5820…) for a "
+                   "user who shares no number.")
+@click.option("--bsuid", help="The user's business-scoped id as well (with a phone number in --from).")
+@click.option("--group", "group_id", help="A group message: the group id.")
+@click.option("--phone-number-id", envvar="WHATSAPP_PHONE_NUMBER_ID", show_envvar=True,
+              default="318765432109876", show_default=True, help="The business number the message is sent to.")
+@click.option("--name", default="Muxctl Test", show_default=True, help="The user's profile name.")
+@click.option("--app-secret", envvar="WHATSAPP_APP_SECRET", show_envvar=True,
+              help="The app secret the webhook is signed with (X-Hub-Signature-256).")
+@click.option("--print-payload", is_flag=True, help="Also print the payload that was sent.")
+@click.option("--graph-api", envvar="MUX_WHATSAPP_API_BASE_URL", show_envvar=True,
+              help="The Cloud API stand-in (`muxctl dev whatsapp`), to show what the mux sent back "
+                   f"[default with a local mux: {DEFAULT_GRAPH_API}].")
+@click.option("--observe", envvar="MUX_OBSERVE_URL", show_envvar=True,
+              help="The tenant's OpenClaw stand-in (`muxctl dev openclaw`), to show what reached the tenant "
+                   f"[default with a local mux: {outcome.DEFAULT_TENANT}].")
+@click.option("--wait", type=click.FloatRange(0, 120), default=3.0, show_default=True, envvar="MUX_SIMULATE_WAIT",
+              help="Seconds to wait for the mux's reply or the delivery (0: do not wait).")
+@connection_options(admin=False, key=False)
+@pass_state
+def whatsapp_cmd(
+    state: State,
+    text: str,
+    sender: str,
+    bsuid: str | None,
+    group_id: str | None,
+    phone_number_id: str,
+    name: str,
+    app_secret: str | None,
+    print_payload: bool,
+    graph_api: str | None,
+    observe: str | None,
+    wait: float,
+) -> None:
+    """Post TEXT as a WhatsApp message from --from to <url>/v1/webhooks/whatsapp, signed like Meta signs it."""
+    from muxctl.whatsapp import build_payload, post_payload
+
+    if not app_secret:
+        raise UsageProblem("no app secret: pass --app-secret or set WHATSAPP_APP_SECRET")
+    payload = build_payload(text, sender=sender, phone_number_id=phone_number_id, name=name, bsuid=bsuid,
+                            group_id=group_id)
+    message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+    event_id = f"wa:{message['id']}"
+    local = outcome.is_local(state.client().base_url)
+    graph = require_http_url(graph_api, "--graph-api/MUX_WHATSAPP_API_BASE_URL") if graph_api else None
+    if graph and "graph.facebook.com" in graph:
+        graph = None  # the real Cloud API keeps no record to read
+    observe = require_http_url(observe, "--observe/MUX_OBSERVE_URL") if observe else None
+    graph_root = (graph or (DEFAULT_GRAPH_API if local else "")).rstrip("/")
+    if graph_root.rsplit("/", 1)[-1].startswith("v") and graph_root.rsplit("/", 1)[-1][1:2].isdigit():
+        graph_root = graph_root.rsplit("/", 1)[0]  # the stand-in's record is at its root, not under /v23.0
+    watch = _WhatsAppWatch(graph_root if wait > 0 and graph_root else None,
+                           (observe or (outcome.DEFAULT_TENANT if local else None)) if wait > 0 else None)
+    status, answer = post_payload(state.client(), payload, app_secret)
+    seen = watch.collect(event_id, group_id or sender.lstrip("+"), wait)
+    data = {"ok": True, "eventId": event_id, "status": status, "answer": answer, "payload": payload, **seen}
+
+    def human() -> None:
+        if print_payload:
+            click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+        click.echo(f"Sent {event_id} from {sender} to number {phone_number_id}; the mux's webhook accepted it "
+                   f"({status}).")
+        for reply in seen["botReplies"] or []:
+            click.echo(f"  mux in the chat: {_describe_wa(reply)}")
+        for record in seen["tenant"] or []:
+            click.echo(f"  reached the tenant: {outcome.describe_delivery(record)}")
+        if seen["tenant"] == [] and not seen["botReplies"]:
+            click.echo(f"  reached the tenant: nothing within {seen['waited']:.1f} s (not forwarded, or still queued)")
+        for note in seen["notes"]:
+            click.echo(f"  ({note})")
+
+    state.emit(data, human)
+
+
+def _describe_wa(body: dict[str, Any]) -> str:
+    kind = body.get("type", "text")
+    obj = body.get(kind) if isinstance(body.get(kind), dict) else {}
+    if kind == "text":
+        return f"replied {json.dumps(obj.get('body'), ensure_ascii=False)}"
+    return f"sent {kind} {obj.get('link') or obj.get('name') or ''}".rstrip()
+
+
+class _WhatsAppWatch:
+    """Baselines of the Cloud API stand-in's calls and the tenant stand-in's records, taken before the post."""
+
+    def __init__(self, graph: str | None, tenant: str | None) -> None:
+        import requests
+
+        from muxctl.acceptance import Observer, ObserverError
+
+        self._requests = requests
+        self.notes: list[str] = []
+        self.graph = graph
+        self.graph_base = 0
+        self.tenant: Observer | None = None
+        self.tenant_base = 0
+        if graph:
+            try:
+                self.graph_base = len(self._graph_calls())
+            except Exception:  # noqa: BLE001 - any failure means: not observed
+                self.graph = None
+                self.notes.append(f"the mux's replies are not observed (no `muxctl dev whatsapp` at {graph}; "
+                                  "pass --graph-api URL)")
+        if tenant:
+            self.tenant = Observer(tenant)
+            try:
+                self.tenant_base = len(self.tenant.records())
+            except ObserverError:
+                self.tenant = None
+                self.notes.append(f"the tenant side is not observed (no `muxctl dev openclaw` at {tenant}; "
+                                  "pass --observe URL)")
+
+    def _graph_calls(self) -> list[dict[str, Any]]:
+        resp = self._requests.get(f"{self.graph}/_fake/calls", timeout=5)
+        items = resp.json()["items"]
+        return list(items)
+
+    def collect(self, event_id: str, chat: str, wait: float) -> dict[str, Any]:
+        started = time.monotonic()
+        replies: list[dict[str, Any]] = []
+        delivered: list[dict[str, Any]] = []
+        while wait > 0:
+            if self.graph:
+                replies = [c["body"] for c in self._graph_calls()[self.graph_base:]
+                           if c.get("method") == "POST" and c.get("status", 0) // 100 == 2
+                           and c["body"].get("status") != "read"
+                           and str(c["body"].get("to") or c["body"].get("recipient") or "").lstrip("+") == chat]
+            if self.tenant is not None:
+                delivered = [r for r in self.tenant.records(self.tenant_base) if r.get("eventId") == event_id]
+            if replies or delivered or time.monotonic() - started >= wait or (not self.graph and not self.tenant):
+                break
+            time.sleep(0.1)
+        return {"botReplies": replies if self.graph else None,
+                "tenant": delivered if self.tenant is not None else None,
+                "notes": self.notes, "waited": time.monotonic() - started}

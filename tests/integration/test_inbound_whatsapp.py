@@ -277,3 +277,26 @@ def test_an_unusable_message_is_acknowledged_and_not_queued(client: Any, graph: 
     resp = post_signed(client, raw, sign(raw))
     assert resp.status_code == 200 and json.loads(resp.body)["ignored"] is True
     assert queue_depth(aws_env.inbound_queue_url) == 0
+
+
+def test_a_forwarded_message_can_be_replied_to_and_typing_marks_it_read(
+    client: Any, sqs_event: Any, graph: FakeGraph, tenant: tuple[str, FakeOpenClaw]
+) -> None:
+    """Inbound and outbound meet: the forward records the wamid on the tenant's route (the reply's
+    `context`) and as the route's newest message (what typing marks read)."""
+    key, openclaw = tenant
+    pair(client, sqs_event, key)
+    send(client, sqs_event, fixture("text.json"))
+    env = openclaw.received[0]
+    wamid = message_of(fixture("text.json"))["id"]
+    assert env["messageId"] == wamid
+    reply = client.http.post("/v1/mux/outbound/send", headers=auth(key), body=json.dumps(
+        {"channel": "whatsapp", "sessionKey": env["sessionKey"], "text": "here it is", "replyToId": wamid}))
+    assert reply.status_code == 200, reply.body
+    sent = [b for b in graph.sent if b.get("type") == "text" and b["text"]["body"] == "here it is"]
+    assert len(sent) == 1 and sent[0].get("context") == {"message_id": wamid}
+    typing = client.http.post("/v1/mux/outbound/typing", headers=auth(key),
+                              body=json.dumps({"channel": "whatsapp", "sessionKey": env["sessionKey"]}))
+    assert typing.status_code == 200, typing.body
+    reads = [b for b in graph.sent if b.get("status") == "read"]
+    assert len(reads) == 1 and reads[0]["message_id"] == wamid
