@@ -309,6 +309,12 @@ class Receiver(Protocol):
         provide it or it exceeds `max_bytes`."""
         ...
 
+    def display(self, msg: InboundMessage, *, topic_id: str | None, claim: bool) -> dict[str, str]:
+        """What a human recognises the chat by (`chatType`, `chatTitle`, `topicName`, `userName`,
+        `userHandle`, `displayName`), as far as the message tells; absent ones are left out so a refresh never
+        erases a name. In a group the user is the one who paired it: taken at the claim only (`claim`)."""
+        ...
+
 
 def receiver_for(channel: str) -> Receiver | None:
     """The receiver of `channel`, or None when no receiver module exists for it (yet)."""

@@ -254,7 +254,7 @@ def _forward(
             raise RetryLaterError(result.reason, result.status, result.detail)
         raise RejectedError(result.reason, result.status, result.detail)
     observability.count("Forwarded", channel=msg.channel)
-    _after_forward(msg, binding, tenant, session_key, sub_session)
+    _after_forward(rx, msg, binding, tenant, session_key, sub_session)
 
 
 def _answer_callback_once(rx: Receiver, msg: InboundMessage) -> None:
@@ -268,7 +268,7 @@ def _answer_callback_once(rx: Receiver, msg: InboundMessage) -> None:
 
 
 def _after_forward(
-    msg: InboundMessage, binding: Binding, tenant: Tenant, session_key: str, sub_session: bool
+    rx: Receiver, msg: InboundMessage, binding: Binding, tenant: Tenant, session_key: str, sub_session: bool
 ) -> None:
     """Activity bookkeeping, throttled so a busy chat costs no extra write per message."""
     now = now_ms()
@@ -277,7 +277,10 @@ def _after_forward(
             thread = binding.model_copy(update={"session_key": session_key, "topic_id": msg.thread_id})
             binding_store.touch(thread, now, refresh_session=True, route_too=False)
         if binding.last_seen_at_ms is None or now - binding.last_seen_at_ms > TOUCH_INTERVAL_MS:
-            binding_store.touch(binding, now, refresh_session=binding.session_override, route_too=True)
+            binding_store.touch(
+                binding, now, refresh_session=binding.session_override, route_too=True,
+                display=rx.display(msg, topic_id=binding.topic_id, claim=False),
+            )
     except Exception:  # noqa: BLE001 - bookkeeping must not turn a delivered message into a retry
         observability.logger().warning("activity bookkeeping failed", exc_info=True)
 
@@ -316,6 +319,7 @@ def _claim(rx: Receiver, msg: InboundMessage, token: str, existing: Binding | No
         session_override=bool(override),
         created_at_ms=now,
         last_seen_at_ms=None,
+        display=rx.display(msg, topic_id=msg.topic_id, claim=True),
     )
     try:
         binding_store.claim(

@@ -300,3 +300,13 @@ def test_a_forwarded_message_can_be_replied_to_and_typing_marks_it_read(
     assert typing.status_code == 200, typing.body
     reads = [b for b in graph.sent if b.get("status") == "read"]
     assert len(reads) == 1 and reads[0]["message_id"] == wamid
+
+
+def test_a_whatsapp_binding_carries_the_senders_profile_name_and_number(
+    client: Any, sqs_event: Any, graph: FakeGraph, tenant: tuple[str, FakeOpenClaw]
+) -> None:
+    key, _ = tenant
+    pair(client, sqs_event, key)
+    [item] = pairings(client, key)
+    assert (item["chatType"], item["userName"], item["userHandle"], item["displayName"]) == (
+        "private", "Dana Whitfield", f"+{WA_ID}", "Dana Whitfield")

@@ -97,6 +97,11 @@ class TelegramReceiver:
             attachments=media.attachments(native, settings),
         )
 
+    def display(self, msg: InboundMessage, *, topic_id: str | None, claim: bool) -> dict[str, str]:
+        from chalicelib.channels.telegram import display
+
+        return display.fields(_native(msg).message, topic_id=topic_id, claim=claim)
+
     def download(self, file_id: str, max_bytes: int, *, timeout: float) -> tuple[bytes, str | None] | None:
         from chalicelib.channels.telegram import media
 

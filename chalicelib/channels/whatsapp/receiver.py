@@ -134,5 +134,18 @@ class WhatsAppReceiver:
     def download(self, file_id: str, max_bytes: int, *, timeout: float) -> tuple[bytes, str | None] | None:
         return download(file_id, max_bytes, timeout=timeout)
 
+    def display(self, msg: InboundMessage, *, topic_id: str | None, claim: bool) -> dict[str, str]:
+        # The webhook names the sender by profile name and number; a group's subject is not in it.
+        native = _native(msg)
+        out = {"chatType": "group" if native.is_group else "private"}
+        if native.is_group and not claim:
+            return out
+        name = (native.profile_name or "").strip()[:256]
+        if name:
+            out["userName"] = name
+        if native.wa_id:
+            out["userHandle"] = f"+{native.wa_id}"
+        return out
+
 
 RECEIVER = WhatsAppReceiver()
