@@ -149,10 +149,13 @@ def test_a_file_without_content_and_without_text_gets_a_body_naming_it() -> None
     env = envelope_of(update, [attachment])
     assert env["body"] == "[document: Q2-report.pdf, 482.1 KB]"
     assert accepted(env)["body"] == env["body"]
-    # With its content inlined, the (empty) text is kept as sent: OpenClaw takes the attachment.
+    # Inlined, a PDF is still named in the body: OpenClaw hands the agent only images, so the turn would be empty.
     inlined = envelope_of(update, [{**attachment, "content": "JVBERi0xLjQK", "mimeType": "application/pdf"}])
-    assert inlined["body"] == ""
-    assert accepted(inlined)["body"] == ""
+    assert inlined["body"] == "[document: Q2-report.pdf, 482.1 KB]"
+    assert accepted(inlined)["body"] == inlined["body"]
+    # An inlined image needs no words: the agent gets the image itself.
+    image = envelope_of(update, [{**attachment, "content": "iVBORw0KGgo=", "mimeType": "image/png"}])
+    assert image["body"] == ""
     # A caption stays the body, exactly as sent.
     update["message"]["caption"] = "  see  this "
     assert envelope_of(update, [attachment])["body"] == "  see  this "

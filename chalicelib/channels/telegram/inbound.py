@@ -479,7 +479,10 @@ def _body(msg: TelegramMessage, attachments: list[dict[str, Any]]) -> str:
         return msg.text
     if msg.shared is not None:
         return str(msg.shared["summary"])
-    missing = [m for m, a in zip(msg.media, attachments, strict=False) if not a.get("content")]
-    if missing:
-        return " ".join(describe_file(m) for m in missing)
+    # OpenClaw passes the agent only images (by MIME type) among the attachments: a caption-less file of any
+    # other kind (or one over the inline cap) would be an empty turn, so the body names what was sent.
+    unseen = [m for m, a in zip(msg.media, attachments, strict=False)
+              if not a.get("content") or not str(a.get("mimeType") or "").startswith("image/")]
+    if unseen:
+        return " ".join(describe_file(m) for m in unseen)
     return msg.text

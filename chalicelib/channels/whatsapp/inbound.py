@@ -424,7 +424,9 @@ def _body(msg: WhatsAppMessage, attachments: list[dict[str, Any]]) -> str:
         return msg.text
     if msg.summary is not None:
         return msg.summary
-    missing = [a for a in attachments if not a.get("content")]
-    if missing:
-        return " ".join(describe_file(m) for m in missing)
+    # OpenClaw passes the agent only images (by MIME type) among the attachments: a caption-less file of any
+    # other kind (or one over the inline cap) would be an empty turn, so the body names what was sent.
+    unseen = [a for a in attachments if not a.get("content") or not str(a.get("mimeType") or "").startswith("image/")]
+    if unseen:
+        return " ".join(describe_file(m) for m in unseen)
     return msg.text
