@@ -6,6 +6,7 @@
 #   make package   SAM template + zip for STAGE (default dev) in out/$(STAGE), linted with cfn-lint
 #   make infra     for `chalice deploy`: the table, queues, key, role and alarms of STAGE as their own stack
 #   make bench     benchmarks
+#   make browser-deps  Chromium from the OS packages, for the dashboard's browser test (root; idempotent)
 
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
@@ -15,7 +16,7 @@ STAMP := $(VENV)/.installed
 STAGE ?= dev
 PYTEST_ARGS ?=
 
-.PHONY: venv run test lint typecheck pytest package infra bench clean
+.PHONY: venv run test lint typecheck pytest package infra bench browser-deps clean
 
 # The Lambda wheel cache is checked on every `make venv` (a few ms) and refetched only when stale.
 venv: $(STAMP)
@@ -54,6 +55,11 @@ infra: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# Debian's chromium (driven by Playwright's Python package; never `playwright install`, which downloads a browser).
+browser-deps:
+	@if [ -x /usr/bin/chromium ]; then echo "chromium: $$(/usr/bin/chromium --version 2>/dev/null || echo installed)"; \
+	else apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; fi
 
 clean:
 	rm -rf out build dist .mypy_cache .ruff_cache .pytest_cache .chalice/deployments
