@@ -60,8 +60,9 @@ async function call(method, path, body, signal) {
   return data || {};
 }
 
-// GET /v1/pairings?limit=&channel= → {"items": [{bindingId, channel, scope, routeKey, sessionKeys, createdAtMs,
-// …display fields}], "nextCursor"}. Newest first. Also the sign-in check: a wrong key answers 401.
+// GET /v1/pairings?limit=&channel=&cursor= → {"items": [{bindingId, channel, scope, routeKey, sessionKeys,
+// createdAtMs, lastSeenAtMs, displayName, chatTitle, chatType, topicName, userName, userHandle}], "nextCursor"},
+// newest first. Also the sign-in check: a wrong key answers 401.
 async function listBindings(channel, cursor) {
   const query = new URLSearchParams({ limit: "100" });
   if (channel) query.set("channel", channel);
@@ -69,29 +70,31 @@ async function listBindings(channel, cursor) {
   return call("GET", "v1/pairings?" + query.toString());
 }
 
-// GET /v1/mux/sessions → {"items": [{sessionKey, channel, routeKey, lastSeenAtMs}]}: sessions a new pairing may
-// join (those the mux has seen, and agents the tenant declared at bootstrap).
+// GET /v1/mux/sessions → {"items": [{sessionKey, channel, routeKey, lastSeenAtMs, agentId, source}]}: sessions the
+// mux has seen for the tenant (source "seen") and agents it declared at bootstrap (source "declared").
 async function listSessions() {
   return call("GET", "v1/mux/sessions");
 }
 
-// POST /v1/pairings/token?qr=svg {channel, sessionKey?, agentId?} → {token, tokenId, expiresAtMs, startCommand,
-// deepLink, instructions, qrSvg}. startCommand/deepLink are Telegram's; other channels send instructions.
+// POST /v1/pairings/token?qr=svg {channel, sessionKey? | agentId?} → {channel, token, tokenId, expiresAtMs,
+// startCommand, deepLink, instructions, qrSvg}. startCommand/deepLink (and so the QR) are Telegram's; other
+// channels answer instructions instead.
 async function createToken(channel, session) {
   const body = { channel };
-  if (session && session.sessionKey) body.sessionKey = session.sessionKey;
-  if (session && session.agentId) body.agentId = session.agentId;
+  if (session && session.source === "declared" && session.agentId) body.agentId = session.agentId;
+  else if (session && session.sessionKey) body.sessionKey = session.sessionKey;
   return call("POST", "v1/pairings/token?qr=svg", body);
 }
 
-// GET /v1/pairings/tokens/{tokenId}?waitMs= → {status: "pending"|"claimed"|"expired"|"revoked", bindingId?, …}.
+// GET /v1/pairings/tokens/{tokenId}?waitMs= → {tokenId, status: "pending"|"claimed"|"expired"|"revoked",
+// expiresAtMs, and once claimed bindingId, routeKey, sessionKey and the chat's display fields}.
 // Long-poll: the answer comes as soon as the status changes, or after waitMs with the status unchanged.
 async function getTokenStatus(tokenId, waitMs, signal) {
   const query = new URLSearchParams({ waitMs: String(waitMs) });
   return call("GET", "v1/pairings/tokens/" + encodeURIComponent(tokenId) + "?" + query.toString(), undefined, signal);
 }
 
-// POST /v1/pairings/tokens/{tokenId}/revoke → {"ok": true}: the link stops working at once.
+// POST /v1/pairings/tokens/{tokenId}/revoke → the token's status (revoked): the link stops working at once.
 async function revokeToken(tokenId) {
   return call("POST", "v1/pairings/tokens/" + encodeURIComponent(tokenId) + "/revoke", {});
 }
@@ -127,17 +130,17 @@ function setText(id, text) { $(id).textContent = text; }
 
 function when(ms) { return ms ? new Date(ms).toLocaleString() : ""; }
 
-// A binding's human name from its display fields, whichever of them the mux has (older mux: the route key).
+// A binding's human name from its display fields (displayName is the mux's one-line summary); a mux without
+// display fields: the route key.
 function chatName(item) {
-  const d = item.display || item;
-  const parts = [d.chatTitle || d.title, d.userName || d.username].filter(Boolean);
-  if (d.topicName) parts.push("› " + d.topicName);
+  if (item.displayName) return item.displayName;
+  const parts = [item.chatTitle, item.userName, item.userHandle ? "@" + item.userHandle : ""].filter(Boolean);
+  if (item.topicName) parts.push("› " + item.topicName);
   return parts.length ? parts.join(" ") : item.routeKey;
 }
 
 function chatType(item) {
-  const d = item.display || item;
-  return d.chatType || item.scope || "";
+  return item.chatType || item.scope || "";
 }
 
 async function signIn(event) {
@@ -182,16 +185,20 @@ async function loadSessions() {
   fillSessions();
 }
 
+// The session picker. A declared agent (source "declared") is offered as agentId: each chat then gets its own
+// agent:<id>:… session. A seen session is offered as sessionKey, used verbatim: the new chat shares it with the
+// chat already on it (replies go to the most recently active one), so the label says so.
 function fillSessions() {
   const channel = $("channel").value;
-  const select = $("session");
   const options = [new Option("The chat's own session (default)", "")];
   sessions.forEach((s, i) => {
     if (s.channel && s.channel !== channel) return;
-    const label = s.sessionKey ? s.sessionKey + (s.routeKey ? " (" + s.routeKey + ")" : "") : "agent " + s.agentId;
+    const declared = s.source === "declared" && s.agentId;
+    const label = declared ? "Agent " + s.agentId + " (the chat's own session)"
+      : "Share " + s.sessionKey + (s.routeKey ? " (with " + s.routeKey + ")" : "");
     options.push(new Option(label, String(i)));
   });
-  select.replaceChildren(...options);
+  $("session").replaceChildren(...options);
 }
 
 async function pair(event) {
@@ -315,9 +322,15 @@ async function revoke() {
 async function refreshBindings() {
   setText("bindings-error", "");
   const channel = $("bindings-channel").value;
-  let items;
+  let items = [];
   try {
-    items = (await listBindings(channel)).items || [];
+    let cursor = null;
+    for (let page = 0; page < 20; page++) {  // every page of the list (up to 2,000 chats for this example)
+      const answer = await listBindings(channel, cursor);
+      items = items.concat(answer.items || []);
+      cursor = answer.nextCursor;
+      if (!cursor) break;
+    }
   } catch (err) {
     return failed(err, "bindings-error");
   }

@@ -43,6 +43,11 @@ def _asset(name: str) -> Response:
 # Any request content type is accepted (a GET has no body), as for every other route (see routes/http.py).
 @bp.route("/dashboard", methods=["GET"], content_types=["*/*"])
 def page() -> Any:
+    path = str((bp.current_request.context or {}).get("path") or "")
+    if path.endswith("/"):
+        # The page's relative URLs resolve against its directory: /x/dashboard/ would look for
+        # /x/dashboard/dashboard/app.js. A relative Location keeps whatever prefix (stage, base path) is in front.
+        return Response(body="", status_code=308, headers={"Location": "../dashboard", **SECURITY_HEADERS})
     return _asset("index.html")
 
 

@@ -87,3 +87,9 @@ def test_the_script_keeps_the_key_in_session_storage_only_and_calls_relative_url
     calls = re.findall(r'call\("(?:GET|POST)", "([^"]+)"', script)
     assert calls and all(path.startswith("v1/") for path in calls), calls
     assert "http:" not in code and "https:" not in code
+
+
+def test_the_page_with_a_trailing_slash_redirects_to_the_one_its_relative_urls_are_written_for(client: Any) -> None:
+    response = client.http.get("/dashboard/")
+    assert response.status_code == 308
+    assert _headers(response)["location"] == "../dashboard"  # relative: keeps a stage prefix in front
