@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 Channel = Literal["telegram", "discord", "whatsapp"]
 CHANNELS: tuple[str, ...] = ("telegram", "discord", "whatsapp")
 TENANT_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
+AGENT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+MAX_AGENTS = 50
+TokenStatus = Literal["pending", "claimed", "expired", "revoked"]
 
 
 class Model(BaseModel):
@@ -41,6 +44,12 @@ class BootstrapRequest(ApiModel):
     inboundUrl: str = Field(min_length=1, max_length=2048)
     name: str | None = Field(None, min_length=1, max_length=256)
     inboundTimeoutMs: int = Field(15000, ge=100, le=60000)
+    agents: list[Annotated[str, Field(pattern=AGENT_ID_PATTERN)]] | None = Field(
+        None,
+        max_length=MAX_AGENTS,
+        description="Agent ids the tenant offers for session selection (GET /v1/mux/sessions, token agentId "
+        "and sessionKey validation). Omitted: the stored list is kept; [] clears it.",
+    )
 
 
 class TenantResponse(Ok):
@@ -50,6 +59,7 @@ class TenantResponse(Ok):
     inboundTimeoutMs: int
     sharedTenantKey: bool = True
     disabled: bool = False
+    agents: list[str] = Field(default_factory=list)
     createdAtMs: int | None = None
     updatedAtMs: int | None = None
 
@@ -100,26 +110,68 @@ class InboundTargetResponse(Ok):
 class PairingTokenRequest(ApiModel):
     channel: Channel
     ttlSec: int | None = None
-    sessionKey: str | None = Field(None, min_length=1, max_length=512)
-    agentId: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    sessionKey: str | None = Field(
+        None, min_length=1, max_length=512,
+        description="Used verbatim for the claimed chat. When the tenant declared agents, it must be a session "
+        "the mux has seen for the tenant or name a declared agent (agent:<id>:…), else 400 UNKNOWN_SESSION.",
+    )
+    agentId: str | None = Field(
+        None, pattern=AGENT_ID_PATTERN,
+        description="Derive agent:<agentId>:… session keys at claim. When the tenant declared agents, it must "
+        "be one of them, else 400 UNKNOWN_AGENT.",
+    )
 
 
 class PairingTokenResponse(Ok):
     channel: Channel
+    tokenId: str = Field(description="Non-secret id for GET /v1/pairings/tokens/{tokenId} and revoke.")
     token: str
     expiresAtMs: int
     startCommand: str | None
     deepLink: str | None
     instructions: str | None = None
+    qrSvg: str | None = Field(
+        None, description="With ?qr=svg: an SVG QR code of deepLink (null when there is no deep link)."
+    )
 
 
-class PairingItem(Model):
+class DisplayFields(Model):
+    """What a human recognises a chat by, captured at the claim and refreshed on activity."""
+
+    displayName: str | None = Field(
+        None, description="One line for a list: the chat title (group) or the user's name (private), with ' › "
+        "<topic name>' for a topic binding."
+    )
+    chatTitle: str | None = Field(None, description="The group's title (null for private chats).")
+    chatType: str | None = Field(None, description="The platform's chat type, e.g. Telegram private | group | "
+                                 "supergroup | channel.")
+    topicName: str | None = Field(None, description="The forum topic's name (topic bindings, when known).")
+    userName: str | None = Field(None, description="The private chat's user, or in a group the user who paired it.")
+    userHandle: str | None = Field(None, description="That user's handle (Telegram @username, without '@').")
+
+
+class PairingItem(DisplayFields):
     bindingId: str
     channel: Channel
     scope: str
     routeKey: str
     sessionKeys: list[str]
     createdAtMs: int
+    lastSeenAtMs: int | None = None
+
+
+class TokenStatusResponse(DisplayFields):
+    ok: Literal[True] = True
+    tokenId: str
+    channel: Channel
+    status: TokenStatus = Field(description="pending until claimed, revoked or expired; the other three are final.")
+    expiresAtMs: int
+    createdAtMs: int | None = None
+    claimedAtMs: int | None = None
+    revokedAtMs: int | None = None
+    bindingId: str | None = Field(None, description="Once claimed: the binding it made.")
+    routeKey: str | None = None
+    sessionKey: str | None = None
 
 
 class PairingListResponse(Ok):
@@ -133,13 +185,19 @@ class UnbindRequest(ApiModel):
 
 class SessionItem(Model):
     sessionKey: str
-    channel: Channel
-    routeKey: str
+    channel: Channel | None = Field(description="null for a declared agent not yet used by any chat.")
+    routeKey: str | None
     lastSeenAtMs: int | None
+    agentId: str | None = None
+    source: Literal["seen", "declared"] = Field(
+        "seen", description="seen: a bound chat's session; declared: an agent from the tenant's bootstrap "
+        "(sessionKey agent:<id>:main)."
+    )
 
 
 class SessionListResponse(Ok):
     items: list[SessionItem]
+    nextCursor: str | None = None
 
 
 # --- outbound (OpenClaw's client: unknown fields ignored) -------------------------------------
@@ -186,6 +244,7 @@ class Tenant(Model):
     key_hash: str
     key_ciphertext: str
     disabled: bool = False
+    agents: list[str] = Field(default_factory=list)
     created_at_ms: int
     updated_at_ms: int
 
@@ -205,6 +264,7 @@ class Binding(Model):
     session_override: bool = False  # the token carried a sessionKey (used verbatim; may be shared)
     created_at_ms: int
     last_seen_at_ms: int | None = None
+    display: dict[str, str] = Field(default_factory=dict)  # DisplayFields names, absent ones left out
 
 
 class QueuedEvent(Model):

@@ -12,6 +12,7 @@ from chalicelib.models import (
     PairingTokenRequest,
     PairingTokenResponse,
     SessionListResponse,
+    TokenStatusResponse,
     UnbindRequest,
 )
 from chalicelib.routes.http import endpoint, parse, require_tenant_id
@@ -30,29 +31,69 @@ def _query(name: str) -> str | None:
     bp,
     "/v1/pairings/token",
     ["POST"],
-    summary="Mint a one-time pairing token (and Telegram deep link)",
+    summary="Mint a one-time pairing token (and Telegram deep link; ?qr=svg adds an SVG QR code of it)",
     auth="tenant",
     request=PairingTokenRequest,
     response=PairingTokenResponse,
     errors=(400, 401, 413),
+    query={"qr": {"type": "string", "enum": ["svg"]}},
 )
 def create_token() -> Any:
     tenant_id = require_tenant_id(bp)
-    return pairing.create_token(tenant_id, parse(bp, PairingTokenRequest))
+    return pairing.create_token(tenant_id, parse(bp, PairingTokenRequest), _query("qr"))
+
+
+@endpoint(
+    bp,
+    "/v1/pairings/tokens/{tokenId}",
+    ["GET"],
+    summary="A pairing token's status: pending | claimed | expired | revoked (?waitMs= long-polls a pending "
+    "one, up to 20000 ms)",
+    auth="tenant",
+    response=TokenStatusResponse,
+    errors=(400, 401, 404),
+    query={"waitMs": {"type": "integer", "minimum": 0, "maximum": pairing.MAX_WAIT_MS}},
+)
+def token_status(tokenId: str) -> Any:  # noqa: N803 - the path parameter's name is the API's
+    tenant_id = require_tenant_id(bp)
+    wait = pairing.parse_wait(_query("waitMs"))
+    context = getattr(bp, "lambda_context", None)
+    time_left = getattr(context, "get_remaining_time_in_millis", None)
+    return pairing.token_status(tenant_id, tokenId, wait, time_left if callable(time_left) else None)
+
+
+@endpoint(
+    bp,
+    "/v1/pairings/tokens/{tokenId}/revoke",
+    ["POST"],
+    summary="Revoke a pending pairing token (idempotent; a claimed or expired one → 409)",
+    auth="tenant",
+    response=TokenStatusResponse,
+    errors=(401, 404, 409),
+)
+def revoke_token(tokenId: str) -> Any:  # noqa: N803 - the path parameter's name is the API's
+    tenant_id = require_tenant_id(bp)
+    return pairing.revoke_token(tenant_id, tokenId)
 
 
 @endpoint(
     bp,
     "/v1/pairings",
     ["GET"],
-    summary="The tenant's bindings, newest first (?limit=&cursor=)",
+    summary="The tenant's bindings with display fields, newest first (?limit=&cursor=&channel=)",
     auth="tenant",
     response=PairingListResponse,
     errors=(400, 401),
+    query={
+        "limit": {"type": "integer", "minimum": 1, "maximum": 200},
+        "cursor": {"type": "string"},
+        "channel": {"type": "string", "enum": ["telegram", "discord", "whatsapp"]},
+    },
 )
 def list_pairings() -> Any:
     tenant_id = require_tenant_id(bp)
-    return pairing.list_bindings(tenant_id, pairing.parse_limit(_query("limit")), _query("cursor"))
+    channel = pairing.parse_channel(_query("channel"))
+    return pairing.list_bindings(tenant_id, pairing.parse_limit(_query("limit")), _query("cursor"), channel)
 
 
 @endpoint(
@@ -75,10 +116,11 @@ def unbind() -> Any:
     bp,
     "/v1/mux/sessions",
     ["GET"],
-    summary="The tenant's known sessions with their routes",
+    summary="The sessions a tenant can offer: its bound chats' sessions and the agents it declared",
     auth="tenant",
     response=SessionListResponse,
     errors=(400, 401),
+    query={"limit": {"type": "integer", "minimum": 1, "maximum": 200}, "cursor": {"type": "string"}},
 )
 def list_sessions() -> Any:
     tenant_id = require_tenant_id(bp)

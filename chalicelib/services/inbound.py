@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from chalicelib import observability, secrets
+from chalicelib.channels.telegram import display as tg_display
 from chalicelib.channels.telegram import inbound as tg
 from chalicelib.channels.telegram import notices
 from chalicelib.channels.telegram import outbound as tg_outbound
@@ -256,7 +257,10 @@ def _after_forward(
             thread = binding.model_copy(update={"session_key": session_key, "topic_id": msg.private_thread_id})
             binding_store.touch(thread, now, refresh_session=True, route_too=False)
         if binding.last_seen_at_ms is None or now - binding.last_seen_at_ms > TOUCH_INTERVAL_MS:
-            binding_store.touch(binding, now, refresh_session=binding.session_override, route_too=True)
+            binding_store.touch(
+                binding, now, refresh_session=binding.session_override, route_too=True,
+                display=tg_display.fields(msg.message, topic_id=binding.topic_id, claim=False),
+            )
     except Exception:  # noqa: BLE001 - bookkeeping must not turn a delivered message into a retry
         observability.logger().warning("activity bookkeeping failed", exc_info=True)
 
@@ -295,6 +299,7 @@ def _claim(msg: tg.TelegramMessage, token: str, existing: Binding | None, *, rep
         session_override=bool(override),
         created_at_ms=now,
         last_seen_at_ms=None,
+        display=tg_display.fields(msg.message, topic_id=msg.topic_id, claim=True),
     )
     try:
         binding_store.claim(

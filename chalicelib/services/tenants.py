@@ -27,6 +27,7 @@ def to_response(tenant: Tenant) -> TenantResponse:
         inboundUrl=tenant.inbound_url,
         inboundTimeoutMs=tenant.inbound_timeout_ms,
         disabled=tenant.disabled,
+        agents=tenant.agents,
         createdAtMs=tenant.created_at_ms,
         updatedAtMs=tenant.updated_at_ms,
     )
@@ -59,6 +60,8 @@ def bootstrap(req: BootstrapRequest) -> Tenant:
             key_hash=new_hash,
             key_ciphertext=ciphertext,
             disabled=previous.disabled if previous else False,
+            # Omitted: kept; [] clears (duplicates dropped, order kept).
+            agents=list(dict.fromkeys(req.agents)) if req.agents is not None else (previous.agents if previous else []),
             created_at_ms=previous.created_at_ms if previous else now,
             updated_at_ms=now,
         )

@@ -36,6 +36,7 @@ def binding_from_item(item: dict[str, Any]) -> Binding:
         session_override=bool(item.get("sessionOverride", False)),
         created_at_ms=item["createdAtMs"],
         last_seen_at_ms=item.get("lastSeenAtMs"),
+        display={k: v for k, v in (item.get("display") or {}).items() if isinstance(v, str)},
     )
 
 
@@ -55,6 +56,7 @@ def route_item(b: Binding) -> dict[str, Any]:
         "sessionOverride": b.session_override,
         "createdAtMs": b.created_at_ms,
         "lastSeenAtMs": b.last_seen_at_ms,
+        "display": b.display or None,
         "gsi1pk": table.tenant_bindings_gsi(b.tenant_id),
         "gsi1sk": f"{b.created_at_ms:013d}#{b.binding_id}",
     }
@@ -117,14 +119,15 @@ def claim(
 ) -> Binding:
     """Consume a pairing token and bind the route in one transaction.
 
-    Conditions: the token exists, is unclaimed, unexpired and was minted for this channel and tenant; the
+    Conditions: the token exists, is unclaimed, unrevoked, unexpired and was minted for this channel and tenant; the
     route is free, or already bound to the same tenant (its binding id is kept), or — with `replace` (the
     `/bot_switch` command) — still bound to exactly the binding we read. Any failed condition cancels
     everything, so the token stays usable and no route ever has two owners.
 
     The token is consumed by marking it claimed by `event_id` (kept `keep_claimed_sec`), not deleted: when
     the worker crashes after this commit and before the event's dedupe record, the retry of the same event
-    finds the token claimed by itself and can answer success (`claimed_by_event`).
+    finds the token claimed by itself and can answer success (`claimed_by_event`). The claim's binding id,
+    route, session key and display fields stay on the token for its status (GET /v1/pairings/tokens/{id}).
     """
     same_tenant = existing is not None and existing.tenant_id == binding.tenant_id
     if existing is not None and same_tenant:
@@ -144,13 +147,14 @@ def claim(
             "Update": {
                 "Key": table.pairing_token_key(token_hash),
                 "UpdateExpression": "SET claimedBy = :eid, claimedAtMs = :now, claimedBindingId = :bid, "
-                "claimedRouteKey = :rk, #ttl = :keep",
+                "claimedRouteKey = :rk, claimedSessionKey = :sk, claimedDisplay = :disp, #ttl = :keep",
                 "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(claimedBy) "
-                "AND expiresAtMs > :now AND channel = :ch AND tenantId = :tid",
+                "AND attribute_not_exists(revokedAtMs) AND expiresAtMs > :now AND channel = :ch AND tenantId = :tid",
                 "ExpressionAttributeNames": {"#ttl": table.TTL_ATTRIBUTE},
                 "ExpressionAttributeValues": table.values(
                     now=now_ms, ch=channel, tid=binding.tenant_id, eid=event_id, bid=binding.binding_id,
-                    rk=binding.route_key, keep=now_ms // 1000 + keep_claimed_sec,
+                    rk=binding.route_key, sk=binding.session_key, disp=binding.display,
+                    keep=now_ms // 1000 + max(keep_claimed_sec, TOKEN_STATUS_KEEP_SEC),
                 ),
             }
         },
@@ -220,15 +224,26 @@ def unbind(binding: Binding) -> bool:
     return True
 
 
-def touch(binding: Binding, now_ms: int, *, refresh_session: bool, route_too: bool = True) -> None:
+def touch(
+    binding: Binding,
+    now_ms: int,
+    *,
+    refresh_session: bool,
+    route_too: bool = True,
+    display: dict[str, str] | None = None,
+) -> None:
     """Record activity on a route; with `refresh_session` the session route is (re)pointed at it (a
-    session key shared by several chats answers to the most recently active one)."""
+    session key shared by several chats answers to the most recently active one). `display` fields seen in
+    the message are merged over the stored ones in the same write (a renamed group shows its new title)."""
     if route_too:
+        merged = {**binding.display, **(display or {})}
+        expression = "SET lastSeenAtMs = :now" + (", display = :disp" if merged else "")
+        extra = {"disp": merged} if merged else {}
         table.update(
             table.route_key(binding.route_key),
-            "SET lastSeenAtMs = :now",
+            expression,
             condition="bindingId = :bid",
-            ExpressionAttributeValues=table.values(now=now_ms, bid=binding.binding_id),
+            ExpressionAttributeValues=table.values(now=now_ms, bid=binding.binding_id, **extra),
         )
     if refresh_session:
         table.put(_session_item(binding, now_ms))
@@ -263,21 +278,40 @@ def update_chat_id(binding: Binding, new_chat_id: str, new_route_key: str) -> Bi
     return moved
 
 
-def list_for_tenant(tenant_id: str, limit: int, cursor: str | None) -> tuple[list[Binding], str | None]:
-    """A tenant's bindings, newest first, `limit` per page, with an opaque cursor for the next page."""
+# Queries one filtered page may take (a channel filter skips other channels' bindings): bounds the work of
+# one request; a page that hit it is short but carries nextCursor.
+FILTER_QUERY_ROUNDS = 5
+
+
+def list_for_tenant(
+    tenant_id: str, limit: int, cursor: str | None, channel: str | None = None
+) -> tuple[list[Binding], str | None]:
+    """A tenant's bindings, newest first, `limit` per page (of one channel when given), with an opaque
+    cursor for the next page."""
     kwargs: dict[str, Any] = {
         "TableName": table.table_name(),
         "IndexName": GSI,
         "KeyConditionExpression": "gsi1pk = :p",
         "ExpressionAttributeValues": table.values(p=table.tenant_bindings_gsi(tenant_id)),
         "ScanIndexForward": False,
-        "Limit": limit,
     }
-    if cursor:
-        kwargs["ExclusiveStartKey"] = _decode_cursor(cursor, tenant_id)
-    resp = aws.dynamodb().query(**kwargs)
-    items = [binding_from_item(table.from_ddb(i)) for i in resp.get("Items", [])]
-    last = resp.get("LastEvaluatedKey")
+    if channel is not None:
+        kwargs["FilterExpression"] = "channel = :ch"
+        kwargs["ExpressionAttributeValues"].update(table.values(ch=channel))
+    start = _decode_cursor(cursor, tenant_id) if cursor else None
+    items: list[Binding] = []
+    last: dict[str, Any] | None = None
+    for _ in range(FILTER_QUERY_ROUNDS if channel is not None else 1):
+        # Limit counts the items read before the filter: asking for what is missing never overshoots the page.
+        page = dict(kwargs, Limit=limit - len(items))
+        if start:
+            page["ExclusiveStartKey"] = start
+        resp = aws.dynamodb().query(**page)
+        items.extend(binding_from_item(table.from_ddb(i)) for i in resp.get("Items", []))
+        last = resp.get("LastEvaluatedKey")
+        if not last or len(items) >= limit:
+            break
+        start = last
     next_cursor = base64.urlsafe_b64encode(json.dumps(table.from_ddb(last)).encode()).decode() if last else None
     return items, next_cursor
 
@@ -292,32 +326,93 @@ def _decode_cursor(cursor: str, tenant_id: str) -> dict[str, Any]:
         raise InvalidInputError("cursor is not a valid pagination cursor.", code="INVALID_CURSOR") from None
 
 
-def put_token(token_hash: str, item: dict[str, Any], expires_at_ms: int) -> None:
+# A token's status stays answerable this long after it expires (or after its claim): the token item and
+# its id pointer are kept, marked, until then.
+TOKEN_STATUS_KEEP_SEC = 86_400
+
+
+def put_token(token_hash: str, token_id: str, item: dict[str, Any], expires_at_ms: int, now_ms: int) -> None:
+    """The token item (keyed by the secret's hash) and its id pointer (keyed by tenant and token id).
+
+    Two conditional puts, pointer last: if the second fails the request fails and the token, never shown
+    to anyone, expires unused. The claim transaction touches the token item only."""
+    tenant_id = str(item["tenantId"])
+    keep = expires_at_ms // 1000 + TOKEN_STATUS_KEEP_SEC
     table.put(
         {
             **table.pairing_token_key(token_hash),
             "type": "pairtoken",
             **item,
+            "tokenId": token_id,
+            "createdAtMs": now_ms,
             # Indexed per tenant so deleting a tenant revokes its unclaimed tokens.
-            "gsi1pk": table.tenant_tokens_gsi(str(item["tenantId"])),
+            "gsi1pk": table.tenant_tokens_gsi(tenant_id),
             "gsi1sk": token_hash,
             "expiresAtMs": expires_at_ms,
-            table.TTL_ATTRIBUTE: expires_at_ms // 1000 + 1,
+            table.TTL_ATTRIBUTE: keep,
+        },
+        condition="attribute_not_exists(pk)",
+    )
+    table.put(
+        {
+            **table.pairing_token_id_key(tenant_id, token_id),
+            "type": "pairtokenid",
+            "tenantId": tenant_id,
+            "tokenHash": token_hash,
+            "expiresAtMs": expires_at_ms,
+            # In the tenant's token partition, so deleting the tenant removes the pointers with the tokens.
+            "gsi1pk": table.tenant_tokens_gsi(tenant_id),
+            "gsi1sk": f"id#{token_id}",
+            table.TTL_ATTRIBUTE: keep + TOKEN_STATUS_KEEP_SEC,  # outlives a claim's extension of the token
         },
         condition="attribute_not_exists(pk)",
     )
 
 
 def get_token(token_hash: str, now_ms: int) -> dict[str, Any] | None:
-    """An unclaimed, unexpired token; or a claimed one (with `claimedBy`, the claiming event id) while
-    it is kept, so a retried claim can recognise its own earlier success."""
+    """An unclaimed, unrevoked, unexpired token; or a claimed one (with `claimedBy`, the claiming event id)
+    while it is kept, so a retried claim can recognise its own earlier success."""
     item = table.get(table.pairing_token_key(token_hash))
     if not item:
         return None
     # moto never expires TTL items; expiry is checked here, not trusted to TTL.
     if item.get("claimedBy") is not None:
         return item if int(item.get(table.TTL_ATTRIBUTE, 0)) * 1000 > now_ms else None
+    if item.get("revokedAtMs") is not None:
+        return None
     return item if int(item.get("expiresAtMs", 0)) > now_ms else None
+
+
+def token_hash_for_id(tenant_id: str, token_id: str, now_ms: int) -> str | None:
+    """The hash of the tenant's token with this id (one read), None for an unknown or another tenant's id."""
+    ref = table.get(table.pairing_token_id_key(tenant_id, token_id))
+    if not ref or int(ref.get(table.TTL_ATTRIBUTE, 0)) * 1000 <= now_ms:
+        return None
+    return str(ref["tokenHash"])
+
+
+def token_record(token_hash: str) -> dict[str, Any] | None:
+    """The token item as stored (claimed, revoked and expired ones included), strongly consistent."""
+    return table.get(table.pairing_token_key(token_hash))
+
+
+def revoke_token(token_hash: str, tenant_id: str, now_ms: int) -> bool:
+    """Mark a pending token revoked; False when it is not pending any more (claimed, revoked, expired).
+    The claim transaction's condition refuses a revoked token, so a revoke that returns True wins over any
+    claim not yet committed."""
+    try:
+        table.update(
+            table.pairing_token_key(token_hash),
+            "SET revokedAtMs = :now",
+            condition="attribute_exists(pk) AND tenantId = :tid AND attribute_not_exists(claimedBy) "
+            "AND attribute_not_exists(revokedAtMs) AND expiresAtMs > :now",
+            ExpressionAttributeValues=table.values(now=now_ms, tid=tenant_id),
+        )
+    except Exception as exc:
+        if table.is_conditional_failure(exc):
+            return False
+        raise
+    return True
 
 
 def claimed_by_event(token: dict[str, Any], event_id: str, route: Binding | None) -> bool:

@@ -62,6 +62,11 @@ def pairing_token_key(token_hash: str) -> dict[str, str]:
     return {"pk": f"PAIRTOKEN#{token_hash}", "sk": "PAIRTOKEN"}
 
 
+def pairing_token_id_key(tenant_id: str, token_id: str) -> dict[str, str]:
+    """The non-secret token id → token hash pointer; the tenant in the key scopes every lookup."""
+    return {"pk": f"PTOKENID#{tenant_id}#{token_id}", "sk": "PTOKENID"}
+
+
 def idempotency_key(tenant_id: str, key_hash: str) -> dict[str, str]:
     return {"pk": f"IDEMP#{tenant_id}#{key_hash}", "sk": "IDEMP"}
 

@@ -43,6 +43,7 @@ def _to_tenant(item: dict[str, Any]) -> Tenant:
         key_hash=item["keyHash"],
         key_ciphertext=item["keyCiphertext"],
         disabled=bool(item.get("disabled", False)),
+        agents=[str(a) for a in item.get("agents") or []],
         created_at_ms=item["createdAtMs"],
         updated_at_ms=item["updatedAtMs"],
     )
@@ -59,6 +60,7 @@ def _to_item(tenant: Tenant) -> dict[str, Any]:
         "keyHash": tenant.key_hash,
         "keyCiphertext": tenant.key_ciphertext,
         "disabled": tenant.disabled,
+        "agents": tenant.agents,
         "createdAtMs": tenant.created_at_ms,
         "updatedAtMs": tenant.updated_at_ms,
         "gsi1pk": table.tenants_gsi(_status(tenant.disabled)),
@@ -135,6 +137,7 @@ def save(tenant: Tenant, previous: Tenant | None) -> None:
         "inboundTimeoutMs": tenant.inbound_timeout_ms,
         "keyHash": tenant.key_hash,
         "keyCiphertext": tenant.key_ciphertext,
+        "agents": tenant.agents,
         "updatedAtMs": tenant.updated_at_ms,
         "gsi1sk": tenant.tenant_id,
     }
@@ -286,11 +289,12 @@ def _query_keys(partition: str) -> list[dict[str, Any]]:
 
 
 def delete_tokens(tenant_id: str) -> int:
-    """Every pairing token of the tenant: unclaimed ones, and claimed ones kept for a crashed claim's retry."""
+    """Every pairing token of the tenant: unclaimed ones, and claimed ones kept for a crashed claim's retry,
+    with their token-id pointers (not counted: one per token)."""
     found = _query_keys(table.tenant_tokens_gsi(tenant_id))
     for item in found:
         table.delete({"pk": item["pk"], "sk": item["sk"]})
-    return len(found)
+    return sum(1 for i in found if i.get("type") != "pairtokenid")
 
 
 def delete_routes(tenant_id: str, now_ms: int) -> int:
