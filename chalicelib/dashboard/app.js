@@ -347,11 +347,12 @@ function row(item) {
   tr.dataset.bindingId = item.bindingId;
   const cells = [chatName(item), item.channel, chatType(item), item.routeKey, (item.sessionKeys || []).join(", "),
     when(item.createdAtMs)];
-  for (const value of cells) {
+  cells.forEach((value, i) => {
     const td = document.createElement("td");
+    if (i === 0 || i === 3 || i === 4) td.className = "wrap";  // names, route and session keys can be long
     td.textContent = value || "";
     tr.append(td);
-  }
+  });
   const td = document.createElement("td");
   const button = document.createElement("button");
   button.type = "button";

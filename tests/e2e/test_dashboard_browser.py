@@ -75,7 +75,7 @@ def test_sign_in_pair_a_chat_watch_it_appear_and_unbind_it(
     mux, _, openclaw = stack
     boot = requests.post(
         mux.url + "/v1/admin/tenants/bootstrap",
-        json={"tenantId": "acme", "apiKey": KEY, "inboundUrl": openclaw.url},
+        json={"tenantId": "acme", "apiKey": KEY, "inboundUrl": openclaw.url, "agents": ["helper"]},
         headers={"Authorization": f"Bearer {ADMIN}"},
         timeout=10,
     )
@@ -103,28 +103,38 @@ def test_sign_in_pair_a_chat_watch_it_appear_and_unbind_it(
         assert page.evaluate("[sessionStorage.length, localStorage.length, document.cookie]") == [1, 0, ""]
         page.screenshot(path=str(SHOTS / "1-signed-in.png"), full_page=True)
 
-        # 2. Pair: the page shows the deep link and the start command (and the QR when the mux sends one).
+        # 2. Pair: the page shows the deep link, the start command and the QR code (an SVG as a data: image).
         page.get_by_label("Channel", exact=True).select_option("telegram")
+        sessions = page.get_by_label("Session", exact=True).locator("option")
+        expect(sessions).to_have_text(["The chat's own session (default)", "Agent helper (the chat's own session)"])
         page.get_by_role("button", name="Pair").click()
         command = page.locator("#pair-command")
         expect(command).to_have_text(re.compile(r"^/start mpt_[A-Za-z0-9_-]{32}$"))
         token = (command.text_content() or "").removeprefix("/start ")
         expect(page.locator("#pair-link")).to_have_attribute("href", f"https://t.me/MuxAssistBot?start={token}")
         expect(page.locator("#pair-status")).to_have_text("waiting for the chat…")
+        expect(page.locator("#pair-qr")).to_be_visible()
+        assert (page.locator("#pair-qr").get_attribute("src") or "").startswith("data:image/svg+xml;base64,")
+        assert page.evaluate("document.getElementById('pair-qr').naturalWidth") > 0  # the SVG decoded
         page.screenshot(path=str(SHOTS / "2-pairing-link.png"), full_page=True)
 
         # 3. The user sends /start <token> in the chat: the status turns to paired and the chat is listed.
+        update = private_update(CHAT, f"/start {token}")
         webhook = requests.post(
             mux.url + "/v1/webhooks/telegram",
-            json=private_update(CHAT, f"/start {token}"),
+            json=update,
             headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
             timeout=10,
         )
         assert webhook.status_code == 200, webhook.text
         expect(page.locator("#pair-status")).to_have_attribute("data-status", "claimed")
+        user = update["message"]["from"]
+        name = f"{user['first_name']} {user.get('last_name', '')}".strip()
+        expect(page.locator("#pair-status")).to_have_text(f"paired: {name}")  # the status answer's display fields
         route = f"telegram:default:chat:{CHAT}"
         row = page.locator("#bindings-body tr", has_text=route)
         expect(row).to_have_count(1)
+        expect(row.locator("td").first).to_have_text(name)
         [binding] = _bindings(mux)
         assert binding["routeKey"] == route
         expect(row).to_have_attribute("data-binding-id", binding["bindingId"])
@@ -143,6 +153,13 @@ def test_sign_in_pair_a_chat_watch_it_appear_and_unbind_it(
         assert len(dialogs) == 1 and dialogs[0].startswith("Unbind ")
         assert _bindings(mux) == []
         page.screenshot(path=str(SHOTS / "4-unbound.png"), full_page=True)
+
+        # A link can be cancelled before anyone uses it.
+        page.get_by_role("button", name="Pair").click()
+        expect(page.locator("#pair-status")).to_have_text("waiting for the chat…")
+        page.get_by_role("button", name="Cancel this link").click()
+        expect(page.locator("#pair-status")).to_have_attribute("data-status", "revoked")
+        expect(page.get_by_role("button", name="Cancel this link")).to_be_hidden()
 
         # Sign out forgets the key.
         page.get_by_role("button", name="Sign out").click()
