@@ -150,7 +150,7 @@ class DisplayFields(Model):
     userHandle: str | None = Field(None, description="That user's handle (Telegram @username, without '@').")
 
 
-class PairingItem(DisplayFields):
+class _PairingItemBase(Model):
     bindingId: str
     channel: Channel
     scope: str
@@ -160,8 +160,11 @@ class PairingItem(DisplayFields):
     lastSeenAtMs: int | None = None
 
 
-class TokenStatusResponse(DisplayFields):
-    ok: Literal[True] = True
+class PairingItem(DisplayFields, _PairingItemBase):
+    """A binding, display fields last (base classes' fields come in reverse MRO order)."""
+
+
+class _TokenStatusBase(Ok):
     tokenId: str
     channel: Channel
     status: TokenStatus = Field(description="pending until claimed, revoked or expired; the other three are final.")
@@ -172,6 +175,10 @@ class TokenStatusResponse(DisplayFields):
     bindingId: str | None = Field(None, description="Once claimed: the binding it made.")
     routeKey: str | None = None
     sessionKey: str | None = None
+
+
+class TokenStatusResponse(DisplayFields, _TokenStatusBase):
+    """A pairing token's status; once claimed, the binding and the chat's display fields."""
 
 
 class PairingListResponse(Ok):

@@ -12,6 +12,7 @@ Key design (table `MUX_TABLE_NAME`; partition key `pk`, sort key `sk`, both stri
 | binding id → route    | `BINDING#<bindingId>`                       | `BINDING`   |                                      |     |
 | session route         | `SESSION#<tenantId>#<channel>#<sessionKey>` | `SESSION`   | `TSESSION#<tenantId>` / `<channel>#<sessionKey>` | |
 | pairing token         | `PAIRTOKEN#<sha256(token) hex>`             | `PAIRTOKEN` | `TTOKEN#<tenantId>` / `<sha256(token) hex>` | yes |
+| token id → token      | `PTOKENID#<tenantId>#<tokenId>`             | `PTOKENID`  | `TTOKEN#<tenantId>` / `id#<tokenId>` | yes |
 | idempotency record    | `IDEMP#<tenantId>#<sha256(key) hex>`        | `IDEMP`     |                                      | yes |
 | inbound dedupe record | `EVENT#<eventId>`                           | `EVENT`     |                                      | yes |
 | inbound file → tenant | `FILE#<channel>#<fileId>`                   | `FILE`      |                                      | yes |
@@ -27,5 +28,7 @@ on gsi1); a binding by id (GetItem); the route of
 message record, written with the send or in the inbound dedupe write's BatchWriteItem); token claim, unbind and key rotation are TransactWriteItems
 with conditions, so no window exists where two tenants own one route or a token is consumed twice.
 A claimed pairing token is kept (marked with the claiming event id) as long as a dedupe record, so a
-retried claim recognises its own success. moto does not expire TTL items, so every read of a TTL item also checks its expiry itself.
+retried claim recognises its own success, and its status (claimed, with the binding and display fields)
+stays readable by token id (GetItem on the pointer, then on the token); a revoke marks the token
+(`revokedAtMs`), which the claim's condition refuses. moto does not expire TTL items, so every read of a TTL item also checks its expiry itself.
 """

@@ -184,3 +184,27 @@ def test_long_poll_answers_the_unchanged_status_when_the_wait_is_over(
     assert code == 200 and body["status"] == "pending"
     assert 1.2 <= elapsed < 4, elapsed
     assert len(reads) <= 1200 // pairing.POLL_INTERVAL_MS + 2  # bounded reads, not a busy loop
+
+
+def test_a_claim_racing_a_revoke_is_refused_by_the_transaction(client: Any, make_tenant: Any, tg: FakeTelegram) -> None:
+    """The claim read the token before the revoke landed: the transaction's condition still refuses it."""
+    from chalicelib.clock import now_ms
+    from chalicelib.models import Binding
+    from chalicelib.storage import bindings
+    from chalicelib.storage.table import sha256_hex
+
+    _, key = make_tenant("acme")
+    token = new_token(client, key)
+    token_hash = sha256_hex(token["token"])
+    assert bindings.get_token(token_hash, now_ms()) is not None  # what the worker read: usable
+    assert revoke(client, key, token["tokenId"])[0] == 200
+    binding = Binding(
+        binding_id="bind_race", tenant_id="acme", channel="telegram", scope="chat",
+        route_key="telegram:default:chat:7501", session_key="agent:main:telegram:direct:7501", chat_id="7501",
+        created_at_ms=now_ms(),
+    )
+    with pytest.raises(bindings.ClaimRefusedError):
+        bindings.claim(token_hash=token_hash, channel="telegram", binding=binding, existing=None, now_ms=now_ms(),
+                       event_id="tg:1")
+    assert bindings.get_route("telegram:default:chat:7501") is None
+    assert status(client, key, token["tokenId"])[1]["status"] == "revoked"
