@@ -83,10 +83,10 @@ def create_token(tenant_id: str, req: PairingTokenRequest, qr: str | None = None
     expires = now + ttl * 1000
     store.put_token(
         sha256_hex(token),
-        token_id,
         {"tenantId": tenant_id, "channel": req.channel, "sessionKey": req.sessionKey, "agentId": req.agentId},
         expires,
-        now,
+        token_id=token_id,
+        now_ms=now,
     )
     # Only Telegram reaches this point today; Discord/WhatsApp will add their `instructions` (CONTRACT §3.3).
     start_command = f"/start {token}"

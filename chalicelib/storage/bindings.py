@@ -331,8 +331,16 @@ def _decode_cursor(cursor: str, tenant_id: str) -> dict[str, Any]:
 TOKEN_STATUS_KEEP_SEC = 86_400
 
 
-def put_token(token_hash: str, token_id: str, item: dict[str, Any], expires_at_ms: int, now_ms: int) -> None:
-    """The token item (keyed by the secret's hash) and its id pointer (keyed by tenant and token id).
+def put_token(
+    token_hash: str,
+    item: dict[str, Any],
+    expires_at_ms: int,
+    *,
+    token_id: str | None = None,
+    now_ms: int | None = None,
+) -> None:
+    """The token item (keyed by the secret's hash) and, with `token_id`, its id pointer (keyed by tenant
+    and token id) for status reads and revoke.
 
     Two conditional puts, pointer last: if the second fails the request fails and the token, never shown
     to anyone, expires unused. The claim transaction touches the token item only."""
@@ -353,6 +361,8 @@ def put_token(token_hash: str, token_id: str, item: dict[str, Any], expires_at_m
         },
         condition="attribute_not_exists(pk)",
     )
+    if token_id is None:
+        return
     table.put(
         {
             **table.pairing_token_id_key(tenant_id, token_id),
