@@ -34,8 +34,7 @@ def bind_telegram(
     topic = str(topic_id) if topic_id is not None else None
     now = int(time.time() * 1000)
     token_hash = uuid.uuid4().hex
-    item = {"tenantId": tenant_id, "channel": "telegram"}
-    bindings.put_token(token_hash, f"ptk_{token_hash[:16]}", item, now + 60_000, now)
+    bindings.put_token(token_hash, {"tenantId": tenant_id, "channel": "telegram"}, now + 60_000)
     route = telegram_route_key(chat, topic)
     binding = Binding(
         binding_id=f"bind_{uuid.uuid4()}",

@@ -389,7 +389,7 @@ def test_a_registered_sender_serves_its_channel(client: Any, tenants: None, tg: 
 
     now = int(time.time() * 1000)
     token = uuid.uuid4().hex
-    bindings.put_token(token, f"ptk_{token[:16]}", {"tenantId": "t1", "channel": "discord"}, now + 60_000, now)
+    bindings.put_token(token, {"tenantId": "t1", "channel": "discord"}, now + 60_000)
     route = "discord:default:guild:1:channel:222"
     binding = Binding(
         binding_id="bind_dc",
