@@ -161,6 +161,28 @@ def test_sign_in_pair_a_chat_watch_it_appear_and_unbind_it(
         expect(page.locator("#pair-status")).to_have_attribute("data-status", "revoked")
         expect(page.get_by_role("button", name="Cancel this link")).to_be_hidden()
 
+        # Against a mux that predates tokenId (and the QR), the page finds the new chat in the bindings list.
+        def as_an_older_mux(route: Any) -> None:
+            response = route.fetch()
+            body = {k: v for k, v in response.json().items() if k not in ("tokenId", "qrSvg")}
+            route.fulfill(response=response, json=body)
+
+        page.route(re.compile(r"/v1/pairings/token\?"), as_an_older_mux)
+        page.get_by_role("button", name="Pair").click()
+        expect(page.locator("#pair-status")).to_have_text("waiting for the chat…")
+        expect(page.locator("#pair-qr")).to_be_hidden()
+        token = (command.text_content() or "").removeprefix("/start ")
+        webhook = requests.post(
+            mux.url + "/v1/webhooks/telegram",
+            json=private_update(CHAT + 1, f"/start {token}"),
+            headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
+            timeout=10,
+        )
+        assert webhook.status_code == 200, webhook.text
+        expect(page.locator("#pair-status")).to_have_attribute("data-status", "claimed")
+        expect(page.locator("#bindings-body tr", has_text=f"telegram:default:chat:{CHAT + 1}")).to_have_count(1)
+        page.unroute(re.compile(r"/v1/pairings/token\?"))
+
         # Sign out forgets the key.
         page.get_by_role("button", name="Sign out").click()
         expect(page.get_by_label("Tenant key")).to_be_visible()
