@@ -1,11 +1,14 @@
 # openclaw-mux — one entry point for what developers and CI run.
 #   make venv      create/refresh .venv (re-installs only when requirements or pyproject change) and the
 #                  Lambda wheel cache .venv/lambda-wheels (so `make package` needs no network afterwards)
-#   make run       the local stack (moto + API + queue worker), configured by env vars
+#   make run       the local stack (moto + API + queue worker), configured by env vars; state kept in .local-state/
+#   make run-fresh the same, starting from an empty state
 #   make test      lint + type check + all tests (what .ci/run runs)
 #   make package   SAM template + zip for STAGE (default dev) in out/$(STAGE), linted with cfn-lint
 #   make infra     for `chalice deploy`: the table, queues, key, role and alarms of STAGE as their own stack
 #   make bench     benchmarks
+#   make fuzz      schemathesis + hypothesis against the local stack (FUZZ_SECONDS, FUZZ_MAX_EXAMPLES)
+#   make load      concurrent webhooks and sends on the local stack (LOAD_CLIENTS, LOAD_SECONDS)
 #   make browser-deps  Chromium from the OS packages, for the dashboard's browser test (root; idempotent)
 
 SHELL := /bin/bash
@@ -16,7 +19,7 @@ STAMP := $(VENV)/.installed
 STAGE ?= dev
 PYTEST_ARGS ?=
 
-.PHONY: venv run test lint typecheck pytest package infra bench browser-deps clean
+.PHONY: venv run run-fresh test lint typecheck pytest package infra bench fuzz load browser-deps clean
 
 # The Lambda wheel cache is checked on every `make venv` (a few ms) and refetched only when stale.
 venv: $(STAMP)
@@ -32,6 +35,9 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 run: $(STAMP)
 	$(PY) -m local
+
+run-fresh: $(STAMP)
+	$(PY) -m local --fresh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -55,6 +61,12 @@ infra: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+fuzz: $(STAMP)
+	$(PY) -m fuzz
+
+load: $(STAMP)
+	$(PY) -m bench.load
 
 # Debian's chromium (driven by Playwright's Python package; never `playwright install`, which downloads a browser).
 browser-deps:

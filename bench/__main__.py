@@ -6,7 +6,7 @@ import importlib
 import sys
 import time
 
-SUITES = ["bench.inbound", "bench.outbound"]
+SUITES = ["bench.inbound", "bench.outbound", "bench.recovery"]
 
 
 def main() -> int:

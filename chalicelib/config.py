@@ -49,6 +49,7 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(1_048_576, alias="MUX_MAX_BODY_BYTES", ge=1)
     inbound_media_max_bytes: int = Field(5_000_000, alias="MUX_INBOUND_MEDIA_MAX_BYTES", ge=0)
     allow_private_inbound_urls: bool = Field(False, alias="MUX_ALLOW_PRIVATE_INBOUND_URLS")
+    register_key: str | None = Field(None, alias="MUX_REGISTER_KEY")
     telegram_bot_token: str | None = Field(None, alias="TELEGRAM_BOT_TOKEN")
     telegram_bot_username: str | None = Field(None, alias="MUX_TELEGRAM_BOT_USERNAME")
     telegram_webhook_secret: str | None = Field(None, alias="MUX_TELEGRAM_WEBHOOK_SECRET")
@@ -88,6 +89,7 @@ class Settings(BaseModel):
     retry_max_attempts: int = Field(10, alias="MUX_RETRY_MAX_ATTEMPTS", ge=1, le=100)
     retry_base_delay_sec: int = Field(30, alias="MUX_RETRY_BASE_DELAY_SEC", ge=0, le=43_200)
     retry_max_delay_sec: int = Field(900, alias="MUX_RETRY_MAX_DELAY_SEC", ge=0, le=43_200)
+    probe_interval_sec: int = Field(5, alias="MUX_PROBE_INTERVAL_SEC", ge=0, le=900)
     metrics_disabled: bool = Field(False, alias="POWERTOOLS_METRICS_DISABLED")
     dedupe_ttl_sec: int = Field(8 * 86_400, alias="MUX_DEDUPE_TTL_SEC", ge=86_400)
     # True only where the inbound queue's trigger has ReportBatchItemFailures (the packaged template sets
@@ -96,6 +98,7 @@ class Settings(BaseModel):
 
     @field_validator(
         "admin_token",
+        "register_key",
         "public_url",
         "telegram_bot_token",
         "telegram_bot_username",
@@ -174,6 +177,12 @@ class Settings(BaseModel):
     def retry_window_sec(self) -> int:
         """How long the whole retry budget spans."""
         return sum(self.retry_delay_sec(n) for n in range(1, self.retry_max_attempts))
+
+    @property
+    def park_sec(self) -> int:
+        """How long a head parked behind its tenant's outage stays hidden unless released (its whole retry
+        window: a release that never comes delays it no longer than its own backoff would have)."""
+        return max(self.probe_interval_sec, min(self.retry_window_sec, 43_200))
 
 
 # The packaged template's trigger patch replaces this placeholder with its own queue (infra/resources.json).

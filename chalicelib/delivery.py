@@ -44,7 +44,9 @@ class DeliveryResult:
     detail: str = ""  # the start of OpenClaw's answer: recorded with a dead letter, never logged
 
 
-def post_envelope(url: str, key: str, envelope: dict[str, Any], timeout_ms: int) -> DeliveryResult:
+def post_envelope(
+    url: str, key: str, envelope: dict[str, Any], timeout_ms: int, extra_headers: dict[str, str] | None = None
+) -> DeliveryResult:
     """POST the envelope within `timeout_ms` (a deadline for the whole exchange, chalicelib.egress), with the
     SSRF guard on the address actually connected to."""
     from chalicelib import egress
@@ -54,6 +56,7 @@ def post_envelope(url: str, key: str, envelope: dict[str, Any], timeout_ms: int)
         "Authorization": f"Bearer {key}",
         "Content-Type": "application/json; charset=utf-8",
         "X-Mux-Event-Id": str(envelope.get("eventId", "")),
+        **(extra_headers or {}),
     }
     timeout = max(timeout_ms, 100) / 1000.0
     try:

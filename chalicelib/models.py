@@ -12,6 +12,7 @@ TENANT_ID_PATTERN = r"^[A-Za-z0-9._-]{1,128}$"
 AGENT_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_AGENTS = 50
 TokenStatus = Literal["pending", "claimed", "expired", "revoked"]
+TenantMode = Literal["shared-key", "jwt"]
 
 
 class Model(BaseModel):
@@ -58,6 +59,7 @@ class TenantResponse(Ok):
     inboundUrl: str | None
     inboundTimeoutMs: int
     sharedTenantKey: bool = True
+    mode: TenantMode = "shared-key"
     disabled: bool = False
     agents: list[str] = Field(default_factory=list)
     createdAtMs: int | None = None
@@ -73,6 +75,7 @@ class TenantListItem(Model):
     inboundUrl: str | None
     inboundTimeoutMs: int
     disabled: bool
+    mode: TenantMode = "shared-key"
     createdAtMs: int | None = None
     updatedAtMs: int | None = None
 
@@ -99,6 +102,7 @@ class AdminHealthResponse(Ok):
 class InboundTargetRequest(ApiModel):
     inboundUrl: str = Field(min_length=1, max_length=2048)
     inboundTimeoutMs: int | None = Field(None, ge=100, le=60000)
+    openclawId: str | None = None  # runtime-JWT callers send it (checked against the token's subject)
 
 
 class InboundTargetResponse(Ok):
@@ -120,6 +124,7 @@ class PairingTokenRequest(ApiModel):
         description="Derive agent:<agentId>:… session keys at claim. When the tenant declared agents, it must "
         "be one of them, else 400 UNKNOWN_AGENT.",
     )
+    openclawId: str | None = None  # runtime-JWT callers send it (checked against the token's subject)
 
 
 class PairingTokenResponse(Ok):
@@ -188,6 +193,7 @@ class PairingListResponse(Ok):
 
 class UnbindRequest(ApiModel):
     bindingId: str = Field(min_length=1, max_length=128)
+    openclawId: str | None = None  # runtime-JWT callers send it (checked against the token's subject)
 
 
 class SessionItem(Model):
@@ -254,6 +260,7 @@ class Tenant(Model):
     agents: list[str] = Field(default_factory=list)
     created_at_ms: int
     updated_at_ms: int
+    mode: TenantMode = "shared-key"  # "jwt": a registered runtime-JWT instance (tenant id = its openclawId)
 
 
 class Binding(Model):
@@ -312,3 +319,76 @@ class RedriveResponse(Ok):
     redriven: list[str]
     more: bool = Field(False, description="Dead letters may remain (limit or time budget reached): call again.")
     beforeMs: int
+
+
+# --- runtime-JWT OpenClaw instances (CONTRACT §14) --------------------------------------------
+OPENCLAW_ID_PATTERN = r"^[0-9a-f]{64}$"
+
+
+class RegisterRequest(Model):
+    """OpenClaw's registration body; unknown fields (e.g. instanceMeta) are ignored like a platform payload."""
+
+    model_config = ConfigDict(extra="ignore", defer_build=True)
+
+    openclawId: str = Field(pattern=OPENCLAW_ID_PATTERN)
+    inboundUrl: str = Field(min_length=1, max_length=2048)
+    # Clamped to 100–60000 rather than refused: OpenClaw sends its channel timeout (30000 by default), and a
+    # 400 would stop its registration for good over a harmless value.
+    inboundTimeoutMs: int | None = None
+
+
+class RegisterResponse(Ok):
+    openclawId: str
+    runtimeToken: str
+    expiresAtMs: int
+    tokenType: Literal["Bearer"] = "Bearer"
+
+
+class AdminPairingTokenRequest(ApiModel):
+    openclawId: str = Field(pattern=OPENCLAW_ID_PATTERN)
+    channel: Channel
+    ttlSec: int | None = None
+    sessionKey: str | None = Field(None, min_length=1, max_length=512)
+    agentId: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class Jwk(Model):
+    kty: Literal["OKP"] = "OKP"
+    crv: Literal["Ed25519"] = "Ed25519"
+    x: str
+    kid: str
+    use: Literal["sig"] = "sig"
+    alg: Literal["EdDSA"] = "EdDSA"
+
+
+class JwksResponse(Model):
+    keys: list[Jwk]
+
+
+class RotateSigningKeyRequest(ApiModel):
+    # Publish first, sign later: OpenClaw caches the JWKS and refetches on an unknown kid at most once per
+    # 5 minutes, so a new key signs only after this delay (0 = at once, for an emergency).
+    activateAfterSec: int = Field(600, ge=0, le=86_400)
+    # Emergency: stop trusting older keys now (runtime tokens they signed fail; OpenClaw re-registers on 401).
+    retireOthers: bool = False
+
+
+class SigningKeyInfo(Model):
+    kid: str
+    createdAtMs: int
+    activatesAtMs: int
+    retiresAtMs: int | None = None
+    signing: bool
+
+
+class SigningKeysResponse(Ok):
+    keys: list[SigningKeyInfo]
+
+
+class SigningKey(Model):
+    kid: str
+    x: str  # base64url raw public key
+    ciphertext: str  # KMS envelope of the 32-byte private seed
+    created_at_ms: int
+    activates_at_ms: int
+    retires_at_ms: int | None = None

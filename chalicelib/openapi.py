@@ -11,7 +11,8 @@ from chalicelib.models import ErrorBody
 
 _AUTH: dict[str, list[dict[str, list[str]]]] = {
     "admin": [{"adminToken": []}],
-    "tenant": [{"tenantKey": []}],
+    "tenant": [{"tenantKey": []}, {"runtimeJwt": []}],
+    "register": [{"registerKey": []}],
     "none": [],
     "platform": [],
 }
@@ -70,6 +71,11 @@ def build(operations: list[Any], version: str) -> dict[str, Any]:
             "securitySchemes": {
                 "adminToken": {"type": "http", "scheme": "bearer", "description": "MUX_ADMIN_TOKEN"},
                 "tenantKey": {"type": "http", "scheme": "bearer", "description": "the tenantApiKey"},
+                "runtimeJwt": {
+                    "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                    "description": "a runtime-JWT instance's runtime token, with X-OpenClaw-Id (CONTRACT §14)",
+                },
+                "registerKey": {"type": "http", "scheme": "bearer", "description": "MUX_REGISTER_KEY"},
             },
         },
     }

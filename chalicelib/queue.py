@@ -61,18 +61,22 @@ def change_visibility(receipt_handle: str, seconds: int) -> None:
     )
 
 
-def set_visibility_batch(records: list[tuple[str, int]]) -> None:
-    """ChangeMessageVisibilityBatch for (receipt handle, seconds) pairs, ten per call."""
+def set_visibility_batch(records: list[tuple[str, int]]) -> int:
+    """ChangeMessageVisibilityBatch for (receipt handle, seconds) pairs, ten per call; returns how many
+    entries SQS refused (a stale receipt handle: that message already came back on its own)."""
     url = get_settings().require("inbound_queue_url")
+    refused = 0
     for start in range(0, len(records), 10):
         chunk = records[start : start + 10]
-        aws.sqs().change_message_visibility_batch(
+        resp = aws.sqs().change_message_visibility_batch(
             QueueUrl=url,
             Entries=[
                 {"Id": str(n), "ReceiptHandle": handle, "VisibilityTimeout": max(0, min(seconds, 43_200))}
                 for n, (handle, seconds) in enumerate(chunk)
             ],
         )
+        refused += len(resp.get("Failed", []))
+    return refused
 
 
 @dataclass

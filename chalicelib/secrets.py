@@ -1,4 +1,5 @@
-"""Tenant key handling: SHA-256 for lookups, KMS envelope for the mux → OpenClaw bearer, constant-time checks."""
+"""Secrets at rest: tenant keys (SHA-256 for lookups, KMS envelope for the mux → OpenClaw bearer), the JWT signing
+key's KMS envelope, constant-time checks."""
 
 from __future__ import annotations
 
@@ -57,3 +58,16 @@ def decrypt_key(tenant_id: str, ciphertext: str) -> str:
 def clear_cache() -> None:
     with _cache_lock:
         _cache.clear()
+
+
+def encrypt_signing_key(kid: str, seed: bytes) -> str:
+    """Envelope the JWT signing key's private seed under the same KMS key as tenant keys (bound to its kid)."""
+    resp = aws.kms().encrypt(
+        KeyId=get_settings().require("kms_key_id"), Plaintext=seed, EncryptionContext={"jwtSigningKey": kid}
+    )
+    return base64.b64encode(resp["CiphertextBlob"]).decode("ascii")
+
+
+def decrypt_signing_key(kid: str, ciphertext: str) -> bytes:
+    resp = aws.kms().decrypt(CiphertextBlob=base64.b64decode(ciphertext), EncryptionContext={"jwtSigningKey": kid})
+    return bytes(resp["Plaintext"])

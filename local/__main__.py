@@ -2,21 +2,41 @@
 
 Runs until Ctrl-C or SIGTERM, then stops the poller, the HTTP server and moto, and exits 0.
 Exit status 2: the stack could not start (the message says why).
+
+The embedded AWS state (tenants, keys, bindings, queued messages) is kept in `.local-state/` of the
+project unless told otherwise: `--state-dir DIR` keeps it elsewhere, `--fresh` (`make run-fresh`) starts
+empty, `--in-memory` writes nothing (everything is gone when the process ends).
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import signal
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
-from local.stack import LocalStack, StackError
+from local.stack import DEFAULT_STATE_DIR, LocalStack, StackError
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m local", description="The openclaw-mux local stack.")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
+        help="where the embedded AWS state is kept across restarts (default: %(default)s)",
+    )
+    parser.add_argument("--fresh", action="store_true", help="delete the saved state first and start empty")
+    parser.add_argument("--in-memory", action="store_true", help="keep no state on disk (lost on exit)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     level = os.environ.get("MUX_LOCAL_LOG_LEVEL", "INFO").upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for noisy in ("werkzeug", "botocore", "boto3", "urllib3"):
@@ -30,7 +50,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
-    stack = LocalStack()
+    stack = LocalStack(state_dir=None if args.in_memory else args.state_dir, fresh=args.fresh)
     try:
         stack.start()
     except StackError as exc:
@@ -43,6 +63,7 @@ def main() -> int:
         print("stopping…", flush=True)
     finally:
         stack.stop()
+    print(stack.state_summary(), flush=True)
     print("stopped", flush=True)
     return 0
 

@@ -9,22 +9,24 @@ account.
 
 from __future__ import annotations
 
-import functools
+import hashlib
 import json
 import logging
 import os
-import socket
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from local.awsstate import EmbeddedAws, StateDir, StateError
+from local.httpserver import create_server, install_contract_errors
 from local.poller import QueuePoller
-from local.provision import Resources, provision
+from local.provision import TEMPLATE_PATH, Resources, provision
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 STAGE = "local"
+DEFAULT_STATE_DIR = PROJECT_DIR / ".local-state"
 HOST = "127.0.0.1"
 QUEUE_HANDLER = "handle_inbound_queue"
 # The worker sets each retry's delay itself; this only bounds how long a crashed batch stays hidden.
@@ -60,6 +62,13 @@ def isolate_aws(environ: Any, endpoint: str) -> None:
     # ~/.aws files could name another endpoint or a credential process: read neither.
     environ["AWS_CONFIG_FILE"] = os.devnull
     environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+
+
+def _template_digest() -> str:
+    """Names the template and local settings a saved state was provisioned from."""
+    digest = hashlib.sha256(TEMPLATE_PATH.read_bytes())
+    digest.update(f"visibility={LOCAL_VISIBILITY_TIMEOUT_SEC}".encode())
+    return digest.hexdigest()
 
 
 def _reset_service_caches() -> None:
@@ -102,6 +111,11 @@ class LocalStack:
     settings: Any = None
     app: Any = None
     aws_endpoint: str = ""
+    state_dir: Path | None = None
+    fresh: bool = False
+    state: StateDir | None = None
+    restored: bool = False
+    _saved: dict[str, Any] | None = field(default=None, repr=False)
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -112,68 +126,117 @@ class LocalStack:
     def start(self) -> LocalStack:
         check_configuration()
         try:
-            self._start_moto()
-            self._provision()
+            # Configuration and ports first, so their errors are the ones reported, before any state is touched.
             self._load_app()
-            self._start_server()
+            self._bind_server()
+            self._open_state()
+            self._start_aws()
+            self._provision()
+            self._apply_resources()
+            self._serve()
             self._start_poller()
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _start_moto(self) -> None:
-        from moto.server import ThreadedMotoServer
+    def _open_state(self) -> None:
+        if self.state_dir is None:
+            return
+        self.state = StateDir(self.state_dir)
+        try:
+            self.state.acquire()
+            if self.fresh:
+                self.state.clear()
+            saved = self.state.saved_resources()
+        except StateError as exc:
+            raise StackError(str(exc)) from None
+        if saved is not None and saved.get("template") != _template_digest():
+            raise StackError(
+                f"the saved local state in {self.state_dir} was made with another infra/resources.json; "
+                "start empty with --fresh (make run-fresh)"
+            )
+        self._saved = saved
 
-        raw_port = os.environ.get("MUX_LOCAL_AWS_PORT", "").strip()
+    def _start_aws(self) -> None:
+        port = self.aws_port
+        self.moto = EmbeddedAws(HOST, port, self.state)
         try:
-            port = int(raw_port) if raw_port else 0
-        except ValueError:
-            raise StackError(f"MUX_LOCAL_AWS_PORT must be a port number, not {raw_port!r}") from None
-        if port:
-            # ThreadedMotoServer binds in its thread and would wait forever on a busy port: check first.
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                try:
-                    probe.bind((HOST, port))
-                except OSError as exc:
-                    raise StackError(f"MUX_LOCAL_AWS_PORT {port} is not free: {exc.strerror or exc}") from None
-        self.moto = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
-        try:
-            self.moto.start()
+            self.moto.start(restore=self._saved is not None)
+        except StateError as exc:
+            self.moto = None
+            raise StackError(str(exc)) from None
         except OSError as exc:
             self.moto = None
-            raise StackError(f"cannot start moto on {HOST}:{port}: {exc.strerror or exc}") from None
-        host, bound = self.moto.get_host_and_port()
-        self.aws_port = int(bound)
-        self.aws_endpoint = f"http://{host}:{bound}"
+            raise StackError(
+                f"cannot start the embedded AWS on {HOST}:{port} ({exc.strerror or exc}); "
+                "set MUX_LOCAL_AWS_PORT to a free port or leave it unset"
+            ) from None
+        self.aws_port = self.moto.port
+        self.aws_endpoint = self.moto.endpoint
         isolate_aws(os.environ, self.aws_endpoint)
 
     def _provision(self) -> None:
+        if self._saved is not None:
+            self.resources = Resources(**self._saved["resources"])
+            self.restored = True
+            return
         self.resources = provision(queue_visibility_timeout=LOCAL_VISIBILITY_TIMEOUT_SEC)
+        if self.state is not None:
+            assert self.moto is not None and self.moto.app is not None
+            # Provisioning went through CloudFormation, which is not snapshotted per request: save it all once,
+            # then mark the folder complete.
+            self.moto.app.snapshot_all()
+            self.state.save_resources({"template": _template_digest(), "resources": asdict(self.resources)})
 
     def _load_app(self) -> None:
+        """Load the app and validate the settings (the provisioned resource names come later)."""
         if str(PROJECT_DIR) not in sys.path:
             sys.path.insert(0, str(PROJECT_DIR))  # app.py and chalicelib/, whatever the working directory
         from chalice.cli.factory import CLIFactory
 
-        from chalicelib.config import get_settings
-        from chalicelib.errors import ConfigurationError
-
-        assert self.resources is not None
-        explicit = dict(os.environ)
+        raw_port = os.environ.get("MUX_LOCAL_AWS_PORT", "").strip()
+        try:
+            self.aws_port = int(raw_port) if raw_port else 0
+            if not 0 <= self.aws_port <= 65535:
+                raise ValueError
+        except ValueError:
+            raise StackError(f"MUX_LOCAL_AWS_PORT must be a port number, not {raw_port!r}") from None
+        self._explicit = dict(os.environ)
         self.factory = CLIFactory(str(PROJECT_DIR), environ=os.environ)
         self.config = self.factory.create_config_obj(chalice_stage_name=STAGE)
         # Loading the app writes the stage's config.json variables into os.environ; the environment
         # the stack was started with wins over those defaults, and the provisioned names win over all.
         self.app = self.config.chalice_app
-        os.environ.update(explicit)
-        os.environ.update(self.resources.env)
+        os.environ.update(self._explicit)
+        self._read_settings()
+        self._install_health_guard()
+        install_contract_errors(self.app)
+        self._prime_observability()
+
+    def _prime_observability(self) -> None:
+        """Create the service's logger and metrics now: their lazy creation is not thread-safe, and Lambda
+        never runs two requests of one process at once, but the threaded local server does (requests
+        queued during start-up are all served at once)."""
+        from chalicelib import observability
+
+        observability.logger()
+        observability.metrics()
+
+    def _read_settings(self) -> None:
+        from chalicelib.config import get_settings
+        from chalicelib.errors import ConfigurationError
+
         _reset_service_caches()
         try:
             self.settings = get_settings()
         except ConfigurationError as exc:
             raise StackError(exc.message) from None
-        self._install_health_guard()
+
+    def _apply_resources(self) -> None:
+        assert self.resources is not None
+        os.environ.update(self.resources.env)
+        self._read_settings()
 
     def _install_health_guard(self) -> None:
         """`GET /health` answers 503 unless the queue poller is running (registered from here, so the
@@ -192,46 +255,16 @@ class LocalStack:
 
         self.app.register_middleware(poller_health, "http")
 
-    def _start_server(self) -> None:
-        from chalice.local import ChaliceRequestHandler
-
-        from local.gateway import install_greedy_routes
-
-        install_greedy_routes()
-
-        class QuietRequestHandler(ChaliceRequestHandler):
-            """Access log without query strings (they may carry verification tokens)."""
-
-            def log_request(self, code: Any = "-", size: Any = "-") -> None:
-                path = str(getattr(self, "path", "")).split("?", 1)[0]
-                log.info('%s %s -> %s', getattr(self, "command", "?"), path, code)
-
-            def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-                if code != 501:
-                    super().send_error(code, message, explain)
-                    return
-                # An HTTP method the server has no handler for (TRACE, QUERY, …): the contract's error body,
-                # not the standard library's HTML page.
-                body = json.dumps(
-                    {"ok": False, "error": f"Method {self.command} is not supported.", "code": "METHOD_NOT_ALLOWED"}
-                ).encode()
-                self.send_response(405)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
+    def _bind_server(self) -> None:
         try:
-            self.server = self.factory.create_local_server(self.app, self.config, HOST, self.settings.port)
+            self.server = create_server(self.app, self.config, HOST, self.settings.port)
         except OSError as exc:
             raise StackError(
                 f"cannot listen on {HOST}:{self.settings.port} ({exc.strerror or exc}); set MUX_PORT to a free port"
             ) from None
-        self.server.server.RequestHandlerClass = functools.partial(
-            QuietRequestHandler, app_object=self.app, config=self.config
-        )
-        self.server_thread = threading.Thread(target=self.server.server.serve_forever, name="http", daemon=True)
+
+    def _serve(self) -> None:
+        self.server_thread = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)
         self.server_thread.start()
 
     def _start_poller(self) -> None:
@@ -261,14 +294,32 @@ class LocalStack:
         if self.poller is not None:
             self.poller.stop(timeout=15)
         if self.server is not None:
-            self.server.server.shutdown()
-            self.server.server.server_close()
+            if self.server_thread is not None:
+                self.server.shutdown()
+            self.server.server_close()
         if self.server_thread is not None:
             self.server_thread.join(timeout=5)
         if self.moto is not None:
             self.moto.stop()
+        if self.state is not None:
+            self.state.release()
+
+    def state_summary(self) -> str:
+        """How many durable writes the embedded AWS made and what they cost (printed on exit)."""
+        if self.state is None or not self.state.saves:
+            return "state: nothing written"
+        return (
+            f"state: {self.state.saves} durable writes (journal appends and snapshots), "
+            f"{self.state.save_seconds * 1000 / self.state.saves:.2f} ms each on average"
+        )
 
     # --- banner ---------------------------------------------------------------------------
+    def _state_line(self) -> str:
+        if self.state is None:
+            return "in memory only (--in-memory): lost when the stack stops"
+        how = "restored from" if self.restored else "new, kept in"
+        return f"{how} {self.state_dir} (make run-fresh starts empty)"
+
     def describe(self) -> str:
         assert self.resources is not None
         s = self.settings
@@ -287,6 +338,7 @@ class LocalStack:
             f"  inbound queue   {self.resources.inbound_queue_url}",
             f"  dead letters    {self.resources.dead_letter_queue_url}",
             f"  KMS key         {self.resources.kms_key_id}",
+            f"  state           {self._state_line()}",
             f"  admin token     {token}",
             f"  telegram        {telegram}",
             f"  queue poller    running ({QUEUE_HANDLER}, batches of 10, long poll 1 s)",

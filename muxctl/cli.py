@@ -16,6 +16,7 @@ from muxctl import __version__
 from muxctl.commands.check import check
 from muxctl.commands.dev import dev
 from muxctl.commands.dlq import dlq
+from muxctl.commands.instances import instances, render
 from muxctl.commands.openclaw import openclaw_group
 from muxctl.commands.pairing import bindings, pair
 from muxctl.commands.simulate import simulate
@@ -137,8 +138,9 @@ def describe_health(admin: dict[str, Any]) -> list[str]:
     return [f"{k + ':':<{width}}{v}" for k, v in rows]
 
 
-for command in (tenant, openclaw_group, pair, bindings, telegram, simulate, dev, dlq, check):
+for command in (tenant, openclaw_group, pair, bindings, telegram, simulate, dev, dlq, check, instances):
     cli.add_command(command)
+openclaw_group.add_command(render)
 
 
 def main() -> None:

@@ -41,6 +41,7 @@ TEST_ENV = {
     "MUX_ALLOW_PRIVATE_INBOUND_URLS": "true",
     "MUX_STAGE": "local",
     "MUX_RETRY_BASE_DELAY_SEC": "0",
+    "MUX_PROBE_INTERVAL_SEC": "0",
     # The tests' queue drivers honour batchItemFailures, as the packaged template's trigger does.
     "MUX_REPORT_BATCH_ITEM_FAILURES": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
@@ -74,6 +75,12 @@ def _reset_caches() -> None:
     config.reset_settings()
     aws.reset_clients()
     key_secrets.clear_cache()
+    from chalicelib.services import instances
+
+    instances.reset_cache()
+    from chalicelib.services import recovery
+
+    recovery.reset()
 
 
 def _prime_settings() -> None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -59,7 +60,9 @@ class LocalStack:
     """`with LocalStack(env) as stack: requests.get(stack.url + "/health")`, or `start()` / `stop()`.
 
     `env` is added to the scrubbed environment; the output (stdout and stderr) goes to a log file in
-    `log_dir` (the temp dir by default), read back with `output()`.
+    `log_dir` (the temp dir by default), read back with `output()`. The embedded AWS state is kept in
+    `state_dir` (reuse it, and `port`, to restart a stack with its state); without one, in a temp folder
+    removed by `stop()`. `args` are added to `python -m local`'s command line (`--fresh`, `--in-memory`).
     """
 
     def __init__(
@@ -70,8 +73,14 @@ class LocalStack:
         cwd: Path = ROOT,
         startup_timeout: float = 90.0,
         stop_timeout: float = 30.0,
+        state_dir: Path | None = None,
+        port: int | None = None,
+        args: Sequence[str] = (),
     ) -> None:
-        self.port = free_port()
+        self.args = list(args)
+        self.port = port or free_port()
+        self._own_state = state_dir is None
+        self.state_dir = Path(tempfile.mkdtemp(prefix="mux-state-")) if state_dir is None else state_dir
         self.url = f"http://127.0.0.1:{self.port}"
         clean = {k: v for k, v in os.environ.items() if not k.startswith(SCRUBBED_PREFIXES)}
         self.env = {**clean, "MUX_PORT": str(self.port), "PYTHONUNBUFFERED": "1", **(env or {})}
@@ -88,7 +97,8 @@ class LocalStack:
             raise RuntimeError(f"the local stack on {self.url} was started already")
         with self.log_path.open("w") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "local"], cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                [sys.executable, "-m", "local", "--state-dir", str(self.state_dir), *self.args],
+                cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
         try:
             wait_until(self.healthy, self.startup_timeout, f"GET {self.url}/health == 200", interval=0.1)
@@ -132,7 +142,16 @@ class LocalStack:
                 self.killed = True
                 self.process.kill()
                 self.process.wait(10)
+        if self._own_state:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
         return None if self.killed else self.process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL (a crash: nothing is flushed or stopped) and reap the process; the state folder stays."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
+        self.killed = True
 
     def __enter__(self) -> LocalStack:
         return self.start()

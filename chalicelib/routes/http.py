@@ -120,11 +120,33 @@ def require_admin(bp: Blueprint) -> None:
         raise UnauthorizedError("A valid admin bearer token is required.")
 
 
+def _runtime_instance(bp: Blueprint, token: str | None) -> Tenant | None:
+    """The JWT instance a runtime token (+ `X-OpenClaw-Id`) authenticates, or None; on a request with a body, the
+    body's `openclawId` must equal the token's subject (CONTRACT §14), else 401."""
+    from chalicelib.services import instances
+
+    tenant = instances.authenticate_runtime(token, bp.current_request.headers.get("x-openclaw-id"))
+    if tenant is None:
+        return None
+    if bp.current_request.method in ("POST", "PUT", "PATCH"):
+        from chalicelib.secrets import same_secret
+
+        claimed = json_object(raw_body(bp)).get("openclawId")
+        if not isinstance(claimed, str) or not same_secret(claimed, tenant.tenant_id):
+            observability.count("AuthFailures", route="tenant")
+            raise UnauthorizedError(
+                "The body's openclawId must equal the runtime token's subject.", code="OPENCLAW_ID_MISMATCH"
+            )
+    return tenant
+
+
 def require_tenant_id(bp: Blueprint) -> str:
-    """Authenticate the tenant bearer with one read (routes that need only the tenant's id)."""
+    """Authenticate a tenant key (one read) or a runtime JWT (routes that need only the tenant's id)."""
     from chalicelib.services import tenants
 
-    tenant_id = tenants.authenticate_id(bearer_token(bp))
+    token = bearer_token(bp)
+    instance = _runtime_instance(bp, token)
+    tenant_id = instance.tenant_id if instance is not None else tenants.authenticate_id(token)
     if tenant_id is None:
         observability.count("AuthFailures", route="tenant")
         raise UnauthorizedError("A valid tenant bearer key is required.")
@@ -133,10 +155,11 @@ def require_tenant_id(bp: Blueprint) -> str:
 
 
 def require_tenant(bp: Blueprint) -> Tenant:
-    """Authenticate the tenant bearer and load the tenant's record."""
+    """Authenticate a tenant key or a runtime JWT and load the tenant's record."""
     from chalicelib.services import tenants
 
-    tenant = tenants.authenticate(bearer_token(bp))
+    token = bearer_token(bp)
+    tenant = _runtime_instance(bp, token) or tenants.authenticate(token)
     if tenant is None:
         observability.count("AuthFailures", route="tenant")
         raise UnauthorizedError("A valid tenant bearer key is required.")

@@ -8,6 +8,7 @@ visibility backoff or a dead letter. Pairing-token messages and bot commands are
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from chalicelib import observability, secrets
 from chalicelib.channels.telegram import display as tg_display
@@ -51,11 +52,20 @@ class RejectedError(Exception):
 
 
 
+class ForwardGate(Protocol):
+    """The worker's say over one forward (services.recovery: probe or park while a tenant is down)."""
+
+    def before(self, tenant_id: str, timeout_ms: int) -> None: ...  # may raise to not forward at all
+
+    def after(self, tenant_up: bool) -> None: ...
+
+
 # Time kept in hand after a forward's own timeout: the bookkeeping that follows a delivery.
 DEADLINE_MARGIN_MS = 3000
 
 
-def process(event: QueuedEvent, attempt: int, time_left_ms: Callable[[], int] | None = None) -> str:
+def process(event: QueuedEvent, attempt: int, time_left_ms: Callable[[], int] | None = None,
+            gate: ForwardGate | None = None) -> str:
     """Handle one event; returns its outcome (for logs and metrics). `time_left_ms` is the invocation's
     remaining time: a forward that could outlast it is deferred instead of started."""
     if event.channel != "telegram":
@@ -68,7 +78,7 @@ def process(event: QueuedEvent, attempt: int, time_left_ms: Callable[[], int] | 
         return "unusable"
     if msg is None:
         return "ignored"
-    return _process_telegram(msg, attempt, time_left_ms, event.receivedAtMs)
+    return _process_telegram(msg, attempt, time_left_ms, event.receivedAtMs, gate)
 
 
 def _lookup(msg: tg.TelegramMessage) -> tuple[bool, Binding | None, dict[str, Binding]]:
@@ -85,7 +95,8 @@ def _lookup(msg: tg.TelegramMessage) -> tuple[bool, Binding | None, dict[str, Bi
 
 
 def _process_telegram(
-    msg: tg.TelegramMessage, attempt: int, time_left_ms: Callable[[], int] | None, received_at_ms: int
+    msg: tg.TelegramMessage, attempt: int, time_left_ms: Callable[[], int] | None, received_at_ms: int,
+    gate: ForwardGate | None = None,
 ) -> str:
     settings = get_settings()
     handled, binding, routes = _lookup(msg)
@@ -131,7 +142,7 @@ def _process_telegram(
             _answer_callback_once(msg)
         _mark(msg, "not_forwarded", binding.tenant_id)
         return "not_forwarded"
-    _forward(msg, binding, attempt, time_left_ms)
+    _forward(msg, binding, attempt, time_left_ms, gate)
     _mark(msg, "forwarded", binding.tenant_id, owned_on=binding.route_key)
     return "forwarded"
 
@@ -192,7 +203,8 @@ def _base_session(msg: tg.TelegramMessage, agent_id: str | None) -> str:
 
 
 def _forward(
-    msg: tg.TelegramMessage, binding: Binding, attempt: int, time_left_ms: Callable[[], int] | None
+    msg: tg.TelegramMessage, binding: Binding, attempt: int, time_left_ms: Callable[[], int] | None,
+    gate: ForwardGate | None = None,
 ) -> None:
     settings = get_settings()
     observability.log_keys(tenant_id=binding.tenant_id, route_key=binding.route_key, event_id=msg.event_id)
@@ -211,6 +223,8 @@ def _forward(
         raise RetryLaterError("tenant has no inbound target")
     if time_left_ms is not None and time_left_ms() < tenant.inbound_timeout_ms + DEADLINE_MARGIN_MS:
         raise DeferredError()
+    if gate is not None:  # before the media downloads: a parked message costs none
+        gate.before(tenant.tenant_id, tenant.inbound_timeout_ms)
     session_key, sub_session = _session_for(msg, binding)
     from chalicelib.channels.telegram import media
 
@@ -225,8 +239,19 @@ def _forward(
     if msg.media:
         events.record_files("telegram", msg.media, tenant.tenant_id, binding.route_key, now_ms(),
                             settings.dedupe_ttl_sec)
-    key = secrets.decrypt_key(tenant.tenant_id, tenant.key_ciphertext)
-    result = post_envelope(tenant.inbound_url, key, envelope, tenant.inbound_timeout_ms)
+    extra_headers = None
+    if tenant.mode == "jwt":
+        from chalicelib.services import instances
+
+        # A runtime-JWT OpenClaw wants a fresh mux-signed token per attempt and its id in header and body.
+        key = instances.inbound_token(tenant.tenant_id)
+        envelope["openclawId"] = tenant.tenant_id
+        extra_headers = {"X-OpenClaw-Id": tenant.tenant_id}
+    else:
+        key = secrets.decrypt_key(tenant.tenant_id, tenant.key_ciphertext)
+    result = post_envelope(tenant.inbound_url, key, envelope, tenant.inbound_timeout_ms, extra_headers)
+    if gate is not None:
+        gate.after(result.delivered or not result.retryable)
     if not result.delivered:
         # By status, so an operator sees "a tenant answers 401" (dimension values are bounded).
         observability.count("ForwardFailures", channel="telegram", status=status_dimension(result.status))

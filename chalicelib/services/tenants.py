@@ -26,6 +26,8 @@ def to_response(tenant: Tenant) -> TenantResponse:
         name=tenant.name,
         inboundUrl=tenant.inbound_url,
         inboundTimeoutMs=tenant.inbound_timeout_ms,
+        sharedTenantKey=tenant.mode == "shared-key",
+        mode=tenant.mode,
         disabled=tenant.disabled,
         agents=tenant.agents,
         createdAtMs=tenant.created_at_ms,
@@ -46,6 +48,11 @@ def bootstrap(req: BootstrapRequest) -> Tenant:
     fresh_ciphertext: str | None = None
     for _ in range(WRITE_ATTEMPTS):
         previous = store.get(req.tenantId)
+        if previous is not None and previous.mode != "shared-key":
+            raise ConflictError(
+                f"Tenant {req.tenantId!r} is a registered runtime-JWT OpenClaw instance; it has no shared key.",
+                code="TENANT_MODE_CONFLICT",
+            )
         if previous is not None and previous.key_hash == new_hash:
             ciphertext = previous.key_ciphertext
         else:
@@ -133,6 +140,7 @@ def list_tenants(status: str | None, limit: int, cursor: str | None) -> TenantLi
                 inboundUrl=t.inbound_url,
                 inboundTimeoutMs=t.inbound_timeout_ms,
                 disabled=t.disabled,
+                mode=t.mode,
                 createdAtMs=t.created_at_ms,
                 updatedAtMs=t.updated_at_ms,
             )

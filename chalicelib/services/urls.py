@@ -14,6 +14,10 @@ from chalicelib.egress import forbidden_address
 from chalicelib.errors import InvalidInputError
 
 
+class UnresolvedHostError(InvalidInputError):
+    """The host does not resolve (now): 400 for an operator's bootstrap, a passing trouble for a registration."""
+
+
 def check_inbound_url(url: str, *, allow_private: bool) -> str:
     """Return the URL if it is an absolute http(s) URL that may be called; else a 400 naming why.
 
@@ -37,7 +41,7 @@ def check_inbound_url(url: str, *, allow_private: bool) -> str:
     try:
         addresses = [host] if _is_ip(host) else _resolve(host, port or (443 if parts.scheme == "https" else 80))
     except OSError:
-        raise InvalidInputError(
+        raise UnresolvedHostError(
             f"inboundUrl host {host!r} does not resolve.", code="INVALID_INBOUND_URL"
         ) from None
     if host.lower() in ("localhost", "localhost.localdomain") or any(forbidden_address(a) for a in addresses):

@@ -26,6 +26,11 @@ rule: time spent held back behind a failing head is not an attempt, and SQS rete
 message's life. The queue's redrive (`maxReceiveCount`, far above any budget) is the last safety net,
 for when the counter itself cannot be written.
 
+While a tenant's OpenClaw is down, `services.recovery` decides per forward: one message per probe
+interval probes it (a real attempt, charged only when its own backoff step has come), the heads of its
+other chats are parked (`PARKED`: hidden, not attempted, not charged) and the first answer releases them
+all at once; a healthy tenant's forward costs no extra call.
+
 A small processor is written here rather than Powertools' SqsFifoPartialProcessor: that one raises when a
 whole batch fails (a one-message batch during a tenant outage) and costs ~120 ms of import at cold start.
 """
@@ -42,6 +47,7 @@ from chalicelib.config import get_settings
 from chalicelib.models import QueuedEvent
 from chalicelib.queue import change_visibility, dead_letter, set_visibility_batch
 from chalicelib.services.inbound import DeferredError, RejectedError, RetryLaterError, process
+from chalicelib.services.recovery import ForwardGate, ParkedError
 from chalicelib.storage import events
 
 
@@ -105,6 +111,9 @@ def _run_group(records: list[dict[str, Any]], time_left_ms: Callable[[], int] | 
             result.failed.append(record["messageId"])
             result.held_back.append(record["receiptHandle"])
             blocked = True
+        elif outcome == PARKED:  # already hidden by the park; the rest of its chat waits behind it
+            result.failed.append(record["messageId"])
+            blocked = True
         elif outcome is not None:
             result.failed.append(record["messageId"])
             blocked = True
@@ -112,12 +121,14 @@ def _run_group(records: list[dict[str, Any]], time_left_ms: Callable[[], int] | 
 
 
 DEFERRED = -1
+PARKED = -2  # behind its tenant's outage (services.recovery): hidden, not attempted or a probe to come
 NOT_COUNTED = 0  # the attempt counter could not be read or written
 
 
 def handle_record(record: dict[str, Any], time_left_ms: Callable[[], int] | None = None) -> int | None:
     """Process one record: None when it is finished (delete it), DEFERRED when it was not attempted
-    (the invocation is about to run out of time), else the delay before its retry."""
+    (the invocation is about to run out of time), PARKED when its tenant is down (its visibility is set),
+    else the delay before its retry."""
     observability.clear_log_keys()
     try:
         event = QueuedEvent.model_validate_json(record["body"])
@@ -147,8 +158,13 @@ def handle_record(record: dict[str, Any], time_left_ms: Callable[[], int] | None
             )
             return None
     observability.log_keys(event_id=event.eventId, route_key=event.routeKey, attempt=attempt)
+    gate = ForwardGate(record["messageId"], record["receiptHandle"], retried=_receive_count(record) > 1)
     try:
-        outcome = process(event, attempt, time_left_ms)
+        outcome = process(event, attempt, time_left_ms, gate)
+    except ParkedError:
+        if precounted:
+            _uncount(record)
+        return PARKED
     except DeferredError:
         observability.count("Deferred", channel=channel)
         if precounted:
@@ -159,7 +175,21 @@ def handle_record(record: dict[str, Any], time_left_ms: Callable[[], int] | None
         _dead_letter(record, exc.reason, exc.status, attempt, "rejected", channel, exc.detail)
         return None
     except RetryLaterError as exc:
-        return _retry(record, exc.reason, exc.status, _charged(record, precounted, attempt), channel, exc.detail)
+        charged = _charged(record, precounted, attempt)
+        if gate.early_probe and precounted and charged > 1:
+            # A probe ahead of this message's own backoff step: the tenant's cadence, not its budget.
+            _uncount(record)
+            charged -= 1
+        if gate.forward_failed and NOT_COUNTED < charged < settings.retry_max_attempts:
+            if gate.on_failure(charged):
+                observability.count("Retries", channel=channel)
+                observability.logger().warning("will retry", extra={
+                    "reason": exc.reason, "status": exc.status, "tenantDown": True, "probe": gate.mode})
+                return PARKED
+        delay = _retry(record, exc.reason, exc.status, charged, channel, exc.detail)
+        if delay is None and gate.forward_failed:
+            gate.on_dead_lettered()
+        return delay
     except Exception as exc:  # noqa: BLE001 - anything unexpected is retried, never lost
         observability.logger().exception("inbound processing failed")
         return _retry(record, f"internal error ({type(exc).__name__})", None,

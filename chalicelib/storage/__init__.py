@@ -17,9 +17,12 @@ Key design (table `MUX_TABLE_NAME`; partition key `pk`, sort key `sk`, both stri
 | inbound dedupe record | `EVENT#<eventId>`                           | `EVENT`     |                                      | yes |
 | inbound file → tenant | `FILE#<channel>#<fileId>`                   | `FILE`      |                                      | yes |
 | queue message attempts| `ATTEMPTS#<SQS messageId>`                  | `ATTEMPTS`  |                                      | yes |
+| JWT signing key       | `SIGNKEY#<kid>`                             | `SIGNKEY`   | `SIGNKEYS` / `<createdAtMs:015d>#<kid>` | once retired |
+| down tenant's health  | `TENANTHEALTH#<tenantId>`                   | `TENANTHEALTH` |                                   | yes |
 | message → tenant      | `MSG#<routeKey>#<ref>` (message id, `cbq:…`) | `MSG`      |                                      | 48 h |
 
-Access patterns: tenant by id (GetItem); tenant by key (GetItem on the key hash, then the tenant);
+Access patterns: tenant by id (GetItem; a runtime-JWT instance is a tenant in mode `jwt` keyed by its
+openclawId, its key-hash item `KEYHASH#jwt:<id>`); every JWT signing key (one Query on gsi1 `SIGNKEYS`); tenant by key (GetItem on the key hash, then the tenant);
 binding of a route (BatchGetItem of the topic route and its chat route: one round trip); a tenant's
 bindings newest first (Query on gsi1, descending, paginated); tenants by status then id (Query on the gsi1
 partitions `TENANTS#enabled` / `TENANTS#disabled`); a tenant's session routes and tokens, for its delete (Query
@@ -27,6 +30,9 @@ on gsi1); a binding by id (GetItem); the route of
 `(tenant, channel, sessionKey)` (GetItem); may a tenant act on a message of its route (GetItem on the
 message record, written with the send or in the inbound dedupe write's BatchWriteItem); token claim, unbind and key rotation are TransactWriteItems
 with conditions, so no window exists where two tenants own one route or a token is consumed twice.
+A down tenant's health item is read only off the healthy path (GetItem), taken by one prober at a time
+(UpdateItem conditional on the probe schedule it read) and deleted on recovery (DeleteItem returning the
+parked heads to release).
 A claimed pairing token is kept (marked with the claiming event id) as long as a dedupe record, so a
 retried claim recognises its own success, and its status (claimed, with the binding and display fields)
 stays readable by token id (GetItem on the pointer, then on the token); a revoke marks the token

@@ -83,8 +83,19 @@ def event_key(event_id: str) -> dict[str, str]:
     return {"pk": f"EVENT#{event_id}", "sk": "EVENT"}
 
 
+def signing_key_key(kid: str) -> dict[str, str]:
+    return {"pk": f"SIGNKEY#{kid}", "sk": "SIGNKEY"}
+
+
+SIGNING_KEYS_GSI = "SIGNKEYS"  # the gsi1 partition holding every JWT signing key (a handful of items)
+
+
 def attempts_key(message_id: str) -> dict[str, str]:
     return {"pk": f"ATTEMPTS#{message_id}", "sk": "ATTEMPTS"}
+
+
+def tenant_health_key(tenant_id: str) -> dict[str, str]:
+    return {"pk": f"TENANTHEALTH#{tenant_id}", "sk": "TENANTHEALTH"}
 
 
 # --- serialisation ----------------------------------------------------------------------------
@@ -165,6 +176,13 @@ def delete(key: dict[str, str], condition: str | None = None, **expr: Any) -> No
         kwargs["ConditionExpression"] = condition
     kwargs.update(expr)
     aws.dynamodb().delete_item(**kwargs)
+
+
+def delete_returning(key: dict[str, str]) -> dict[str, Any] | None:
+    """DeleteItem answering the item as it was (None if there was none)."""
+    resp = aws.dynamodb().delete_item(TableName=table_name(), Key=to_ddb(key), ReturnValues="ALL_OLD")
+    item = resp.get("Attributes")
+    return from_ddb(item) if item else None
 
 
 def update(key: dict[str, str], expression: str, condition: str | None = None, **expr: Any) -> dict[str, Any]:

@@ -46,6 +46,7 @@ def _to_tenant(item: dict[str, Any]) -> Tenant:
         agents=[str(a) for a in item.get("agents") or []],
         created_at_ms=item["createdAtMs"],
         updated_at_ms=item["updatedAtMs"],
+        mode=item.get("mode", "shared-key"),
     )
 
 
@@ -63,6 +64,7 @@ def _to_item(tenant: Tenant) -> dict[str, Any]:
         "agents": tenant.agents,
         "createdAtMs": tenant.created_at_ms,
         "updatedAtMs": tenant.updated_at_ms,
+        "mode": tenant.mode,
         "gsi1pk": table.tenants_gsi(_status(tenant.disabled)),
         "gsi1sk": tenant.tenant_id,
     }

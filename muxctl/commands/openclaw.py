@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from muxctl import lenient_json, openclaw_config, served
+from muxctl import lenient_json, openclaw_config, openclaw_config_jwt, served
 from muxctl.client import require_http_url
 from muxctl.commands.tenant import write_private
 from muxctl.context import State, pass_state
@@ -38,6 +38,10 @@ def openclaw_group() -> None:
 @click.option("--url", "base_url", help="The mux URL: the config's mux baseUrl must equal it.")
 @served.channel_options
 @click.option("--json", "json_output", is_flag=True, help="Machine-readable JSON on stdout.")
+@click.option("--generation", type=click.Choice(openclaw_config_jwt.GENERATIONS), default="shared-key",
+              show_default=True, help="OpenClaw's mux generation: shared-key (token) or jwt (registerKey, inboundUrl).")
+@click.option("--register-key", help="jwt: the config's registerKey must equal it.")
+@click.option("--inbound-url", help="jwt: the config's inboundUrl must equal it.")
 @pass_state
 def check(
     state: State,
@@ -47,6 +51,9 @@ def check(
     channels: str | None,
     all_channels: bool,
     json_output: bool,
+    generation: str = "shared-key",
+    register_key: str | None = None,
+    inbound_url: str | None = None,
 ) -> None:
     """Validate an OpenClaw config (JSON or JSON5) against the mux contract and OpenClaw's own schema (every
     key OpenClaw would reject in the mux endpoint and the telegram/discord/whatsapp channels); exit 1 on any
@@ -54,7 +61,11 @@ def check(
     state.json_output = state.json_output or json_output
     config, _text = load_config(file)
     chosen = served.resolve(state, channels, all_channels)
-    problems = openclaw_config.check(config, key=key, base_url=base_url, channels=chosen)
+    if generation == "jwt":
+        problems = openclaw_config_jwt.check(config, register_key=register_key, base_url=base_url,
+                                             inbound_url=inbound_url, channels=chosen)
+    else:
+        problems = openclaw_config.check(config, key=key, base_url=base_url, channels=chosen)
     data = {"ok": not problems, "file": file, "channels": list(chosen), "problems": [p.as_dict() for p in problems]}
 
     def human() -> None:

@@ -39,6 +39,9 @@ class FakeOpenClaw:
         self.error_text: str | None = None  # put into error answers (OpenClaw may echo what it refused)
         self.gate: threading.Event | None = None  # when set to an Event, answers wait until it is set
         self._failures: list[int] = []
+        # Runtime-JWT generation: an object with `refuse(headers, raw) -> (status, answer) | None` (see
+        # tests/fakes/openclaw_jwt.py) checked before anything else, as OpenClaw's handler does.
+        self.inbound_auth: Any = None
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         fake = self
@@ -59,6 +62,18 @@ class FakeOpenClaw:
                 raw = self.rfile.read(length)
                 if fake.gate is not None:
                     fake.gate.wait(30)
+                lowered = {k.lower(): v for k, v in self.headers.items()}
+                refused = fake.inbound_auth.refuse(lowered, raw) if fake.inbound_auth is not None else None
+                if refused is not None:
+                    with fake._lock:
+                        fake.attempts.append("")
+                        fake._cond.notify_all()
+                    body = json.dumps(refused[1]).encode()
+                    self.wfile.write(
+                        f"HTTP/1.1 {refused[0]} Refused\r\nContent-Type: application/json\r\n"
+                        f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+                    )
+                    return
                 with fake._lock:
                     try:
                         fake.attempts.append(str(json.loads(raw).get("eventId")))

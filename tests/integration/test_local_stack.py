@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 import uuid
@@ -302,3 +303,155 @@ def test_health_is_503_while_the_poller_is_not_running():
         assert client.http.get("/health").status_code == 200
         local_stack.poller = Alive(False)
         assert client.http.get("/health").status_code == 503
+
+
+# --- HTTP edge cases of the local server ----------------------------------------------------
+def _exchange(stack, raw: bytes, timeout: float = 5.0) -> bytes:
+    """Send raw bytes on one connection and read until the server closes it (or `timeout`)."""
+    with socket.create_connection(("127.0.0.1", stack.port), timeout=timeout) as conn:
+        conn.sendall(raw)
+        received = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = conn.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                return received
+            received += chunk
+        raise AssertionError(f"the server kept the connection open after: {received[:300]!r}")
+
+
+def test_trace_with_a_body_is_refused_and_its_body_never_read_as_a_request(stack):
+    smuggled = b"GET /v1/smuggled-path HTTP/1.1\r\nHost: x\r\n\r\n"
+    raw = b"TRACE /health HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(smuggled), smuggled)
+    answer = _exchange(stack, raw)
+    assert answer.count(b"HTTP/1.1 ") == 1, answer
+    assert answer.startswith(b"HTTP/1.1 405 ")
+    assert b"Connection: close" in answer
+    assert answer.split(b"\r\n\r\n", 1)[1] == (
+        b'{"ok": false, "error": "Method TRACE is not supported.", "code": "METHOD_NOT_ALLOWED"}'
+    )
+    assert "/v1/smuggled-path" not in stack.output()
+
+
+def test_chunked_or_unframed_bodies_are_refused_and_the_connection_closed(stack):
+    chunked = _exchange(
+        stack,
+        b"POST /v1/admin/tenants/bootstrap HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2a\r\nGET /v1/smuggled-chunk HTTP/1.1\r\nHost: x\r\n\r\n\r\n0\r\n\r\n",
+    )
+    assert chunked.startswith(b"HTTP/1.1 411 ") and chunked.count(b"HTTP/1.1 ") == 1
+    assert json.loads(chunked.split(b"\r\n\r\n", 1)[1])["code"] == "LENGTH_REQUIRED"
+    bad_length = _exchange(stack, b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n")
+    assert bad_length.startswith(b"HTTP/1.1 400 ")
+    assert json.loads(bad_length.split(b"\r\n\r\n", 1)[1])["code"] == "INVALID_REQUEST"
+    assert "/v1/smuggled-chunk" not in stack.output()
+
+
+def test_chalice_own_errors_have_the_contract_body(stack):
+    # Routes accept any content type (Chalice would otherwise answer its own 415): a body that is not
+    # JSON-typed is still judged as JSON, with the contract's error body.
+    media = requests.post(
+        f"{stack.url}/v1/admin/tenants/bootstrap", data=b"{}", headers=admin({"Content-Type": "image/png"}), timeout=5
+    )
+    assert media.status_code == 400
+    assert media.headers["Content-Type"].startswith("application/json")
+    assert media.json()["ok"] is False and media.json()["code"] == "INVALID_REQUEST"
+    method = requests.delete(f"{stack.url}/health", timeout=5)
+    assert method.status_code == 405
+    assert method.headers["Allow"] == "GET"
+    assert method.json() == {
+        "ok": False, "error": "Method DELETE is not allowed on this path.", "code": "METHOD_NOT_ALLOWED"
+    }
+
+
+def test_a_burst_of_new_clients_all_connect(stack):
+    clients = 50
+    barrier = threading.Barrier(clients)
+    outcomes: list[object] = []
+
+    def client() -> None:
+        barrier.wait()
+        try:
+            # A connection the listen backlog drops waits for a SYN retransmission (1 s): count that as refused.
+            with socket.create_connection(("127.0.0.1", stack.port), timeout=0.9) as conn:
+                conn.settimeout(20)
+                conn.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                outcomes.append(conn.recv(12))
+        except OSError as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert outcomes == [b"HTTP/1.1 200"] * clients
+
+
+def test_responses_leave_in_one_write_without_nagle():
+    from local.httpserver import WRITE_BUFFER_BYTES, _handler_class
+
+    seen = {}
+
+    class Probe(_handler_class()):  # type: ignore[misc]
+        def __init__(self) -> None:
+            pass
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname())
+        server_side, _ = listener.accept()
+        probe = Probe()
+        probe.request = probe.connection = server_side
+        probe.setup()
+        seen["nodelay"] = server_side.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        seen["buffered"] = hasattr(probe.wfile, "raw")
+        probe.wfile.close()
+        probe.rfile.close()
+        server_side.close()
+        client.close()
+    assert seen == {"nodelay": 1, "buffered": True}
+    assert WRITE_BUFFER_BYTES >= 16 * 1024
+
+
+def test_configuration_errors_are_reported_before_ports(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        aws_port = busy.getsockname()[1]
+        local = LocalStack(
+            {"MUX_LOCAL_AWS_PORT": str(aws_port), "MUX_MAX_BODY_BYTES": "lots"}, log_dir=tmp_path, cwd=tmp_path
+        )
+        with pytest.raises(AssertionError, match="exited with 2"):
+            local.start()
+    out = local.output()
+    assert "MUX_MAX_BODY_BYTES" in out
+    assert "not free" not in out and "cannot start the embedded AWS" not in out
+
+
+def test_requests_queued_during_start_up_get_no_server_error(tmp_path):
+    local = LocalStack({"MUX_ADMIN_TOKEN": ADMIN_TOKEN}, log_dir=tmp_path, cwd=tmp_path)
+    answers: list[int] = []
+    done = threading.Event()
+
+    def knock() -> None:
+        # Connects as soon as the port is bound; the request waits in the backlog until serving starts, so
+        # these are the stack's first requests, all at once.
+        while not done.is_set():
+            try:
+                answers.append(requests.get(f"{local.url}/v1/does/not/exist", timeout=30).status_code)
+                return
+            except requests.ConnectionError:
+                time.sleep(0.02)
+
+    knockers = [threading.Thread(target=knock) for _ in range(16)]
+    for thread in knockers:
+        thread.start()
+    try:
+        with local:
+            for thread in knockers:
+                thread.join(30)
+    finally:
+        done.set()
+    assert answers and set(answers) <= {404, 503}, answers
+    assert "Traceback" not in local.output()

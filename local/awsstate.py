@@ -1,0 +1,544 @@
+"""The embedded AWS: moto's server, with its DynamoDB, SQS and KMS state kept on disk across restarts and crashes.
+
+moto keeps everything in memory. Here every request to moto goes through one WSGI wrapper that serialises
+the requests and, after a mutating DynamoDB/SQS/KMS call succeeded and *before* its answer is sent, makes
+it durable (fdatasync): a DynamoDB write is appended to a journal (its operations are deterministic, so
+replaying them on the last snapshot rebuilds the table; compacted every COMPACT_AFTER records), an SQS or
+KMS change rewrites a pickle of that service's moto backend (two alternating checksummed slots). So
+whatever AWS acknowledged — a queued webhook, a bootstrapped tenant, a binding — survives a restart and a
+SIGKILL; there is no debounce window. Reads (Get*, Describe*, List*, Query, Scan, Decrypt, Encrypt …) and
+receives that return nothing are not written.
+
+Semantics stay moto's own: the snapshot is of moto's objects. Two local deviations, both about the
+process that consumed the queue having died with it:
+* Long polling: `ReceiveMessage` with `WaitTimeSeconds` is run as short receives (moto's own receive,
+  under the lock) until a message is there or the wait is over, so a waiting poller never holds the
+  lock that mutations and snapshots need.
+* On restore, messages that were in flight (received and not deleted, including retries the worker had
+  deferred with ChangeMessageVisibility) become visible at once: their consumer was this process.
+"""
+
+from __future__ import annotations
+
+import base64
+import copyreg
+import fcntl
+import functools
+import hashlib
+import io
+import json
+import logging
+import os
+import pickle
+import re
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+log = logging.getLogger("local.aws")
+
+PERSISTED_SERVICES = ("dynamodb", "sqs", "kms")
+JOURNALED_SERVICES = ("dynamodb",)
+COMPACT_AFTER = 1000
+SNAPSHOT_MAGIC = b"MUXSTATE1"
+JOURNAL_HEADERS = ("Host", "Authorization", "X-Amz-Target", "Content-Type", "X-Amz-Date")
+READ_ONLY_PREFIXES = ("Get", "Describe", "List", "BatchGet", "TransactGet")
+READ_ONLY_OPERATIONS = frozenset(
+    {
+        "Query",
+        "Scan",
+        "Decrypt",
+        "Encrypt",
+        "ReEncrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyWithoutPlaintext",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+        "GenerateRandom",
+        "GenerateMac",
+        "VerifyMac",
+        "Sign",
+        "Verify",
+    }
+)
+RESOURCES_FILE = "resources.json"
+LOCK_FILE = "lock"
+# How often a long poll looks again without being woken by a send (visibility timeouts and delays expire
+# without any request).
+RECEIVE_RECHECK_SEC = 0.2
+_SCOPE = re.compile(r"Credential=[^/,]+/\d{8}/[^/,]+/([^/,]+)/aws4_request")
+
+
+class StateError(RuntimeError):
+    """The state folder cannot be used (locked by another stack, unreadable, made for another template)."""
+
+
+# --- pickling moto's backends ---------------------------------------------------------------
+def _new_condition() -> threading.Condition:
+    return threading.Condition()
+
+
+def _new_lock() -> Any:
+    return threading.Lock()
+
+
+def _new_rlock() -> Any:
+    return threading.RLock()
+
+
+def _load_private_key(der: bytes) -> Any:
+    from cryptography.hazmat.primitives import serialization
+
+    return serialization.load_der_private_key(der, password=None)
+
+
+class _BackendPickler(pickle.Pickler):
+    """Pickles moto's objects: locks and conditions are recreated empty, KMS key pairs go as PKCS#8 DER."""
+
+    dispatch_table = {
+        **copyreg.dispatch_table,
+        threading.Condition: lambda _c: (_new_condition, ()),
+        type(threading.Lock()): lambda _l: (_new_lock, ()),
+        type(threading.RLock()): lambda _l: (_new_rlock, ()),
+    }
+
+    def reducer_override(self, obj: Any) -> Any:
+        keys, queue = _special_types()
+        if isinstance(obj, keys):
+            from cryptography.hazmat.primitives import serialization
+
+            der: bytes = obj.private_bytes(  # type: ignore[attr-defined]
+                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+            return (_load_private_key, (der,))
+        if isinstance(obj, queue):
+            # The receipt handles of every message ever deleted (moto keeps them so that a repeated delete
+            # succeeds) would grow each snapshot without bound; handles from before a restart belong to a
+            # consumer that died with the process.
+            state = dict(obj.__dict__)
+            state["deleted_messages"] = set()
+            return (_new_object, (type(obj),), state)
+        return NotImplemented
+
+
+@functools.lru_cache(maxsize=1)
+def _special_types() -> tuple[tuple[type, ...], type]:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from moto.sqs.models import Queue
+
+    return (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey), Queue
+
+
+def _new_object(cls: Any) -> Any:
+    return cls.__new__(cls)
+
+
+def _backend(service: str) -> Any:
+    from moto.backends import get_backend
+
+    return get_backend(service)  # type: ignore[call-overload]
+
+
+def _fsync_folder(path: Path) -> None:
+    folder = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+def _write_in_place(path: Path, data: bytes) -> None:
+    created = not path.exists()
+    with path.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fdatasync(handle.fileno())
+    if created:
+        _fsync_folder(path.parent)
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+class StateDir:
+    """One stack's saved AWS state: a pickle per service, the provisioned resources, and an exclusive lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock_handle: Any = None
+        self.saves = 0
+        self.save_seconds = 0.0
+        self._generations: dict[str, int] = {}
+        self._journals: dict[str, Any] = {}
+        self._journal_records: dict[str, int] = {}
+
+    def acquire(self) -> None:
+        """Create the folder and lock it for this process (released when the process ends, even by SIGKILL)."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            handle = (self.path / LOCK_FILE).open("a")
+        except OSError as exc:
+            raise StateError(f"cannot use the state folder {self.path}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise StateError(
+                f"the state folder {self.path} is in use by another local stack; stop it, or start this one "
+                "with --state-dir DIR or --in-memory"
+            ) from None
+        self._lock_handle = handle
+
+    def release(self) -> None:
+        for handle in self._journals.values():
+            handle.close()
+        self._journals.clear()
+        if self._lock_handle is not None:
+            self._lock_handle.close()
+            self._lock_handle = None
+
+    def clear(self) -> None:
+        for item in self.path.iterdir():
+            if item.name != LOCK_FILE and item.is_file():
+                item.unlink()
+
+    def saved_resources(self) -> dict[str, Any] | None:
+        """What was provisioned (written last, after the first full snapshot), or None for a fresh folder."""
+        try:
+            data: dict[str, Any] = json.loads((self.path / RESOURCES_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise StateError(f"{self.path / RESOURCES_FILE} is unreadable ({exc}); start with --fresh") from None
+        return data
+
+    def save_resources(self, data: dict[str, Any]) -> None:
+        _write_durably(self.path / RESOURCES_FILE, json.dumps(data, indent=2, sort_keys=True).encode())
+
+    # Snapshots: two slots per service, written alternately in place (one fdatasync, no rename); each slot
+    # starts with its generation and a checksum, and restore takes the newest intact one. A crash while a
+    # slot is written leaves the other, which holds everything acknowledged before the unanswered request.
+    def _slot(self, service: str, index: int) -> Path:
+        return self.path / f"{service}.{index}.snapshot"
+
+    def _journal_path(self, service: str, generation: int) -> Path:
+        return self.path / f"{service}.{generation}.journal"
+
+    def save(self, service: str) -> None:
+        started = time.perf_counter()
+        buffer = io.BytesIO()
+        _BackendPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(_backend(service))
+        payload = buffer.getvalue()
+        generation = self._generations.get(service, 0) + 1
+        header = SNAPSHOT_MAGIC + generation.to_bytes(8, "big") + hashlib.sha256(payload).digest()
+        _write_in_place(self._slot(service, generation % 2), header + payload)
+        self._generations[service] = generation
+        if service in JOURNALED_SERVICES:
+            self._start_journal(service, generation)
+        self.saves += 1
+        self.save_seconds += time.perf_counter() - started
+
+    def save_all(self) -> None:
+        for service in PERSISTED_SERVICES:
+            self.save(service)
+
+    # Journal (DynamoDB only: its operations are deterministic, so replaying the acknowledged requests on
+    # the snapshot rebuilds the state exactly). One small append + fdatasync per write instead of a
+    # snapshot of the whole table; compacted into a new snapshot every COMPACT_AFTER records.
+    def _start_journal(self, service: str, generation: int) -> None:
+        old = self._journals.pop(service, None)
+        if old is not None:
+            old.close()
+        path = self._journal_path(service, generation)
+        handle = path.open("wb")
+        _fsync_folder(self.path)
+        self._journals[service] = handle
+        self._journal_records[service] = 0
+        for stale in self.path.glob(f"{service}.*.journal"):
+            if stale != path:
+                stale.unlink()
+
+    def journal(self, service: str, headers: dict[str, str], body: bytes) -> None:
+        if service not in self._journals:
+            self.save(service)  # no snapshot yet (first provisioning): this one holds the change
+            return
+        started = time.perf_counter()
+        handle = self._journals[service]
+        record = json.dumps({"headers": headers, "body": base64.b64encode(body).decode("ascii")}).encode()
+        handle.write(len(record).to_bytes(4, "big") + zlib.crc32(record).to_bytes(4, "big") + record)
+        handle.flush()
+        os.fdatasync(handle.fileno())
+        self._journal_records[service] += 1
+        self.saves += 1
+        self.save_seconds += time.perf_counter() - started
+        if self._journal_records[service] >= COMPACT_AFTER:
+            self.save(service)
+
+    def restore(self, replay: Callable[[dict[str, str], bytes], None]) -> None:
+        """Load every saved backend into moto and replay the journals (before its server answers anything)."""
+        for service in PERSISTED_SERVICES:
+            generation, payload = self._newest_snapshot(service)
+            try:
+                loaded = pickle.loads(payload)  # noqa: S301 - our own file, written by save()
+            except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing
+                raise StateError(
+                    f"the {service} state cannot be loaded ({type(exc).__name__}); start with --fresh"
+                ) from None
+            live = _backend(service)
+            live.clear()
+            live.update(loaded)
+            self._generations[service] = generation
+            if service in JOURNALED_SERVICES:
+                for headers, body in self._records(self._journal_path(service, generation)):
+                    replay(headers, body)
+        _release_in_flight()
+        for service in JOURNALED_SERVICES:
+            self.save(service)  # fold the replayed journal into a new snapshot; start an empty journal
+
+    def _newest_snapshot(self, service: str) -> tuple[int, bytes]:
+        best: tuple[int, bytes] | None = None
+        for index in (0, 1):
+            try:
+                data = self._slot(service, index).read_bytes()
+            except FileNotFoundError:
+                continue
+            head = len(SNAPSHOT_MAGIC)
+            generation = int.from_bytes(data[head:head + 8], "big")
+            digest, payload = data[head + 8:head + 40], data[head + 40:]
+            if data[:head] == SNAPSHOT_MAGIC and hashlib.sha256(payload).digest() == digest:
+                if best is None or generation > best[0]:
+                    best = (generation, payload)
+        if best is None:
+            raise StateError(f"no intact {service} snapshot in {self.path}; start with --fresh")
+        return best
+
+    @staticmethod
+    def _records(path: Path) -> Iterable[tuple[dict[str, str], bytes]]:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return
+        offset = 0
+        while offset + 8 <= len(data):
+            length = int.from_bytes(data[offset:offset + 4], "big")
+            crc = int.from_bytes(data[offset + 4:offset + 8], "big")
+            record = data[offset + 8:offset + 8 + length]
+            if len(record) < length or zlib.crc32(record) != crc:
+                return  # a torn last append: that request was never answered
+            item = json.loads(record)
+            yield item["headers"], base64.b64decode(item["body"])
+            offset += 8 + length
+
+
+def _release_in_flight() -> int:
+    from moto.sqs.models import sqs_backends
+
+    released = 0
+    now_ms = time.time() * 1000
+    for account in sqs_backends.values():
+        for backend in account.values():
+            for queue in backend.queues.values():
+                queue.pending_messages.clear()
+                for message in queue._messages:
+                    if message.visible_at > now_ms:
+                        message.visible_at = 0.0
+                        released += 1
+    return released
+
+
+# --- the WSGI wrapper -----------------------------------------------------------------------
+def _operation(environ: dict[str, Any], body: bytes) -> tuple[str, str, dict[str, Any] | None]:
+    """(signing service, operation, form fields of a query-protocol call or None) of one AWS request."""
+    found = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    service = found.group(1) if found else ""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if target:
+        return service, target.rsplit(".", 1)[-1], None
+    if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+        return service, (form.get("Action") or [""])[0], form
+    return service, "", None
+
+
+def _journal_headers(environ: dict[str, Any]) -> dict[str, str]:
+    """The headers moto needs to route a replayed request (the credentials are the stack's fake ones)."""
+    out = {}
+    for name in JOURNAL_HEADERS:
+        key = "CONTENT_TYPE" if name == "Content-Type" else "HTTP_" + name.upper().replace("-", "_")
+        if key in environ:
+            out[name] = str(environ[key])
+    return out
+
+
+def _mutates(operation: str) -> bool:
+    return not (operation.startswith(READ_ONLY_PREFIXES) or operation in READ_ONLY_OPERATIONS)
+
+
+class DurableApp:
+    """WSGI wrapper around moto's app: one request at a time, and a snapshot before each mutation's answer."""
+
+    def __init__(self, app: Callable[..., Any], state: StateDir | None) -> None:
+        self._app = app
+        self.state = state
+        self._lock = threading.Lock()
+        self._sent = threading.Condition()
+
+    def snapshot_all(self) -> None:
+        if self.state is not None:
+            with self._lock:
+                self.state.save_all()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        service, operation, form = _operation(environ, body)
+        if service == "sqs" and operation == "ReceiveMessage":
+            status, headers, payload = self._receive(environ, body, form)
+        else:
+            status, headers, payload = self._call(environ, body, service, operation)
+        start_response(status, headers)
+        return [payload]
+
+    def _call(self, environ: dict[str, Any], body: bytes, service: str, operation: str) -> tuple[str, Any, bytes]:
+        with self._lock:
+            status, headers, payload = self._inner(environ, body)
+            if self.state is not None and service in PERSISTED_SERVICES and status.startswith("2"):
+                if operation == "ReceiveMessage" and b"ReceiptHandle" not in payload:
+                    pass  # nothing was received: nothing changed
+                elif _mutates(operation):
+                    try:
+                        if service in JOURNALED_SERVICES:
+                            self.state.journal(service, _journal_headers(environ), body)
+                        else:
+                            self.state.save(service)
+                    except OSError as exc:
+                        # Not durable, so not acknowledged: the SDK sees a server error and the caller retries.
+                        log.error("cannot save the local %s state: %s", service, exc.strerror or exc)
+                        return _internal_failure(f"cannot save the local {service} state")
+        if service == "sqs" and operation in ("SendMessage", "SendMessageBatch", "ChangeMessageVisibility",
+                                              "ChangeMessageVisibilityBatch"):
+            with self._sent:
+                self._sent.notify_all()
+        return status, headers, payload
+
+    def _receive(self, environ: dict[str, Any], body: bytes, form: dict[str, Any] | None) -> tuple[str, Any, bytes]:
+        wait, short_body = _without_wait(body, form)
+        deadline = time.monotonic() + wait
+        while True:
+            status, headers, payload = self._call(environ, short_body, "sqs", "ReceiveMessage")
+            remaining = deadline - time.monotonic()
+            if not status.startswith("2") or b"ReceiptHandle" in payload or remaining <= 0:
+                return status, headers, payload
+            with self._sent:
+                self._sent.wait(min(remaining, RECEIVE_RECHECK_SEC))
+
+    def _inner(self, environ: dict[str, Any], body: bytes) -> tuple[str, Any, bytes]:
+        captured: dict[str, Any] = {}
+
+        def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
+            captured["status"], captured["headers"] = status, headers
+
+        environ = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
+        result = self._app(environ, start_response)
+        try:
+            payload = b"".join(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(payload))))
+        return captured["status"], headers, payload
+
+
+def _without_wait(body: bytes, form: dict[str, Any] | None) -> tuple[float, bytes]:
+    """The long-poll wait of a ReceiveMessage call, and the same call as a short receive."""
+    try:
+        if form is not None:
+            wait = float((form.get("WaitTimeSeconds") or ["0"])[0])
+            form["WaitTimeSeconds"] = ["0"]
+            return wait, urlencode(form, doseq=True).encode()
+        request = json.loads(body or b"{}")
+        wait = float(request.get("WaitTimeSeconds") or 0)
+        request["WaitTimeSeconds"] = 0
+        return wait, json.dumps(request).encode()
+    except (ValueError, TypeError, AttributeError):
+        return 0.0, body  # malformed: let moto answer it as it would
+
+
+def _replay(app: Callable[..., Any], headers: dict[str, str], body: bytes) -> None:
+    from werkzeug.test import EnvironBuilder
+
+    environ = EnvironBuilder(path="/", method="POST", headers=list(headers.items()), data=body).get_environ()
+    status: list[str] = []
+    result = app(environ, lambda s, h, e=None: status.append(s))
+    b"".join(result)
+    if not status or not status[0].startswith("2"):
+        log.warning("a journaled AWS request answered %s on replay", status[0] if status else "nothing")
+
+
+def _internal_failure(message: str) -> tuple[str, Any, bytes]:
+    payload = json.dumps({"__type": "InternalFailure", "message": message}).encode()
+    return "500 Internal Server Error", [("Content-Type", "application/x-amz-json-1.0"),
+                                         ("Content-Length", str(len(payload)))], payload
+
+
+# --- the server -----------------------------------------------------------------------------
+class EmbeddedAws:
+    """moto's server on `host:port` (0 = any free port) behind `DurableApp`; `state=None` keeps it in memory.
+
+    The socket is bound in `start()` itself (with SO_REUSEADDR, so a pinned port is usable again at once
+    after a restart); a busy port raises OSError there.
+    """
+
+    def __init__(self, host: str, port: int, state: StateDir | None) -> None:
+        self.host = host
+        self.port = port
+        self.state = state
+        self.app: DurableApp | None = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, *, restore: bool = False) -> None:
+        """Bind and serve; with `restore`, load the saved state (and replay its journal) first."""
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        inner = DomainDispatcherApplication(create_backend_app)
+        self.app = DurableApp(inner, self.state)
+        if restore and self.state is not None:
+            self.state.restore(functools.partial(_replay, inner))
+        self._server = make_server(self.host, self.port, self.app, threaded=True, request_handler=MotoRequestHandler)
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
