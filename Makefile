@@ -9,6 +9,7 @@
 #   make bench     benchmarks
 #   make fuzz      schemathesis + hypothesis against the local stack (FUZZ_SECONDS, FUZZ_MAX_EXAMPLES)
 #   make load      concurrent webhooks and sends on the local stack (LOAD_CLIENTS, LOAD_SECONDS)
+#   make browser-deps  Chromium from the OS packages, for the dashboard's browser test (root; idempotent)
 
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
@@ -18,7 +19,7 @@ STAMP := $(VENV)/.installed
 STAGE ?= dev
 PYTEST_ARGS ?=
 
-.PHONY: venv run run-fresh test lint typecheck pytest package infra bench fuzz load clean
+.PHONY: venv run run-fresh test lint typecheck pytest package infra bench fuzz load browser-deps clean
 
 # The Lambda wheel cache is checked on every `make venv` (a few ms) and refetched only when stale.
 venv: $(STAMP)
@@ -66,6 +67,11 @@ fuzz: $(STAMP)
 
 load: $(STAMP)
 	$(PY) -m bench.load
+
+# Debian's chromium (driven by Playwright's Python package; never `playwright install`, which downloads a browser).
+browser-deps:
+	@if [ -x /usr/bin/chromium ]; then echo "chromium: $$(/usr/bin/chromium --version 2>/dev/null || echo installed)"; \
+	else apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; fi
 
 clean:
 	rm -rf out build dist .mypy_cache .ruff_cache .pytest_cache .chalice/deployments

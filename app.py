@@ -7,7 +7,7 @@ from typing import Any
 from chalice.app import Chalice
 
 from chalicelib import config, deployment, observability
-from chalicelib.routes import admin, instances, meta, outbound, pairings, tenant, webhooks
+from chalicelib.routes import admin, dashboard, instances, meta, outbound, pairings, tenant, webhooks
 
 app = Chalice(app_name="openclaw-mux")
 app.register_blueprint(meta.bp)
@@ -17,6 +17,7 @@ app.register_blueprint(pairings.bp)
 app.register_blueprint(outbound.bp)
 app.register_blueprint(webhooks.bp)
 app.register_blueprint(instances.bp)
+app.register_blueprint(dashboard.bp)
 deployment.refuse_incomplete_cli_deploy()  # a no-op outside the `chalice` CLI
 
 
