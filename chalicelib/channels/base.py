@@ -133,15 +133,20 @@ def sender_for(channel: str) -> Sender | None:
     module_name = _SENDER_MODULES.get(channel)
     if module_name is None:
         return None
+    sender: Sender | None = _module_attr(module_name, "SENDER")
+    return sender
+
+
+def _module_attr(module_name: str, attr: str) -> Any:
+    """`module_name.attr`, or None when the platform's package or module does not exist (yet); a failing
+    import inside an existing module still raises."""
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        # The platform's package or module does not exist (yet); a failing import inside it still raises.
         if exc.name is None or not module_name.startswith(exc.name):
             raise
         return None
-    sender: Sender = module.SENDER
-    return sender
+    return getattr(module, attr)
 
 
 def register(channel: str, sender: Sender | None) -> None:
@@ -324,14 +329,7 @@ def receiver_for(channel: str) -> Receiver | None:
 
     if channel not in CHANNELS:
         return None
-    module_name = _RECEIVER_MODULE.format(channel=channel)
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name is None or not module_name.startswith(exc.name):
-            raise
-        return None
-    receiver: Receiver = module.RECEIVER
+    receiver: Receiver | None = _module_attr(_RECEIVER_MODULE.format(channel=channel), "RECEIVER")
     return receiver
 
 

@@ -46,6 +46,8 @@ from chalicelib import observability
 from chalicelib.channels.base import MAX_PARTS, Destination, SendPlan, SendResult
 from chalicelib.channels.telegram import api
 from chalicelib.channels.telegram.inbound import GENERAL_TOPIC, route_key
+from chalicelib.channels.text import split_text as text_split
+from chalicelib.channels.text import utf16_len
 from chalicelib.config import Settings
 from chalicelib.errors import (
     ForbiddenError,
@@ -108,41 +110,9 @@ def _reply_to_id(value: Any) -> int | None:
     return _int_or_none(value)
 
 
-def utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Split `text` into chunks of at most `limit` UTF-16 units, on a line break, else a space, else hard.
-
-    The separator at a cut is dropped; chunks that are only whitespace are skipped (Telegram refuses them).
-    """
-    chunks: list[str] = []
-    rest = text
-    while rest:
-        if utf16_len(rest) <= limit:
-            chunks.append(rest)
-            break
-        # Largest prefix (in code points) that fits in `limit` UTF-16 units.
-        units = 0
-        fit = 0
-        for ch in rest:
-            width = 2 if ord(ch) > 0xFFFF else 1
-            if units + width > limit:
-                break
-            units += width
-            fit += 1
-        window = rest[:fit]
-        cut = window.rfind("\n")
-        if cut <= 0:
-            cut = max(window.rfind(" "), window.rfind("\t"))
-        if cut > 0:
-            chunks.append(rest[:cut])
-            rest = rest[cut + 1 :]
-        else:
-            chunks.append(window)
-            rest = rest[fit:]
-    return [c for c in chunks if c.strip()]
+    """Chunks of at most `limit` UTF-16 units (Telegram counts in them), cut on a line break, else a space."""
+    return text_split(text, limit)
 
 
 def _is_image(url: str) -> bool:
