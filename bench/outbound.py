@@ -1,10 +1,11 @@
-"""Outbound benchmark: AWS API calls and handler time per `POST /v1/mux/outbound/send`.
+"""Outbound benchmark: AWS API calls and handler time per `POST /v1/mux/outbound/send`, Telegram and WhatsApp.
 
 Runs the real handler through `chalice.test.Client` (the same LocalGateway path the tests use) with
 moto in-process (`moto.mock_aws`, ≈ 1 ms per DynamoDB call, so times are an upper bound for the
 handler's own work plus moto) and the fake Telegram Bot API on loopback (one write per response,
-TCP_NODELAY). AWS calls are counted with a botocore `before-call` hook on every client the service
-creates: one count per API operation, retries excluded.
+TCP_NODELAY), or for WhatsApp the Graph API stand-in (`muxctl dev whatsapp`'s, applying Meta's rules).
+AWS calls are counted with a botocore `before-call` hook on every client the service creates: one count per
+API operation, retries excluded.
 
     python -m bench            # every suite
     python -c "import bench.outbound as b; b.main()"
@@ -26,7 +27,7 @@ API_KEY = "bench-tenant-key-0123456789abcdef"
 CHAT = "5123456789"
 SESSION = f"agent:main:telegram:direct:{CHAT}"
 COLUMNS = [
-    Column("Telegram", lambda row: f"{row['telegram']:g}"),
+    Column("platform API", lambda row: f"{row['telegram']:g}"),
     number("median ms", "median"),
     number("p90 ms", "p90"),
     number("median ms w/o AWS", "median_own"),
@@ -115,16 +116,67 @@ def run() -> list[dict[str, Any]]:
     return results
 
 
+WA_ACCESS_TOKEN = "bench-wa-access-token"
+WA_PHONE_NUMBER_ID = "318765432109876"
+WA_USER = "447700900123"
+WA_SESSION = f"agent:main:whatsapp:direct:+{WA_USER}"
+
+
+def _bind_whatsapp() -> None:
+    """Claim the WhatsApp chat for the bench tenant as a token message would (the real claim transaction)."""
+    import time as clock
+
+    from bench.harness import TENANT
+    from chalicelib.models import Binding
+    from chalicelib.storage import bindings
+
+    now = int(clock.time() * 1000)
+    token_hash = uuid.uuid4().hex
+    bindings.put_token(token_hash, {"tenantId": TENANT, "channel": "whatsapp"}, now + 60_000)
+    route = f"whatsapp:{WA_PHONE_NUMBER_ID}:chat:{WA_USER}"
+    binding = Binding(binding_id=f"bind_{uuid.uuid4()}", tenant_id=TENANT, channel="whatsapp", scope="chat",
+                      route_key=route, session_key=WA_SESSION, chat_id=WA_USER, created_at_ms=now)
+    bindings.claim(token_hash=token_hash, channel="whatsapp", binding=binding, existing=bindings.get_route(route),
+                   now_ms=now)
+
+
+def run_whatsapp() -> list[dict[str, Any]]:
+    from muxctl.whatsapp_graph import FakeGraph
+
+    with FakeGraph(access_token=WA_ACCESS_TOKEN) as graph, service(
+        {"WHATSAPP_ACCESS_TOKEN": WA_ACCESS_TOKEN, "WHATSAPP_PHONE_NUMBER_ID": WA_PHONE_NUMBER_ID,
+         "WHATSAPP_APP_SECRET": "bench-wa-app-secret", "WHATSAPP_VERIFY_TOKEN": "bench-wa-verify",
+         "MUX_WHATSAPP_API_BASE_URL": graph.base_url},
+        api_key=API_KEY, inbound_url="http://127.0.0.1:9/v1/mux/inbound", chat=CHAT,
+    ):
+        _bind_whatsapp()
+        counter = CallCounter().attach()
+        text = {"channel": "whatsapp", "sessionKey": WA_SESSION, "text": "hello from the bench"}
+        with chalice_client() as client:
+            warm = client.http.post("/v1/mux/outbound/send", headers={"Authorization": f"Bearer {API_KEY}"},
+                                    body=json.dumps(text))
+            if warm.status_code != 200:
+                raise RuntimeError(f"WhatsApp warm-up send: {warm.status_code} {warm.body!r}")
+            results = [
+                _scenario("WhatsApp text, no Idempotency-Key", client, counter, graph, lambda i: (text, {})),
+                _scenario("WhatsApp text, new Idempotency-Key", client, counter, graph,
+                          lambda i: (text, {"Idempotency-Key": f"wa-{i}-{uuid.uuid4()}"})),
+            ]
+        if any(not call.ok for call in graph.calls()):
+            raise RuntimeError("the Graph API stand-in refused a send")
+    return results
+
+
 def main() -> None:
-    results = run()
+    results = run() + run_whatsapp()
     print(
         f"\nOutbound: POST /v1/mux/outbound/send, {SENDS} sends per row, AWS calls per send "
-        "(moto in-process), fake Telegram on loopback, handler time via chalice.test.Client"
+        "(moto in-process), fake Telegram or Graph API on loopback, handler time via chalice.test.Client"
     )
     print(table(results, [SCENARIO, *call_columns(results), *COLUMNS]))
     print(
         "'w/o AWS' = handler time minus time inside botocore calls (moto): our code, Chalice's local gateway "
-        "and the loopback Telegram call."
+        "and the loopback platform call."
     )
 
 

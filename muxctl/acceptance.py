@@ -1,7 +1,8 @@
 """The Minimum Acceptance Checks (docs/reference.md, acceptance checks) for one tenant, over HTTP against any mux.
 
 Each check reports pass/fail/skip with a reason. Waits poll with a deadline; nothing sleeps blindly.
-Simulation mode posts Telegram Updates to the mux's webhook (needs the webhook secret); observation
+Simulation mode posts Telegram Updates, or signed WhatsApp webhook payloads, to the mux's webhook (needs the
+webhook secret or the WhatsApp app secret); observation
 reads a `muxctl dev openclaw` receiver's GET /_mux/received (the tenant's OpenClaw stand-in).
 """
 
@@ -19,6 +20,7 @@ from muxctl.client import MuxClient, describe_connection_error, origin
 from muxctl.errors import CliError
 from muxctl.qr import terminal_qr
 from muxctl.telegram import build_update, post_update
+from muxctl.whatsapp import DEFAULT_PHONE_NUMBER_ID, build_payload, post_payload
 
 Status = Literal["pass", "fail", "skip"]
 T = TypeVar("T")
@@ -93,6 +95,8 @@ class AcceptanceRun:
     quiet_seconds: float = 5.0
     send_text: str | None = None
     channel: str = "telegram"
+    wa_sender: str | None = None  # WhatsApp: the simulated user (a phone number or a BSUID)
+    phone_number_id: str = DEFAULT_PHONE_NUMBER_ID  # WhatsApp: the business number the user writes to
     say: Callable[[str], None] = lambda _line: None
     wait: Callable[[str, float, Callable[[], Any]], Any] = poll
     results: list[CheckResult] = field(default_factory=list)
@@ -108,9 +112,17 @@ class AcceptanceRun:
 
     @property
     def route_key(self) -> str | None:
+        if self.channel == "whatsapp":
+            return f"whatsapp:{self.phone_number_id}:chat:{self.wa_sender}" if self.wa_sender else None
         return f"telegram:default:chat:{self.chat_id}" if self.chat_id is not None else None
 
     def _simulate(self, text: str) -> str:
+        if self.channel == "whatsapp":
+            assert self.wa_sender is not None and self.secret is not None
+            payload = build_payload(text, sender=self.wa_sender, phone_number_id=self.phone_number_id,
+                                    name="Muxctl Check")
+            post_payload(self.client, payload, self.secret)
+            return f"wa:{payload['entry'][0]['changes'][0]['value']['messages'][0]['id']}"
         assert self.chat_id is not None and self.secret is not None
         update = build_update(text, chat_id=self.chat_id, group=self.chat_id < 0, first_name="Muxctl Check")
         post_update(self.client, update, self.secret)
@@ -198,7 +210,11 @@ class AcceptanceRun:
                         started)
             return
         token = reply.body
-        if self.simulate:
+        if self.simulate and self.channel == "whatsapp":
+            # WhatsApp has no /start: the user pairs by sending the token itself as a message.
+            self._simulate(str(token["token"]))
+            how = f"simulated the token as a message from {self.wa_sender}"
+        elif self.simulate:
             assert self.chat_id is not None
             self._simulate(str(token.get("startCommand") or f"/start {token['token']}"))
             how = f"simulated `/start <token>` from chat {self.chat_id}"
@@ -231,6 +247,9 @@ class AcceptanceRun:
         if self.chat_id is None and binding.get("routeKey", "").startswith("telegram:default:chat:"):
             rest = binding["routeKey"].split(":")[3]
             self.chat_id = int(rest) if rest.lstrip("-").isdigit() else None
+        wa_prefix = f"whatsapp:{self.phone_number_id}:chat:"
+        if self.wa_sender is None and binding.get("routeKey", "").startswith(wa_prefix):
+            self.wa_sender = binding["routeKey"].split(":", 3)[3]
         self.record("2", name, "pass", f"{binding['bindingId']} {binding.get('routeKey')} → "
                     f"{', '.join(binding.get('sessionKeys') or [])}", started)
 

@@ -13,6 +13,7 @@ import click
 from muxctl.acceptance import AcceptanceRun, poll
 from muxctl.context import State, connection_options, is_tty, pass_state, table
 from muxctl.errors import EXIT_FAILED, UsageProblem
+from muxctl.whatsapp import DEFAULT_PHONE_NUMBER_ID
 
 SYMBOL = {"pass": "PASS", "fail": "FAIL", "skip": "skip"}
 
@@ -47,7 +48,16 @@ def check() -> None:
 
 @check.command("tenant")
 @click.argument("tenant_id")
+@click.option("--channel", type=click.Choice(["telegram", "whatsapp"]), default="telegram", show_default=True,
+              help="The channel to pair and chat in.")
 @click.option("--chat", "chat_id", type=int, help="Telegram chat id to pair (simulated, or the user's real chat).")
+@click.option("--from", "wa_sender",
+              help="WhatsApp: the simulated user, a phone number or a BSUID (default: a random number).")
+@click.option("--phone-number-id", envvar="WHATSAPP_PHONE_NUMBER_ID", show_envvar=True,
+              default=DEFAULT_PHONE_NUMBER_ID, show_default=True,
+              help="WhatsApp: the business number the user writes to.")
+@click.option("--app-secret", envvar="WHATSAPP_APP_SECRET", show_envvar=True,
+              help="WhatsApp: the app secret simulated webhooks are signed with.")
 @click.option("--simulate", is_flag=True,
               help="Post the chat's messages to the mux webhook yourself (needs --secret); no real user needed.")
 @click.option("--secret", envvar="MUX_TELEGRAM_WEBHOOK_SECRET", show_envvar=True, help="Telegram webhook secret.")
@@ -63,7 +73,11 @@ def check() -> None:
 def tenant(
     state: State,
     tenant_id: str,
+    channel: str,
     chat_id: int | None,
+    wa_sender: str | None,
+    phone_number_id: str,
+    app_secret: str | None,
     simulate: bool,
     secret: str | None,
     observe: str | None,
@@ -78,10 +92,18 @@ def tenant(
     """
     client = state.client()
     client.require("admin", "tenant")
-    if simulate and not secret:
-        raise UsageProblem("--simulate needs the webhook secret: --secret or MUX_TELEGRAM_WEBHOOK_SECRET")
-    if simulate and chat_id is None:
-        chat_id = 7_000_000_000 + secrets.randbelow(1_000_000_000)
+    if channel == "whatsapp":
+        if simulate and not app_secret:
+            raise UsageProblem("--simulate --channel whatsapp needs the app secret: --app-secret or "
+                               "WHATSAPP_APP_SECRET")
+        if simulate and wa_sender is None:
+            wa_sender = f"4477009{secrets.randbelow(10**5):05d}"
+        secret = app_secret
+    else:
+        if simulate and not secret:
+            raise UsageProblem("--simulate needs the webhook secret: --secret or MUX_TELEGRAM_WEBHOOK_SECRET")
+        if simulate and chat_id is None:
+            chat_id = 7_000_000_000 + secrets.randbelow(1_000_000_000)
     def say(line: str) -> None:
         click.echo(line, err=True)
 
@@ -95,11 +117,16 @@ def tenant(
         timeout=timeout,
         quiet_seconds=quiet_seconds,
         send_text=send_text,
+        channel=channel,
+        wa_sender=wa_sender.lstrip("+") if wa_sender and wa_sender.lstrip("+").isdigit() else wa_sender,
+        phone_number_id=phone_number_id,
         say=say,
         wait=progress_wait,
     )
     results = run.run()
-    data = {"ok": run.ok, "tenantId": tenant_id, "chatId": run.chat_id, "checks": [r.as_dict() for r in results]}
+    chat = run.wa_sender if channel == "whatsapp" else run.chat_id
+    data = {"ok": run.ok, "tenantId": tenant_id, "channel": channel, "chatId": chat,
+            "checks": [r.as_dict() for r in results]}
 
     def human() -> None:
         rows = [(r.id, r.name, SYMBOL[r.status], f"{r.seconds:.1f}s", r.detail) for r in results]
