@@ -87,6 +87,7 @@ class FakeGraph:
         self.printer = printer
         self.closed_windows: set[str] = set()  # recipients ("447700900123", a BSUID, a group id) past 24 h
         self.media: dict[str, tuple[bytes, str]] = {}
+        self.numbers: dict[str, str] = {}  # phone number id → display_phone_number, as Meta formats it
         self._lock = threading.Lock()
         self._calls: list[Call] = []
         self._script: deque[tuple[int, dict[str, Any], float]] = deque()
@@ -339,6 +340,8 @@ def _handler(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
             media = fake.media.get(media_id)
             if not allowed:
                 status, answer = 401, self._unauthorized()
+            elif media_id in fake.numbers:
+                status, answer = 200, {"display_phone_number": fake.numbers[media_id], "id": media_id}
             elif media is None:
                 status, answer = 400, graph_error(100, "(#100) Invalid parameter",
                                                   f"Object with ID '{media_id}' does not exist")

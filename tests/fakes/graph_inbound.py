@@ -24,6 +24,7 @@ class FakeGraph:
     def __init__(self, token: str) -> None:
         self.token = token
         self.media: dict[str, tuple[bytes, str]] = {}
+        self.numbers: dict[str, str] = {}  # phone number id → display_phone_number, as Meta formats it
         self.sent: list[dict[str, Any]] = []
         self.sent_from: list[str] = []
         self.media_fetches: list[str] = []
@@ -72,6 +73,9 @@ class FakeGraph:
                         self._answer(200, found[0], found[1])
                     return
                 media_id = url.path.strip("/").rsplit("/", 1)[-1]
+                if media_id in fake.numbers:
+                    self._json(200, {"display_phone_number": fake.numbers[media_id], "id": media_id})
+                    return
                 found = fake.media.get(media_id)
                 if found is None:
                     self._json(400, {"error": {"message": "Unsupported get request.", "type": "GraphMethodException",

@@ -310,3 +310,16 @@ def test_a_whatsapp_binding_carries_the_senders_profile_name_and_number(
     [item] = pairings(client, key)
     assert (item["chatType"], item["userName"], item["userHandle"], item["displayName"]) == (
         "private", "Dana Whitfield", f"+{WA_ID}", "Dana Whitfield")
+
+
+def test_token_instructions_name_the_business_number_meta_reports(
+    client: Any, graph: FakeGraph, tenant: tuple[str, FakeOpenClaw]
+) -> None:
+    key, _ = tenant
+    resp = client.http.post("/v1/pairings/token", headers=auth(key), body=json.dumps({"channel": "whatsapp"}))
+    data = json.loads(resp.body)
+    assert data["instructions"] == f"Send {data['token']} as a WhatsApp message to the business number."
+    graph.numbers[PHONE_NUMBER_ID] = "+1 555-123-0042"  # Meta's display format
+    resp = client.http.post("/v1/pairings/token", headers=auth(key), body=json.dumps({"channel": "whatsapp"}))
+    data = json.loads(resp.body)
+    assert data["instructions"] == f"Send {data['token']} as a WhatsApp message to +15551230042."

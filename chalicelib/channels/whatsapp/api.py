@@ -151,3 +151,23 @@ def download(media_id: str, max_bytes: int, *, timeout: float = 12.0) -> tuple[b
     if resp.status_code != 200 or resp.truncated:
         return None
     return resp.content, media.mime_type or resp.headers.get("Content-Type")
+
+
+_display_numbers: dict[str, str] = {}
+
+
+def display_number(phone_number_id: str, *, timeout: float = 3.0) -> str | None:
+    """`+<digits>` of the business number `phone_number_id` (`GET /<id>?fields=display_phone_number`), cached
+    per process (it changes only when Meta re-registers the number); None when Meta does not say."""
+    if phone_number_id in _display_numbers:
+        return _display_numbers[phone_number_id]
+    try:
+        data = _exchange("GET", f"{_base()}/{quote(phone_number_id, safe='')}?fields=display_phone_number",
+                         body=None, timeout=timeout)
+    except WhatsAppApiError:
+        return None
+    digits = "".join(ch for ch in str(data.get("display_phone_number") or "") if ch.isdigit())
+    if not 6 <= len(digits) <= 15:  # E.164 allows at most 15 digits
+        return None
+    _display_numbers[phone_number_id] = f"+{digits}"
+    return _display_numbers[phone_number_id]

@@ -86,7 +86,12 @@ class WhatsAppReceiver:
         return settings.whatsapp_enabled
 
     def pairing_hint(self, token: str, settings: Settings) -> PairingHint:
-        return PairingHint(instructions=f"Send {token} as a WhatsApp message to the business number.")
+        from chalicelib.channels.whatsapp import api
+
+        # CONTRACT §3.3: "send it to <number>". The default number's display form comes from Meta (cached);
+        # if Meta cannot say right now, the hint still tells the user what to do.
+        number = api.display_number(settings.whatsapp_phone_number_id) if settings.whatsapp_phone_number_id else None
+        return PairingHint(instructions=f"Send {token} as a WhatsApp message to {number or 'the business number'}.")
 
     def parse(self, payload: dict[str, Any]) -> InboundMessage | None:
         native = wa.parse(payload)
