@@ -51,7 +51,17 @@ def from_mux(state: State) -> tuple[str, ...] | None:
     return tuple(ch for ch in openclaw_config.IMPLEMENTED_CHANNELS if enabled.get(ch) is True)
 
 
-def resolve(state: State, channels: str | None, all_channels: bool) -> tuple[str, ...]:
+def _configured(config: Any) -> tuple[str, ...]:
+    """The implemented channels a config already sets up (under `channels`)."""
+    present = config.get("channels") if isinstance(config, dict) else None
+    if not isinstance(present, dict):
+        return ()
+    return tuple(ch for ch in openclaw_config.IMPLEMENTED_CHANNELS if ch in present)
+
+
+def resolve(state: State, channels: str | None, all_channels: bool, config: Any = None) -> tuple[str, ...]:
+    """--channels / --all-channels, else what the mux serves; when the mux cannot be asked, the implemented
+    channels `config` already sets up (a file checked or merged offline), else every implemented channel."""
     if channels and all_channels:
         raise UsageProblem("give --channels or --all-channels, not both")
     if all_channels:
@@ -59,6 +69,10 @@ def resolve(state: State, channels: str | None, all_channels: bool) -> tuple[str
     if channels:
         return parse_channels(channels)
     served = from_mux(state)
+    if served is None and _configured(config):
+        state.note(f"channels: {', '.join(_configured(config))} (those the file sets up; the mux was not asked — "
+                   "set the admin token, or pass --channels)")
+        return _configured(config)
     if served is None:
         state.note(f"channels: {', '.join(openclaw_config.IMPLEMENTED_CHANNELS)} (what this mux version serves; "
                    "the mux was not asked — set the admin token, or pass --channels)")

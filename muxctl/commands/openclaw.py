@@ -60,7 +60,7 @@ def check(
     problem."""
     state.json_output = state.json_output or json_output
     config, _text = load_config(file)
-    chosen = served.resolve(state, channels, all_channels)
+    chosen = served.resolve(state, channels, all_channels, config)
     if generation == "jwt":
         problems = openclaw_config_jwt.check(config, register_key=register_key, base_url=base_url,
                                              inbound_url=inbound_url, channels=chosen)
@@ -116,7 +116,7 @@ def merge(
         raise UsageProblem("no tenant key: pass --key or set MUX_TENANT_KEY")
     url = require_http_url(base_url or os.environ.get("MUX_PUBLIC_URL") or existing.get("baseUrl") or state.url,
                            "--base-url/MUX_PUBLIC_URL")
-    chosen = served.resolve(state, channels, all_channels)
+    chosen = served.resolve(state, channels, all_channels, config)
     merged, changes = openclaw_config.merge(config, key=key, base_url=url, channels=chosen)
     for problem in openclaw_config.check_schema(merged):
         state.warn(f"{problem.path} {problem.message}; fix: {problem.fix}")
