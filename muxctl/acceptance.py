@@ -55,6 +55,23 @@ def poll(label: str, timeout: float, probe: Callable[[], T | None], interval: fl
         time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
 
 
+def read_items(session: requests.Session, url: str, endpoint: str, timeout: float, *, who: str, what: str,
+               params: dict[str, Any] | None = None, unreachable_hint: str = "") -> list[dict[str, Any]]:
+    """The `items` list a local stand-in (`who`, at `url`) serves at `endpoint`: its record of what it got."""
+    try:
+        resp = session.get(endpoint, params=params, timeout=timeout)
+    except requests.RequestException as exc:
+        hint = f"; {unreachable_hint}" if unreachable_hint else ""
+        raise ObserverError(f"cannot reach {who} at {origin(url)} ({describe_connection_error(exc)}){hint}") from None
+    try:
+        data = resp.json()
+    except ValueError:
+        data = None
+    if resp.status_code != 200 or not isinstance(data, dict) or not isinstance(data.get("items"), list):
+        raise ObserverError(f"{origin(url)} does not serve {what} (HTTP {resp.status_code})")
+    return list(data["items"])
+
+
 @dataclass
 class Observer:
     """Reads a `muxctl dev openclaw` receiver's record of what the mux delivered."""
@@ -67,20 +84,10 @@ class Observer:
         endpoint = self.url.rstrip("/")
         if not endpoint.endswith("/_mux/received"):
             endpoint += "/_mux/received"
-        try:
-            resp = self._session.get(endpoint, params={"since": since}, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise ObserverError(
-                f"cannot reach the observer at {origin(self.url)} ({describe_connection_error(exc)}); "
-                "is the tenant's OpenClaw stand-in (`muxctl dev openclaw`) running?"
-            ) from None
-        try:
-            data = resp.json()
-        except ValueError:
-            data = None
-        if resp.status_code != 200 or not isinstance(data, dict) or not isinstance(data.get("items"), list):
-            raise ObserverError(f"{origin(self.url)} does not serve GET /_mux/received (HTTP {resp.status_code})")
-        return list(data["items"])
+        return read_items(self._session, self.url, endpoint, self.timeout, who="the observer",
+                          params={"since": since},
+                          unreachable_hint="is the tenant's OpenClaw stand-in (`muxctl dev openclaw`) running?",
+                          what="GET /_mux/received")
 
 
 @dataclass

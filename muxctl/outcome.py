@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from muxctl.acceptance import Observer, ObserverError
-from muxctl.client import describe_connection_error, origin
+from muxctl.acceptance import Observer, ObserverError, read_items
+from muxctl.client import origin
 
 DEFAULT_BOT_API = "http://127.0.0.1:18902"  # `muxctl dev telegram`
 DEFAULT_TENANT = "http://127.0.0.1:18901"  # `muxctl dev openclaw`
@@ -33,19 +33,8 @@ class BotApiRecord:
 
     def calls(self) -> list[dict[str, Any]]:
         endpoint = self.url.rstrip("/") + "/_fake/calls"
-        try:
-            resp = self._session.get(endpoint, timeout=self.timeout)
-        except requests.RequestException as exc:
-            raise ObserverError(
-                f"cannot reach the fake Bot API at {origin(self.url)} ({describe_connection_error(exc)})"
-            ) from None
-        try:
-            data = resp.json()
-        except ValueError:
-            data = None
-        if resp.status_code != 200 or not isinstance(data, dict) or not isinstance(data.get("items"), list):
-            raise ObserverError(f"{origin(self.url)} does not serve GET /_fake/calls (HTTP {resp.status_code})")
-        return list(data["items"])
+        return read_items(self._session, self.url, endpoint, self.timeout, who="the fake Bot API",
+                          what="GET /_fake/calls")
 
 
 @dataclass

@@ -84,6 +84,7 @@ def _reset_caches() -> None:
     from chalicelib.channels.whatsapp import api as whatsapp_api
 
     whatsapp_api._display_numbers.clear()
+    whatsapp_api._display_misses.clear()
 
 
 def _prime_settings() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from chalicelib.channels.whatsapp import api
@@ -67,3 +69,19 @@ def test_validation_refuses_what_can_never_be_sent() -> None:
             SENDER.validate(bad)
     with pytest.raises(TextTooLongError):
         SENDER.validate(request(text="a", mediaUrls=[f"https://a/{i}.png" for i in range(21)]))
+
+
+def test_an_unreachable_graph_api_is_not_asked_for_the_display_number_on_every_token(monkeypatch: Any) -> None:
+    from chalicelib.channels.whatsapp import api
+
+    calls: list[str] = []
+
+    def unreachable(method: str, url: str, **_: Any) -> Any:
+        calls.append(url)
+        raise api.WhatsAppApiError(0, 0, "WhatsApp Cloud API unreachable: timed out")
+
+    monkeypatch.setattr(api, "_exchange", unreachable)
+    api._display_misses.pop("318765432109876", None)
+    assert api.display_number("318765432109876") is None
+    assert api.display_number("318765432109876") is None
+    assert len(calls) == 1

@@ -154,17 +154,27 @@ def download(media_id: str, max_bytes: int, *, timeout: float = 12.0) -> tuple[b
 
 
 _display_numbers: dict[str, str] = {}
+_display_misses: dict[str, float] = {}  # phone number id → monotonic time of a failed lookup
+_MISS_RETRY_SEC = 60.0  # while Meta cannot say, token requests do not each wait for it
 
 
 def display_number(phone_number_id: str, *, timeout: float = 3.0) -> str | None:
     """`+<digits>` of the business number `phone_number_id` (`GET /<id>?fields=display_phone_number`), cached
-    per process (it changes only when Meta re-registers the number); None when Meta does not say."""
+    per process (it changes only when Meta re-registers the number); None when Meta does not say (an
+    unreachable Graph API is not asked again for a minute)."""
+    import time
+
     if phone_number_id in _display_numbers:
         return _display_numbers[phone_number_id]
+    missed = _display_misses.get(phone_number_id)
+    if missed is not None and time.monotonic() - missed < _MISS_RETRY_SEC:
+        return None
     try:
         data = _exchange("GET", f"{_base()}/{quote(phone_number_id, safe='')}?fields=display_phone_number",
                          body=None, timeout=timeout)
-    except WhatsAppApiError:
+    except WhatsAppApiError as exc:
+        if exc.status == 0:  # unreachable or timed out: what costs each token request its wait
+            _display_misses[phone_number_id] = time.monotonic()
         return None
     digits = "".join(ch for ch in str(data.get("display_phone_number") or "") if ch.isdigit())
     if not 6 <= len(digits) <= 15:  # E.164 allows at most 15 digits
