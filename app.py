@@ -1,4 +1,4 @@
-"""openclaw-mux entry points: the HTTP API (blueprints) and the inbound queue consumer."""
+"""openclaw-mux entry points: the HTTP API (blueprints), the inbound queue consumer and the events queue consumer."""
 
 from __future__ import annotations
 
@@ -40,3 +40,14 @@ def handle_inbound_queue(event: Any) -> dict[str, Any]:
     time_left = context.get_remaining_time_in_millis if context is not None else None
     batch = event.to_dict()
     return settle.settle(batch.get("Records", []), worker.handle_batch(batch, time_left))
+
+
+@app.on_sqs_message(queue=config.events_queue_name(), batch_size=10)
+def handle_events_queue(event: Any) -> dict[str, Any]:
+    """Deliver queued control-plane events (signed POSTs to tenants' eventsUrl); failures retried with backoff."""
+    from chalicelib import events_queue
+    from chalicelib.services import event_delivery, settle
+
+    batch = event.to_dict()
+    records = batch.get("Records", [])
+    return settle.settle(records, event_delivery.handle_batch(batch), events_queue.delete_batch)

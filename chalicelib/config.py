@@ -102,6 +102,15 @@ class Settings(BaseModel):
     # True only where the inbound queue's trigger has ReportBatchItemFailures (the packaged template sets
     # both); otherwise the worker settles failed batches itself (chalicelib/services/settle.py).
     report_batch_item_failures: bool = Field(False, alias="MUX_REPORT_BATCH_ITEM_FAILURES")
+    # Control-plane events (chalicelib/services/notify_events.py, event_delivery.py).
+    events_queue_url: str | None = Field(None, alias="MUX_EVENTS_QUEUE_URL")
+    events_dead_letter_queue_url: str | None = Field(None, alias="MUX_EVENTS_DEAD_LETTER_QUEUE_URL")
+    # 30 attempts, 30 s doubling to a 1 h cap: the last one ≈ 23 h after the first (local stage: seconds).
+    events_max_attempts: int = Field(30, alias="MUX_EVENTS_MAX_ATTEMPTS", ge=1, le=100)
+    events_retry_base_delay_sec: int = Field(30, alias="MUX_EVENTS_RETRY_BASE_DELAY_SEC", ge=0, le=43_200)
+    events_retry_max_delay_sec: int = Field(3600, alias="MUX_EVENTS_RETRY_MAX_DELAY_SEC", ge=0, le=43_200)
+    # delivery.failing once a tenant's OpenClaw has failed this long (one outage, one event).
+    events_failing_after_sec: int = Field(300, alias="MUX_EVENTS_FAILING_AFTER_SEC", ge=0, le=86_400)
 
     @field_validator(
         "admin_token",
@@ -122,6 +131,8 @@ class Settings(BaseModel):
         "inbound_queue_url",
         "dead_letter_queue_url",
         "kms_key_id",
+        "events_queue_url",
+        "events_dead_letter_queue_url",
         mode="before",
     )
     @classmethod
@@ -180,6 +191,11 @@ class Settings(BaseModel):
         delay = self.retry_base_delay_sec * (2 ** max(0, attempt - 1))
         return int(min(delay, self.retry_max_delay_sec))
 
+    def events_retry_delay_sec(self, attempt: int) -> int:
+        """Backoff of an event delivery after `attempt` failed ones (exponential, capped)."""
+        delay = self.events_retry_base_delay_sec * (2 ** max(0, min(attempt, 40) - 1))
+        return int(min(delay, self.events_retry_max_delay_sec))
+
     @property
     def retry_window_sec(self) -> int:
         """How long the whole retry budget spans."""
@@ -201,6 +217,16 @@ def inbound_queue_name() -> str:
     (a stage that `make infra` set up for `chalice deploy`), else the placeholder. Read uncached, at import."""
     url = os.environ.get("MUX_INBOUND_QUEUE_URL", "").strip().rstrip("/")
     return url.rsplit("/", 1)[-1] if url else PLACEHOLDER_INBOUND_QUEUE
+
+
+# Likewise for the control-plane events queue (a standard queue).
+PLACEHOLDER_EVENTS_QUEUE = "openclaw-mux-events"
+
+
+def events_queue_name() -> str:
+    """The events queue Chalice's second SQS trigger names (MUX_EVENTS_QUEUE_URL, else the placeholder)."""
+    url = os.environ.get("MUX_EVENTS_QUEUE_URL", "").strip().rstrip("/")
+    return url.rsplit("/", 1)[-1] if url else PLACEHOLDER_EVENTS_QUEUE
 
 
 def env_var_names() -> list[str]:

@@ -51,6 +51,11 @@ class BootstrapRequest(ApiModel):
         description="Agent ids the tenant offers for session selection (GET /v1/mux/sessions, token agentId "
         "and sessionKey validation). Omitted: the stored list is kept; [] clears it.",
     )
+    eventsUrl: str | None = Field(
+        None, min_length=1, max_length=2048,
+        description="Absolute http(s) URL that receives the tenant's signed control-plane events (SSRF guard "
+        "as for inboundUrl). Omitted: the stored URL is kept; null removes it.",
+    )
 
 
 class TenantResponse(Ok):
@@ -62,6 +67,7 @@ class TenantResponse(Ok):
     mode: TenantMode = "shared-key"
     disabled: bool = False
     agents: list[str] = Field(default_factory=list)
+    eventsUrl: str | None = None
     createdAtMs: int | None = None
     updatedAtMs: int | None = None
 
@@ -258,6 +264,7 @@ class Tenant(Model):
     key_ciphertext: str
     disabled: bool = False
     agents: list[str] = Field(default_factory=list)
+    events_url: str | None = None  # control-plane events (services.notify_events); None = no events
     created_at_ms: int
     updated_at_ms: int
     mode: TenantMode = "shared-key"  # "jwt": a registered runtime-JWT instance (tenant id = its openclawId)

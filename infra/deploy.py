@@ -35,6 +35,8 @@ OUTPUT_SETTINGS = {
     "InboundQueueUrl": "MUX_INBOUND_QUEUE_URL",
     "InboundDeadLetterQueueUrl": "MUX_DEAD_LETTER_QUEUE_URL",
     "TenantKeyKmsKeyId": "MUX_KMS_KEY_ID",
+    "EventsQueueUrl": "MUX_EVENTS_QUEUE_URL",
+    "EventsDeadLetterQueueUrl": "MUX_EVENTS_DEAD_LETTER_QUEUE_URL",
 }
 ROLE = "FunctionRole"
 PSEUDO = {"AWS::AccountId", "AWS::NoValue", "AWS::Partition", "AWS::Region", "AWS::StackName", "AWS::URLSuffix"}

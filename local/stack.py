@@ -29,6 +29,7 @@ STAGE = "local"
 DEFAULT_STATE_DIR = PROJECT_DIR / ".local-state"
 HOST = "127.0.0.1"
 QUEUE_HANDLER = "handle_inbound_queue"
+EVENTS_HANDLER = "handle_events_queue"
 # The worker sets each retry's delay itself; this only bounds how long a crashed batch stays hidden.
 LOCAL_VISIBILITY_TIMEOUT_SEC = 30
 FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -107,6 +108,7 @@ class LocalStack:
     server: Any = None
     server_thread: threading.Thread | None = None
     poller: QueuePoller | None = None
+    events_poller: QueuePoller | None = None
     resources: Resources | None = None
     settings: Any = None
     app: Any = None
@@ -285,6 +287,28 @@ class LocalStack:
             context_factory=lambda: LambdaContext(QUEUE_HANDLER, memory_size=memory, max_runtime_ms=timeout_ms),
         )
         self.poller.start()
+        self.events_poller = self._events_poller(region)
+
+    def _events_poller(self, region: str) -> QueuePoller | None:
+        """The control-plane events queue's stand-in trigger (when the template has that queue)."""
+        import boto3
+        from chalice.local import LambdaContext
+
+        assert self.resources is not None
+        url = self.resources.env.get("MUX_EVENTS_QUEUE_URL")
+        if not url:
+            return None
+        scoped = self.config.scope(self.config.chalice_stage, EVENTS_HANDLER)
+        timeout_ms = int(scoped.lambda_timeout or 60) * 1000
+        poller = QueuePoller(
+            boto3.session.Session().client("sqs", region_name=region),
+            url,
+            self.app.handler_map[EVENTS_HANDLER],
+            region=region,
+            context_factory=lambda: LambdaContext(EVENTS_HANDLER, memory_size=512, max_runtime_ms=timeout_ms),
+        )
+        poller.start()
+        return poller
 
     # --- stop -----------------------------------------------------------------------------
     def stop(self) -> None:
@@ -293,6 +317,8 @@ class LocalStack:
         self._stopped = True
         if self.poller is not None:
             self.poller.stop(timeout=15)
+        if self.events_poller is not None:
+            self.events_poller.stop(timeout=15)
         if self.server is not None:
             if self.server_thread is not None:
                 self.server.shutdown()
@@ -337,6 +363,7 @@ class LocalStack:
             f"  table           {self.resources.table_name}",
             f"  inbound queue   {self.resources.inbound_queue_url}",
             f"  dead letters    {self.resources.dead_letter_queue_url}",
+            f"  events queue    {self.resources.env.get('MUX_EVENTS_QUEUE_URL', 'none')}",
             f"  KMS key         {self.resources.kms_key_id}",
             f"  state           {self._state_line()}",
             f"  admin token     {token}",

@@ -23,6 +23,7 @@ from chalicelib.clock import now_ms
 from chalicelib.config import get_settings
 from chalicelib.delivery import post_envelope, status_dimension
 from chalicelib.models import Binding, QueuedEvent, Tenant
+from chalicelib.services import notify_events
 from chalicelib.services.pairing import new_binding_id
 from chalicelib.storage import bindings as binding_store
 from chalicelib.storage import events, messages
@@ -58,6 +59,8 @@ class RejectedError(Exception):
 
 class ForwardGate(Protocol):
     """The worker's say over one forward (services.recovery: probe or park while a tenant is down)."""
+
+    def forwarding(self, tenant: Tenant, binding: Binding) -> None: ...  # whose message this is (events)
 
     def before(self, tenant_id: str, timeout_ms: int) -> None: ...  # may raise to not forward at all
 
@@ -213,6 +216,8 @@ def _forward(
         # A route lock outliving its tenant (written by a claim racing the delete): never forwarded.
         observability.count("ForwardSkipped", reason="tenant_deleted")
         raise RejectedError("tenant deleted", None)
+    if gate is not None:
+        gate.forwarding(tenant, binding)
     if tenant.disabled:
         observability.count("ForwardSkipped", reason="tenant_disabled")
         raise RetryLaterError("tenant is disabled or deleted")
@@ -295,6 +300,7 @@ def _claim(rx: Receiver, msg: InboundMessage, token: str, existing: Binding | No
         if binding_store.claimed_by_event(item, msg.event_id, existing):
             # A retry after a crash between this event's claim and its dedupe record: it did pair.
             observability.logger().info("claim already made by this event")
+            notify_events.claimed(str(item["tenantId"]), existing, None, item.get("tokenId"), msg.event_id)
             rx.notify(msg, settings.pairing_success_text)
             return "claimed"
         item = None  # used by another message
@@ -322,7 +328,7 @@ def _claim(rx: Receiver, msg: InboundMessage, token: str, existing: Binding | No
         display=rx.display(msg, topic_id=msg.topic_id, claim=True),
     )
     try:
-        binding_store.claim(
+        binding = binding_store.claim(
             token_hash=token_hash, channel=msg.channel, binding=binding, existing=existing, now_ms=now,
             event_id=msg.event_id, keep_claimed_sec=settings.dedupe_ttl_sec, replace=replace,
         )
@@ -332,6 +338,7 @@ def _claim(rx: Receiver, msg: InboundMessage, token: str, existing: Binding | No
         rx.notify(msg, settings.pairing_invalid_text)
         return "claim_refused"
     observability.count("Paired", channel=msg.channel)
+    notify_events.claimed(tenant, binding, existing if replace else None, item.get("tokenId"), msg.event_id)
     observability.log_keys(tenant_id=tenant.tenant_id, route_key=binding.route_key)
     rx.notify(msg, settings.pairing_success_text)
     return "claimed"
@@ -375,7 +382,8 @@ def _control(rx: Receiver, msg: InboundMessage, cmd: Command, binding: Binding |
         if binding is None:
             rx.notify(msg, "This chat is not paired.")
             return "cmd_unpair_noop"
-        binding_store.unbind(binding)
+        if binding_store.unbind(binding):
+            notify_events.binding_removed(binding.tenant_id, binding, notify_events.BY_CHAT_COMMAND)
         observability.count("Unpaired", channel=msg.channel)
         rx.notify(msg, "This chat is no longer paired. Messages here are not forwarded anymore.")
         return "cmd_unpaired"

@@ -26,6 +26,7 @@ from chalicelib.models import (
     TokenStatus,
     TokenStatusResponse,
 )
+from chalicelib.services import notify_events
 from chalicelib.storage import bindings as store
 from chalicelib.storage import tenants as tenant_store
 from chalicelib.storage.table import sha256_hex
@@ -298,6 +299,7 @@ def unbind(tenant_id: str, binding_id: str) -> None:
     binding = store.get_by_id(binding_id)
     if binding is None or binding.tenant_id != tenant_id or not store.unbind(binding):
         raise NotFoundError("No binding with this id belongs to this tenant.", code="BINDING_NOT_FOUND")
+    notify_events.binding_removed(tenant_id, binding, notify_events.BY_API)
 
 
 def list_sessions(tenant_id: str, limit: int, cursor: str | None) -> SessionListResponse:

@@ -30,7 +30,9 @@ import threading
 from chalicelib import observability
 from chalicelib.clock import now_ms
 from chalicelib.config import get_settings
+from chalicelib.models import Binding, Tenant
 from chalicelib.queue import change_visibility, set_visibility_batch
+from chalicelib.services import notify_events
 from chalicelib.storage import health
 
 # Tenants this process saw failing (tenant id → when): only their forwards read the health item.
@@ -82,6 +84,12 @@ class ForwardGate:
         self.forward_failed = False  # the tenant did not answer (set after the forward)
         self._seen_answering = False  # received again, and its tenant was not down when it was tried
         self._health: health.Health | None = None
+        self.tenant: Tenant | None = None  # whose message this is, once the pipeline read it (for events)
+        self.binding: Binding | None = None
+
+    def forwarding(self, tenant: Tenant, binding: Binding) -> None:
+        """The pipeline read the message's tenant and binding (no extra read: events reuse them)."""
+        self.tenant, self.binding = tenant, binding
 
     # --- before and after the forward (called by the inbound pipeline) -------------------------------
     def before(self, tenant_id: str, timeout_ms: int) -> None:
@@ -142,6 +150,7 @@ class ForwardGate:
             observability.logger().warning("could not mark the tenant down", exc_info=True)
             return False
         _suspect(self.tenant_id)
+        self._report_failing(state, now)
         if self.mode != PROBE and state.down_since_ms != now:
             return self._park(own_due)  # another record of this tenant holds the probe
         # This record drives the next probe: hand it to the most due parked head, or keep it.
@@ -166,11 +175,28 @@ class ForwardGate:
             if self.mode == PROBE:
                 # Its probe hold must not outlive it: the next probe is one interval away, as after any failure.
                 state = health.mark_down(self.tenant_id, now, now + interval * 1000, reschedule=True)
+                self._report_failing(state, now)
                 self._hand_probe(state, None, interval)
         except Exception:  # noqa: BLE001 - the parked heads then come back at their park's end
             observability.logger().warning("could not hand the probe on", exc_info=True)
 
     # --- internals ------------------------------------------------------------------------------------
+    def _report_failing(self, state: health.Health, now: int) -> None:
+        """delivery.failing once per outage, when it has lasted MUX_EVENTS_FAILING_AFTER_SEC (tenants with an
+        eventsUrl only: one conditional write claims the report, so concurrent failures send one)."""
+        tenant = self.tenant
+        if tenant is None or not tenant.events_url or state.failing_reported_ms is not None:
+            return
+        if now - state.down_since_ms < get_settings().events_failing_after_sec * 1000:
+            return
+        try:
+            if not health.report_failing(tenant.tenant_id, state.down_since_ms, now):
+                return
+        except Exception:  # noqa: BLE001 - reported by a later failure instead
+            observability.logger().warning("could not record the failing report", exc_info=True)
+            return
+        notify_events.delivery_failing(tenant, state.down_since_ms)
+
     def _hand_probe(self, state: health.Health, own_due: int | None, interval: int) -> bool:
         others = sorted(
             ((mid, p) for mid, p in state.parked.items() if mid != self.message_id), key=lambda kv: kv[1].due_ms
@@ -214,6 +240,8 @@ class ForwardGate:
         _forget(tenant_id)
         if old is None:
             return
+        if old.failing_reported_ms is not None:  # only the releaser that deleted the item gets here
+            notify_events.delivery_recovered(self.tenant or tenant_id, old.down_since_ms)
         handles = [(p.handle, 0) for mid, p in old.parked.items() if mid != self.message_id]
         failed = 0
         if handles:

@@ -11,6 +11,7 @@ both modes (Lambda deletes it: one call, as before).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from chalicelib import observability, queue
@@ -21,13 +22,16 @@ class BatchRetryError(RuntimeError):
     """Records of the batch failed; raised so that Lambda keeps them (the finished ones are deleted)."""
 
 
-def settle(records: list[dict[str, Any]], response: dict[str, Any]) -> dict[str, Any]:
-    """Return the worker's partial batch `response`, or delete what finished and raise BatchRetryError."""
+def settle(
+    records: list[dict[str, Any]], response: dict[str, Any], delete_batch: Callable[[list[str]], int] | None = None
+) -> dict[str, Any]:
+    """Return the worker's partial batch `response`, or delete what finished and raise BatchRetryError.
+    `delete_batch` deletes from the records' queue (default: the inbound queue)."""
     failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
     if not failed or get_settings().report_batch_item_failures:
         return response
     finished = [record["receiptHandle"] for record in records if record["messageId"] not in failed]
-    undeleted = queue.delete_batch(finished) if finished else 0
+    undeleted = (delete_batch or queue.delete_batch)(finished) if finished else 0
     if undeleted:
         # They are delivered again; the worker's dedupe makes that a no-op for the tenant.
         observability.logger().warning("finished records not deleted", extra={"count": undeleted})

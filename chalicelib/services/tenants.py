@@ -16,6 +16,7 @@ from chalicelib.models import (
     TenantListResponse,
     TenantResponse,
 )
+from chalicelib.services import notify_events
 from chalicelib.services.urls import check_inbound_url
 from chalicelib.storage import tenants as store
 
@@ -30,6 +31,7 @@ def to_response(tenant: Tenant) -> TenantResponse:
         mode=tenant.mode,
         disabled=tenant.disabled,
         agents=tenant.agents,
+        eventsUrl=tenant.events_url,
         createdAtMs=tenant.created_at_ms,
         updatedAtMs=tenant.updated_at_ms,
     )
@@ -44,6 +46,10 @@ def bootstrap(req: BootstrapRequest) -> Tenant:
     the disabled flag (only disable/enable do): a disabled tenant stays disabled, with its new settings."""
     settings = get_settings()
     inbound_url = check_inbound_url(req.inboundUrl, allow_private=settings.allow_private_inbound_urls)
+    events_url = (
+        check_inbound_url(req.eventsUrl, allow_private=settings.allow_private_inbound_urls, field="eventsUrl")
+        if req.eventsUrl is not None else None
+    )
     new_hash = secrets.key_hash(req.apiKey)
     fresh_ciphertext: str | None = None
     for _ in range(WRITE_ATTEMPTS):
@@ -69,6 +75,8 @@ def bootstrap(req: BootstrapRequest) -> Tenant:
             disabled=previous.disabled if previous else False,
             # Omitted: kept; [] clears (duplicates dropped, order kept).
             agents=list(dict.fromkeys(req.agents)) if req.agents is not None else (previous.agents if previous else []),
+            # Omitted: kept; an explicit null removes it (no more events).
+            events_url=events_url if "eventsUrl" in req.model_fields_set else previous.events_url if previous else None,
             created_at_ms=previous.created_at_ms if previous else now,
             updated_at_ms=now,
         )
@@ -164,11 +172,13 @@ def delete(tenant_id: str) -> TenantDeleteResponse:
     now = now_ms()
     store.mark_deleting(tenant, now)
     tokens = store.delete_tokens(tenant_id)
-    bindings = store.delete_routes(tenant_id, now)
+    removed = store.delete_routes(tenant_id, now)
+    for binding in removed:
+        notify_events.binding_removed(tenant, binding, notify_events.BY_TENANT_DELETE)
     sessions = store.delete_sessions(tenant_id)
     store.delete_tenant_item(tenant_id)
     return TenantDeleteResponse(
-        tenantId=tenant_id, deleted={"bindings": bindings, "sessions": sessions, "pairingTokens": tokens}
+        tenantId=tenant_id, deleted={"bindings": len(removed), "sessions": sessions, "pairingTokens": tokens}
     )
 
 

@@ -46,6 +46,7 @@ from chalicelib.clock import now_ms
 from chalicelib.config import get_settings
 from chalicelib.models import QueuedEvent
 from chalicelib.queue import change_visibility, dead_letter, set_visibility_batch
+from chalicelib.services import notify_events
 from chalicelib.services.inbound import DeferredError, RejectedError, RetryLaterError, process
 from chalicelib.services.recovery import ForwardGate, ParkedError
 from chalicelib.storage import events
@@ -173,6 +174,7 @@ def handle_record(record: dict[str, Any], time_left_ms: Callable[[], int] | None
     except RejectedError as exc:
         observability.logger().warning("permanently rejected", extra={"status": exc.status})
         _dead_letter(record, exc.reason, exc.status, attempt, "rejected", channel, exc.detail)
+        _dead_letter_event(gate, event, record, exc.reason, exc.status, attempt, "rejected")
         return None
     except RetryLaterError as exc:
         charged = _charged(record, precounted, attempt)
@@ -189,11 +191,16 @@ def handle_record(record: dict[str, Any], time_left_ms: Callable[[], int] | None
         delay = _retry(record, exc.reason, exc.status, charged, channel, exc.detail)
         if delay is None and gate.forward_failed:
             gate.on_dead_lettered()
+        if delay is None:
+            _dead_letter_event(gate, event, record, _budget_reason(charged, exc.reason), exc.status, charged, "budget")
         return delay
     except Exception as exc:  # noqa: BLE001 - anything unexpected is retried, never lost
         observability.logger().exception("inbound processing failed")
-        return _retry(record, f"internal error ({type(exc).__name__})", None,
-                      _charged(record, precounted, attempt), channel)
+        reason, charged = f"internal error ({type(exc).__name__})", _charged(record, precounted, attempt)
+        delay = _retry(record, reason, None, charged, channel)
+        if delay is None:
+            _dead_letter_event(gate, event, record, _budget_reason(charged, reason), None, charged, "budget")
+        return delay
     observability.logger().info("inbound handled", extra={"outcome": outcome})
     if attempt > 1:
         observability.count("DeliveredAfterRetry", channel=channel)
@@ -225,12 +232,24 @@ def _uncount(record: dict[str, Any]) -> None:
         observability.logger().warning("could not take back a deferred attempt", exc_info=True)
 
 
+def _budget_reason(attempt: int, reason: str) -> str:
+    return f"retry budget exhausted after {attempt} attempts; last error: {reason}"
+
+
+def _dead_letter_event(gate: ForwardGate, event: QueuedEvent, record: dict[str, Any], reason: str,
+                       status: int | None, attempts: int, why: str) -> None:
+    """message.dead_lettered for the tenant the pipeline read (none when it never got that far)."""
+    notify_events.message_dead_lettered(
+        gate.tenant, gate.binding, event_id=event.eventId, route_key=event.routeKey, status=status,
+        reason=reason, attempts=attempts, why=why, source_id=str(record.get("messageId", "")),
+    )
+
+
 def _retry(record: dict[str, Any], reason: str, status: int | None, attempt: int, channel: str,
            detail: str = "") -> int | None:
     settings = get_settings()
     if attempt >= settings.retry_max_attempts:
-        _dead_letter(record, f"retry budget exhausted after {attempt} attempts; last error: {reason}", status,
-                     attempt, "budget", channel, detail)
+        _dead_letter(record, _budget_reason(attempt, reason), status, attempt, "budget", channel, detail)
         return None
     return _schedule(record, reason, status, attempt, channel)
 

@@ -28,6 +28,7 @@ class Health:
     probe_at_ms: int  # no probe before this (a probe in flight holds it until its timeout)
     prober: str | None  # SQS message id of the last probe
     parked: dict[str, Parked] = field(default_factory=dict)  # by SQS message id
+    failing_reported_ms: int | None = None  # when delivery.failing was emitted for this outage
 
 
 def key(tenant_id: str) -> dict[str, str]:
@@ -45,6 +46,7 @@ def _from_item(item: dict[str, Any]) -> Health:
         probe_at_ms=int(item.get("probeAt", 0)),
         prober=item.get("prober"),
         parked=parked,
+        failing_reported_ms=int(item["failingReported"]) if item.get("failingReported") is not None else None,
     )
 
 
@@ -120,6 +122,22 @@ def unpark(tenant_id: str, message_id: str) -> None:
     except Exception as exc:
         if not table.is_conditional_failure(exc):
             raise
+
+
+def report_failing(tenant_id: str, down_since_ms: int, now_ms: int) -> bool:
+    """Claim the one delivery.failing report of this outage: True for exactly one caller."""
+    try:
+        table.update(
+            key(tenant_id),
+            "SET failingReported = :now",
+            "attribute_exists(pk) AND downSince = :since AND attribute_not_exists(failingReported)",
+            ExpressionAttributeValues=table.values(now=now_ms, since=down_since_ms),
+        )
+    except Exception as exc:
+        if table.is_conditional_failure(exc):
+            return False
+        raise
+    return True
 
 
 def clear(tenant_id: str) -> Health | None:

@@ -15,8 +15,9 @@ from typing import Any
 
 from chalicelib import aws
 from chalicelib.errors import ConflictError, InvalidInputError
-from chalicelib.models import TENANT_ID_PATTERN, Tenant
+from chalicelib.models import TENANT_ID_PATTERN, Binding, Tenant
 from chalicelib.storage import table
+from chalicelib.storage.bindings import binding_from_item
 
 GSI = "gsi1"
 STATUSES = ("enabled", "disabled")
@@ -44,6 +45,7 @@ def _to_tenant(item: dict[str, Any]) -> Tenant:
         key_ciphertext=item["keyCiphertext"],
         disabled=bool(item.get("disabled", False)),
         agents=[str(a) for a in item.get("agents") or []],
+        events_url=item.get("eventsUrl"),
         created_at_ms=item["createdAtMs"],
         updated_at_ms=item["updatedAtMs"],
         mode=item.get("mode", "shared-key"),
@@ -62,6 +64,7 @@ def _to_item(tenant: Tenant) -> dict[str, Any]:
         "keyCiphertext": tenant.key_ciphertext,
         "disabled": tenant.disabled,
         "agents": tenant.agents,
+        "eventsUrl": tenant.events_url,
         "createdAtMs": tenant.created_at_ms,
         "updatedAtMs": tenant.updated_at_ms,
         "mode": tenant.mode,
@@ -140,6 +143,7 @@ def save(tenant: Tenant, previous: Tenant | None) -> None:
         "keyHash": tenant.key_hash,
         "keyCiphertext": tenant.key_ciphertext,
         "agents": tenant.agents,
+        "eventsUrl": tenant.events_url,
         "updatedAtMs": tenant.updated_at_ms,
         "gsi1sk": tenant.tenant_id,
     }
@@ -299,10 +303,11 @@ def delete_tokens(tenant_id: str) -> int:
     return sum(1 for i in found if i.get("type") != "pairtokenid")
 
 
-def delete_routes(tenant_id: str, now_ms: int) -> int:
+def delete_routes(tenant_id: str, now_ms: int) -> list[Binding]:
     """Remove every route lock and binding id of the tenant, leaving a marker per route that records the
-    deletion (the worker dead-letters messages that arrived before it)."""
+    deletion (the worker dead-letters messages that arrived before it). Returns the bindings removed."""
     found = [i for i in _query_keys(table.tenant_bindings_gsi(tenant_id)) if i.get("tenantId") == tenant_id]
+    removed: list[Binding] = []
     for item in found:
         marker = {
             **table.route_gone_key(item["routeKey"]),
@@ -330,7 +335,12 @@ def delete_routes(tenant_id: str, now_ms: int) -> int:
             # A cancelled transaction: the route changed owner meanwhile (unbound, switched); not ours.
             if not table.is_conditional_failure(exc):
                 raise
-    return len(found)
+            continue
+        try:
+            removed.append(binding_from_item(item))
+        except (KeyError, ValueError):  # a route item written before a field existed: removed, not reported
+            continue
+    return removed
 
 
 def delete_sessions(tenant_id: str) -> int:

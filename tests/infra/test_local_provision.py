@@ -34,6 +34,8 @@ def test_env_bindings_come_from_the_function_patches():
         "MUX_INBOUND_QUEUE_URL": "InboundQueue",
         "MUX_DEAD_LETTER_QUEUE_URL": "InboundDeadLetterQueue",
         "MUX_KMS_KEY_ID": "TenantKeyKmsKey",
+        "MUX_EVENTS_QUEUE_URL": "EventsQueue",
+        "MUX_EVENTS_DEAD_LETTER_QUEUE_URL": "EventsDeadLetterQueue",
     }
 
 
