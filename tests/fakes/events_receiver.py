@@ -33,7 +33,7 @@ class EventsReceiver:
     def __init__(self, keys: dict[str, str] | None = None) -> None:
         self.keys: dict[str, str] = dict(keys or {})
         self.events: list[dict[str, Any]] = []
-        self.raw: list[tuple[dict[str, str], bytes]] = []  # headers and body of every accepted POST
+        self.raw: list[tuple[dict[str, str], bytes]] = []  # headers (as sent) and body of every accepted POST
         self.rejected: list[tuple[str, dict[str, str]]] = []
         self.attempts: list[str] = []
         self._failures: list[int] = []
@@ -52,8 +52,7 @@ class EventsReceiver:
 
             def do_POST(self) -> None:  # noqa: N802
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                status = fake._answer(headers, raw)
+                status = fake._answer(dict(self.headers.items()), raw)
                 body = b'{"ok":true}' if status < 300 else b'{"ok":false}'
                 self.wfile.write(
                     f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -69,7 +68,8 @@ class EventsReceiver:
         with self._lock:
             self._failures.extend([status] * n)
 
-    def _answer(self, headers: dict[str, str], raw: bytes) -> int:
+    def _answer(self, sent: dict[str, str], raw: bytes) -> int:
+        headers = {k.lower(): v for k, v in sent.items()}
         with self._lock:
             self.attempts.append(headers.get("x-mux-event-id", ""))
             if self._failures:
@@ -92,7 +92,7 @@ class EventsReceiver:
             return 400
         with self._lock:
             self.events.append(event)
-            self.raw.append((headers, raw))
+            self.raw.append((sent, raw))
         return 200
 
     def of_type(self, kind: str) -> list[dict[str, Any]]:

@@ -5,7 +5,12 @@ queue never failing a claim."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import re
+import time
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -171,8 +176,9 @@ def test_a_claim_emits_binding_created_signed_with_the_tenant_key(
     raw = receiver.raw[0][1].decode()
     assert minted["token"] not in raw and key not in raw
     headers = receiver.raw[0][0]
-    assert headers["x-mux-event-type"] == "binding.created" and "authorization" not in headers
-    assert headers["content-type"].startswith("application/json")
+    assert headers["X-Mux-Event-Type"] == "binding.created" and headers["X-Mux-Event-Id"] == created["eventId"]
+    assert {"X-Mux-Timestamp", "X-Mux-Signature"} <= set(headers)
+    assert "Authorization" not in headers and headers["Content-Type"] == "application/json; charset=utf-8"
 
 
 def test_unbind_chat_command_switch_and_tenant_delete_emit_binding_removed_with_their_reason(
@@ -385,6 +391,39 @@ def test_events_follow_a_key_rotation_and_stop_when_the_url_is_removed(
     pump_events(aws_env)
     assert len(receiver.events) == 1
     assert counter("EventsDropped{reason=no_events_url}") - before == 1
+
+
+def readme_snippet() -> str:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("**Verifying a delivery**", 1)[1]
+    found = re.search(r"```python\n(.*?)```", section, re.S)
+    assert found is not None
+    return found.group(1)
+
+
+def test_the_readme_verification_snippet_accepts_a_real_delivery_and_refuses_forgeries(
+    client: Any, sqs_event: Any, tg: FakeTelegram, openclaw: FakeOpenClaw, make_tenant: Any,
+    receiver: EventsReceiver, aws_env: Any,
+) -> None:
+    key = tenant_with_events(make_tenant, receiver, "acme", openclaw.url)
+    pair(client, sqs_event, key, 5201)
+    pump_events(aws_env)
+    ((headers, raw),) = receiver.raw
+    namespace: dict[str, Any] = {}
+    exec(compile(readme_snippet(), "README.md", "exec"), namespace)  # noqa: S102 - the README's own snippet
+    verify = namespace["verify_mux_event"]
+    assert len(readme_snippet().strip().splitlines()) <= 14
+    assert verify(key, headers, raw) is True
+    assert verify("another-tenants-key-0123456789ab", headers, raw) is False
+    assert verify(key, headers, raw.replace(b"5201", b"5202")) is False
+    assert verify(key, {**headers, "X-Mux-Signature": "0" * 64}, raw) is False
+    assert verify(key, {k: v for k, v in headers.items() if k != "X-Mux-Timestamp"}, raw) is False
+    stale = str(int(time.time()) - 301)
+    resigned = hmac.new(key.encode(), stale.encode() + b"." + raw, hashlib.sha256).hexdigest()
+    assert verify(key, {**headers, "X-Mux-Timestamp": stale, "X-Mux-Signature": resigned}, raw) is False
+    fresh = str(int(time.time()) - 5)
+    resigned = hmac.new(key.encode(), fresh.encode() + b"." + raw, hashlib.sha256).hexdigest()
+    assert verify(key, {**headers, "X-Mux-Timestamp": fresh, "X-Mux-Signature": resigned}, raw) is True
 
 
 def _events_dead_letters() -> list[dict[str, Any]]:
