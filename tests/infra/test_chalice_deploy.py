@@ -227,6 +227,17 @@ def test_make_infra_then_plain_chalice_deploy_is_complete(moto_endpoint, tmp_pat
     assert mapping["EventSourceArn"] == queue_arn["QueueArn"] and mapping["BatchSize"] == 10
     assert json.loads(queue_arn["RedrivePolicy"])["maxReceiveCount"] >= 10
     assert not mapping.get("FunctionResponseTypes")  # what Chalice gives; lossless anyway (test_settle_…)
+    # The control-plane events consumer: its own function on the events queue, the same role and names.
+    events_worker = lam.get_function_configuration(FunctionName="openclaw-mux-dev-handle_events_queue")
+    assert events_worker["Role"] == outputs["FunctionRoleArn"] and events_worker["Timeout"] == 60
+    variables = events_worker["Environment"]["Variables"]
+    assert variables["MUX_EVENTS_QUEUE_URL"] == outputs["EventsQueueUrl"]
+    assert variables["MUX_EVENTS_DEAD_LETTER_QUEUE_URL"] == outputs["EventsDeadLetterQueueUrl"]
+    (events_mapping,) = [m for m in mappings if m["FunctionArn"] == events_worker["FunctionArn"]]
+    events_arn = _client("sqs", moto_endpoint).get_queue_attributes(
+        QueueUrl=outputs["EventsQueueUrl"], AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    assert events_mapping["EventSourceArn"] == events_arn
 
     iam = _client("iam", moto_endpoint)
     role = outputs["FunctionRoleArn"].rsplit("/", 1)[-1]

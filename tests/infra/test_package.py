@@ -228,3 +228,37 @@ def test_api_gateway_own_errors_use_the_contract_error_body(resources):
     for name in ("DEFAULT_4XX", "DEFAULT_5XX"):
         template = responses[name]["ResponseTemplates"]["application/json"]
         assert '"ok":false' in template and "$context.error.responseType" in template
+
+
+def test_events_queue_has_its_own_trigger_reporting_batch_item_failures_and_its_own_dead_letter_queue(resources):
+    function = resources["HandleEventsQueue"]
+    props = function["Properties"]
+    assert function["Type"] == "AWS::Serverless::Function" and props["Handler"] == "app.handle_events_queue"
+    events = props["Events"]
+    assert list(events) == ["HandleEventsQueueSqsEventSource"]
+    source = events["HandleEventsQueueSqsEventSource"]["Properties"]
+    assert source["Queue"] == {"Fn::Sub": "${EventsQueue.Arn}"}, "Queue must be exactly one intrinsic"
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    variables = props["Environment"]["Variables"]
+    assert variables["MUX_REPORT_BATCH_ITEM_FAILURES"] == "true"
+    assert variables["MUX_EVENTS_QUEUE_URL"] == {"Ref": "EventsQueue"}
+    assert variables["MUX_EVENTS_DEAD_LETTER_QUEUE_URL"] == {"Ref": "EventsDeadLetterQueue"}
+    assert variables["MUX_TABLE_NAME"] == {"Ref": "MuxTable"}
+    assert variables["MUX_KMS_KEY_ID"] == {"Ref": "TenantKeyKmsKey"}
+    # The API (unbind, tenant delete) and the inbound worker (claims, dead letters, outages) emit events.
+    for emitter in FUNCTIONS:
+        assert resources[emitter]["Properties"]["Environment"]["Variables"]["MUX_EVENTS_QUEUE_URL"] == {
+            "Ref": "EventsQueue"
+        }
+    queue = resources["EventsQueue"]["Properties"]
+    assert "FifoQueue" not in queue  # standard: one receiver's outage holds nothing else up
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["EventsDeadLetterQueue", "Arn"]}
+    assert queue["VisibilityTimeout"] >= props["Timeout"]
+    # Retained longer than the retry budget (about a day), the dead letters 14 days.
+    assert queue["MessageRetentionPeriod"] >= 2 * 86_400
+    assert resources["EventsDeadLetterQueue"]["Properties"]["MessageRetentionPeriod"] == 1209600
+    role = props["Role"]["Fn::GetAtt"][0]
+    assert {"Ref": role} in resources["MuxAccessPolicy"]["Properties"]["Roles"]
+    assert "MuxAccessPolicy" in function["DependsOn"]
+    alarm = resources["EventsDeadLetterAlarm"]["Properties"]
+    assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["EventsDeadLetterQueue", "QueueName"]}
