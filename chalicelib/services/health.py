@@ -43,6 +43,8 @@ def report() -> AdminHealthResponse:
         queues={
             "inbound": _queue_depth(settings.inbound_queue_url),
             "deadLetter": _queue_depth(settings.dead_letter_queue_url),
+            "events": _queue_depth(settings.events_queue_url),
+            "eventsDeadLetter": _queue_depth(settings.events_dead_letter_queue_url),
         },
         channels={channel: _served(channel, settings) for channel in CHANNELS},
         counters=observability.counters(),

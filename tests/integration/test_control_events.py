@@ -313,7 +313,7 @@ def test_events_are_retried_through_the_receivers_outage_and_delivered_once_it_e
 
 def test_an_event_refused_for_its_whole_budget_rests_in_the_events_dead_letter_queue(
     client: Any, sqs_event: Any, tg: FakeTelegram, openclaw: FakeOpenClaw, make_tenant: Any,
-    receiver: EventsReceiver, configure: Any, aws_env: Any,
+    receiver: EventsReceiver, configure: Any, aws_env: Any, admin_headers: dict[str, str],
 ) -> None:
     configure(MUX_EVENTS_MAX_ATTEMPTS="3")
     key = tenant_with_events(make_tenant, receiver, "acme", openclaw.url)
@@ -325,6 +325,8 @@ def test_an_event_refused_for_its_whole_budget_rests_in_the_events_dead_letter_q
     attrs = dead["MessageAttributes"]
     assert attrs["muxStatus"]["StringValue"] == "500" and attrs["muxAttempts"]["StringValue"] == "3"
     assert json.loads(dead["Body"])["event"]["type"] == "binding.created"
+    queues = client.http.get("/v1/admin/health", headers=admin_headers).json_body["queues"]
+    assert queues["eventsDeadLetter"]["visible"] == 1 and queues["events"]["visible"] == 0
 
 
 def test_another_tenants_activity_sends_nothing(
