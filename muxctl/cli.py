@@ -82,7 +82,9 @@ def health(state: State) -> None:
     state.emit(data, human)
 
 
-QUEUE_NAMES = {"inbound": "inbound queue", "deadLetter": "dead letters"}
+QUEUE_NAMES = {
+    "inbound": "inbound queue", "deadLetter": "dead letters", "events": "events queue", "eventsDeadLetter": "events DLQ"
+}
 
 
 def flat(value: Any) -> str:
