@@ -93,7 +93,7 @@ def message_dead_lettered(
     reason: str, attempts: int, why: str, source_id: str,
 ) -> None:
     """One of the tenant's messages went to the dead-letter queue. `reason` is the mux's own sentence (never
-    OpenClaw's answer, which may quote the message); `why` rejected | budget | unfinished | internal."""
+    OpenClaw's answer, which may quote the message); `why`: rejected | budget."""
     def data() -> dict[str, Any]:
         return {
             "eventId": event_id,
