@@ -56,18 +56,18 @@ def offers(rx: Receiver, msg: InboundMessage, binding: Binding) -> list[Offer]:
     agents = [DEFAULT_AGENT, *(tenant.agents if tenant is not None else [])]
     if binding.agent_id and not binding.session_override:
         agents.append(binding.agent_id)
-    keys: dict[str, str | None] = {}
+    keys: dict[str, str] = {}
     for agent in agents:
         keys.setdefault(_derived(rx, msg, binding, agent), agent)
     routes = binding_store.session_routes(binding.tenant_id, binding.channel, list(keys))
     out: list[Offer] = []
     if binding.session_key not in keys:  # set verbatim by a pairing token: listed first, as current
         out.append(Offer(1, binding.session_key, None, True))
-    for key, agent in keys.items():
+    for key, agent_id in keys.items():
         route = routes.get(key)
         if key != binding.session_key and route is not None and route.get("bindingId") != binding.binding_id:
             continue  # routes to another chat: never offered
-        out.append(Offer(len(out) + 1, key, agent, key == binding.session_key))
+        out.append(Offer(len(out) + 1, key, agent_id, key == binding.session_key))
     return out
 
 

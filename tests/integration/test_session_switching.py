@@ -128,7 +128,8 @@ def test_another_chats_session_is_never_offered_nor_usable(
 
     # Not even once that chat is gone: OpenClaw may still answer it, and it would take its key back on re-pairing.
     bid = next(i["bindingId"] for i in sessions_listed(client, key).values() if i["routeKey"].endswith(f":{b}"))
-    assert client.http.post("/v1/pairings/unbind", headers=auth(key), body=json.dumps({"bindingId": bid})).status_code == 200
+    unbound = client.http.post("/v1/pairings/unbind", headers=auth(key), body=json.dumps({"bindingId": bid}))
+    assert unbound.status_code == 200
     assert tg_say(client, sqs_event, tg, a, f"/bot_use {b_main}").startswith(
         f"{b_main} is not a session this chat can use.")
 
@@ -139,7 +140,7 @@ def test_another_chats_session_is_never_offered_nor_usable(
     listing = tg_say(client, sqs_event, tg, a, "/bot_sessions")
     assert a_support not in listing and f"agent:sales:telegram:direct:{a}" in listing
     assert tg_say(client, sqs_event, tg, a, "/bot_use support").startswith(
-        f"support is not a session this chat can use.")
+        "support is not a session this chat can use.")
     assert send(client, key, "telegram", a_support)[0] == 200 and texts_to(tg, c)[-1] == "answer"
 
 
