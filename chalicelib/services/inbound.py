@@ -375,7 +375,6 @@ def _control(rx: Receiver, msg: InboundMessage, cmd: Command, binding: Binding |
     return _claim(rx, msg, token, exact, replace=True)
 
 
-
 def _sessions_command(rx: Receiver, msg: InboundMessage, binding: Binding | None) -> str:
     if binding is None:
         rx.notify(msg, "Sessions: none, this chat is not paired.")
@@ -387,7 +386,7 @@ def _sessions_command(rx: Receiver, msg: InboundMessage, binding: Binding | None
     return "cmd_sessions"
 
 
-USE_IN_CHAT_TEXT = "This chat's session was set by your dashboard: send this in the chat itself, not in a thread."
+USE_IN_CHAT_TEXT = "This chat's session was set by your dashboard: send this in the chat itself, not in a topic."
 
 
 def _use_command(rx: Receiver, msg: InboundMessage, cmd: Command, binding: Binding | None) -> str:
