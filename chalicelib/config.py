@@ -80,9 +80,9 @@ class Settings(BaseModel):
         alias="MUX_UNPAIRED_HINT_TEXT",
     )
     bot_help_text: str = Field(
-        "Commands: /bot_status (pairing and session), /bot_sessions (this chat's session), "
-        "/bot_unpair (remove this chat's pairing), /bot_switch <token> (pair this chat with another "
-        "dashboard link), /bot_help.",
+        "Commands: /bot_status (pairing and session), /bot_sessions (the sessions this chat can use), "
+        "/bot_use <number or name> (switch this chat to one of them), /bot_unpair (remove this chat's pairing), "
+        "/bot_switch <token> (pair this chat with another dashboard link), /bot_help.",
         alias="MUX_BOT_HELP_TEXT",
     )
 

@@ -212,6 +212,10 @@ class SessionItem(Model):
         "seen", description="seen: a bound chat's session; declared: an agent from the tenant's bootstrap "
         "(sessionKey agent:<id>:main)."
     )
+    bindingId: str | None = Field(
+        None, description="The binding (chat) this session routes to now; null for a declared agent. A session a "
+        "chat switched away from (/bot_use) routes to no chat and is not listed."
+    )
 
 
 class SessionListResponse(Ok):

@@ -18,7 +18,7 @@ from muxctl.commands.dev import dev
 from muxctl.commands.dlq import dlq
 from muxctl.commands.instances import instances, render
 from muxctl.commands.openclaw import openclaw_group
-from muxctl.commands.pairing import bindings, pair
+from muxctl.commands.pairing import bindings, pair, tokens
 from muxctl.commands.simulate import simulate
 from muxctl.commands.telegram import telegram
 from muxctl.commands.tenant import tenant
@@ -141,7 +141,9 @@ def describe_health(admin: dict[str, Any]) -> list[str]:
     return [f"{k + ':':<{width}}{v}" for k, v in rows]
 
 
-for command in (tenant, openclaw_group, pair, bindings, telegram, whatsapp, simulate, dev, dlq, check, instances):
+for command in (
+    tenant, openclaw_group, pair, tokens, bindings, telegram, whatsapp, simulate, dev, dlq, check, instances
+):
     cli.add_command(command)
 openclaw_group.add_command(render)
 

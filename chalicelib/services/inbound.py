@@ -23,7 +23,7 @@ from chalicelib.clock import now_ms
 from chalicelib.config import get_settings
 from chalicelib.delivery import post_envelope, status_dimension
 from chalicelib.models import Binding, QueuedEvent, Tenant
-from chalicelib.services import notify_events
+from chalicelib.services import notify_events, sessions
 from chalicelib.services.pairing import new_binding_id
 from chalicelib.storage import bindings as binding_store
 from chalicelib.storage import events, messages
@@ -360,24 +360,12 @@ def _control(rx: Receiver, msg: InboundMessage, cmd: Command, binding: Binding |
             )
         return "cmd_status"
     if cmd.name == "bot_sessions":
-        if binding is None:
-            rx.notify(msg, "Sessions: none, this chat is not paired.")
-        else:
-            rx.notify(msg, f"Sessions of this chat:\n{_session_for(rx, msg, binding)[0]}")
-        return "cmd_sessions"
-    if cmd.name == "bot_use":
-        # Pointing a chat at an arbitrary session key would let it receive the replies of another chat of
-        # the same tenant (outbound follows the session key). Until the tenant can say which sessions a
-        # chat may use, switching happens through a new pairing link that carries the session key.
-        rx.notify(
-            msg,
-            "Switching sessions from the chat is not available. Ask for a pairing link for that session in "
-            "your dashboard and send /bot_switch <token>.",
-        )
-        return "cmd_use_unavailable"
+        return _sessions_command(rx, msg, binding)
     if not msg.is_private and not rx.is_chat_admin(msg):
         rx.notify(msg, "Only chat administrators can do that.")
         return "cmd_denied"
+    if cmd.name == "bot_use":
+        return _use_command(rx, msg, cmd, binding)
     if cmd.name == "bot_unpair":
         if binding is None:
             rx.notify(msg, "This chat is not paired.")
@@ -393,3 +381,56 @@ def _control(rx: Receiver, msg: InboundMessage, cmd: Command, binding: Binding |
         return "cmd_switch_usage"
     return _claim(rx, msg, token, exact, replace=True)
 
+
+def _sessions_command(rx: Receiver, msg: InboundMessage, binding: Binding | None) -> str:
+    if binding is None:
+        rx.notify(msg, "Sessions: none, this chat is not paired.")
+        return "cmd_sessions"
+    try:
+        rx.notify(msg, sessions.listing(sessions.offers(rx, msg, binding)))
+    except sessions.NotHereError:
+        rx.notify(msg, USE_IN_CHAT_TEXT)
+    return "cmd_sessions"
+
+
+USE_IN_CHAT_TEXT = "This chat's session was set by your dashboard: send this in the chat itself, not in a topic."
+
+
+def _use_command(rx: Receiver, msg: InboundMessage, cmd: Command, binding: Binding | None) -> str:
+    """`/bot_use <number | name>`: switch the chat's binding to one of the sessions it may use (the whole
+    chat: its threads and topics follow, under the new key)."""
+    if binding is None:
+        rx.notify(msg, "This chat is not paired.")
+        return "cmd_use_unpaired"
+    try:
+        offered = sessions.offers(rx, msg, binding)
+    except sessions.NotHereError:
+        rx.notify(msg, USE_IN_CHAT_TEXT)
+        return "cmd_use_refused"
+    if not cmd.args:
+        rx.notify(msg, "Usage: /bot_use <number or name>\n" + sessions.listing(offered))
+        return "cmd_use_usage"
+    offer = sessions.pick(offered, cmd.args)
+    if offer is None:
+        rx.notify(msg, f"{cmd.args[:200]} is not a session this chat can use.\n" + sessions.listing(offered))
+        return "cmd_use_refused"
+    if offer.current:
+        rx.notify(msg, f"This chat already uses {offer.session_key}.")
+        return "cmd_use_current"
+    try:
+        sessions.use(binding, offer)
+    except binding_store.SwitchRefusedError as exc:
+        observability.logger().info("session switch refused", extra={"reason": exc.reason})
+        text = (
+            f"{offer.session_key} is in use by another chat." if exc.reason == "in_use"
+            else "This chat's pairing changed meanwhile; nothing was switched. Send /bot_sessions to see it now."
+        )
+        rx.notify(msg, text)
+        return "cmd_use_refused"
+    observability.count("SessionSwitched", channel=msg.channel)
+    rx.notify(
+        msg,
+        f"This chat now uses {offer.session_key}. Its messages go there from now on; "
+        f"{binding.session_key} no longer reaches this chat.",
+    )
+    return "cmd_use_switched"

@@ -309,7 +309,7 @@ def list_sessions(tenant_id: str, limit: int, cursor: str | None) -> SessionList
     items = [
         SessionItem(
             sessionKey=b.session_key, channel=b.channel, routeKey=b.route_key, lastSeenAtMs=b.last_seen_at_ms,
-            agentId=_agent_of(b.session_key), source="seen",
+            agentId=_agent_of(b.session_key), source="seen", bindingId=b.binding_id,
         )
         for b in found
     ]

@@ -29,7 +29,10 @@ partitions `TENANTS#enabled` / `TENANTS#disabled`); a tenant's session routes an
 on gsi1); a binding by id (GetItem); the route of
 `(tenant, channel, sessionKey)` (GetItem); may a tenant act on a message of its route (GetItem on the
 message record, written with the send or in the inbound dedupe write's BatchWriteItem); token claim, unbind and key rotation are TransactWriteItems
-with conditions, so no window exists where two tenants own one route or a token is consumed twice.
+with conditions, so no window exists where two tenants own one route or a token is consumed twice. A session
+switch (`/bot_use`) is one TransactWriteItems too: the route lock's session key, the new session route (only if
+absent or already this binding's) and the old one and its thread sessions deleted; a binding's thread sessions
+are found by a Query on gsi1 `TSESSION#<tenantId>` with `begins_with(gsi1sk, "<channel>#<sessionKey>:")`.
 A down tenant's health item is read only off the healthy path (GetItem), taken by one prober at a time
 (UpdateItem conditional on the probe schedule it read) and deleted on recovery (DeleteItem returning the
 parked heads to release).

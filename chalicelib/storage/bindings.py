@@ -224,6 +224,117 @@ def unbind(binding: Binding) -> bool:
     return True
 
 
+class SwitchRefusedError(Exception):
+    """A session switch did not happen: `reason` is "in_use" (the target session routes to another chat) or
+    "changed" (the binding changed meanwhile: unbound, switched or re-claimed; nothing was written)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# Thread/topic sessions a switch removes inside its transaction (TransactWriteItems takes 100 items; the
+# route lock and the two session routes use 3); any beyond are removed right after, each conditionally.
+MAX_SUB_SESSIONS_IN_SWITCH = 96
+
+
+def session_routes(tenant_id: str, channel: str, session_keys: list[str]) -> dict[str, dict[str, Any]]:
+    """The session routes of several session keys in one round trip (session key → item; absent: none)."""
+    items = table.batch_get([table.session_key(tenant_id, channel, k) for k in session_keys[:100]])
+    return {str(i["sessionKey"]): i for i in items if i.get("type") == "session"}
+
+
+def sub_session_keys(b: Binding) -> list[str]:
+    """The per-thread/topic session keys (`<sessionKey>:thread:<n>`, `…:topic:<n>`) that route to `b`."""
+    kwargs: dict[str, Any] = {
+        "TableName": table.table_name(),
+        "IndexName": GSI,
+        "KeyConditionExpression": "gsi1pk = :p AND begins_with(gsi1sk, :prefix)",
+        "ExpressionAttributeValues": table.values(
+            p=table.tenant_sessions_gsi(b.tenant_id), prefix=f"{b.channel}#{b.session_key}:"
+        ),
+    }
+    keys: list[str] = []
+    while True:
+        resp = aws.dynamodb().query(**kwargs)
+        for raw in resp.get("Items", []):
+            item = table.from_ddb(raw)
+            if item.get("bindingId") == b.binding_id:
+                keys.append(str(item["sessionKey"]))
+        if not resp.get("LastEvaluatedKey"):
+            return keys
+        kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
+def switch_session(binding: Binding, session_key: str, agent_id: str | None, now_ms: int) -> Binding:
+    """Point a bound chat at another session key, in one transaction:
+
+    * the route lock's `sessionKey`, `agentId` and `sessionOverride` (false: the new key is derived), on
+      condition that it still holds this binding with the session key we read;
+    * the new session route (the session item, as a claim writes it), on condition that it is absent or
+      already this binding's — so of two chats switching to one session at once exactly one wins;
+    * the old session route and its thread/topic sessions deleted, each on condition that it still routes
+      to this binding: outbound to the old keys answers 403 ROUTE_NOT_BOUND from the commit on.
+
+    Raises SwitchRefusedError; nothing is written then."""
+    moved = binding.model_copy(
+        update={"session_key": session_key, "agent_id": agent_id, "session_override": False}
+    )
+    mine = table.values(bid=binding.binding_id)
+    old = [binding.session_key] if session_route_points_here(binding) else []
+    subs = sub_session_keys(binding)
+    ops: list[dict[str, Any]] = [
+        {
+            "Update": {
+                "Key": table.route_key(binding.route_key),
+                "UpdateExpression": "SET sessionKey = :sk, agentId = :agent, sessionOverride = :no",
+                "ConditionExpression": "bindingId = :bid AND sessionKey = :old",
+                "ExpressionAttributeValues": table.values(
+                    sk=session_key, agent=agent_id, no=False, bid=binding.binding_id, old=binding.session_key
+                ),
+            }
+        },
+        {
+            "Put": {
+                "Item": _session_item(moved, now_ms),
+                "ConditionExpression": "attribute_not_exists(pk) OR bindingId = :bid",
+                "ExpressionAttributeValues": mine,
+            }
+        },
+    ]
+    ops += [
+        {
+            "Delete": {
+                "Key": table.session_key(binding.tenant_id, binding.channel, key),
+                "ConditionExpression": "bindingId = :bid",
+                "ExpressionAttributeValues": mine,
+            }
+        }
+        for key in (old + subs)[: MAX_SUB_SESSIONS_IN_SWITCH + 1]
+    ]
+    if agent_id is None:
+        # DynamoDB refuses a NULL in an expression value that is SET: remove the attribute instead.
+        ops[0]["Update"]["UpdateExpression"] = "SET sessionKey = :sk, sessionOverride = :no REMOVE agentId"
+        del ops[0]["Update"]["ExpressionAttributeValues"][":agent"]
+    try:
+        table.transact(ops)
+    except Exception as exc:
+        if not table.is_conditional_failure(exc):
+            raise
+        reasons = table.cancellation_reasons(exc)
+        if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed" and reasons[0] != "ConditionalCheckFailed":
+            raise SwitchRefusedError("in_use") from None
+        raise SwitchRefusedError("changed") from None
+    for key in (old + subs)[MAX_SUB_SESSIONS_IN_SWITCH + 1 :]:
+        _delete_session_if_ours(binding.model_copy(update={"session_key": key}))
+    return moved
+
+
+def session_route_points_here(b: Binding) -> bool:
+    item = table.get(table.session_key(b.tenant_id, b.channel, b.session_key))
+    return item is not None and item.get("bindingId") == b.binding_id
+
+
 def touch(
     binding: Binding,
     now_ms: int,

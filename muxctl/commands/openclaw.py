@@ -93,6 +93,11 @@ def check(
 @served.channel_options
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the result here (may be FILE); default stdout.")
 @click.option("--json", "json_output", is_flag=True, help="Print {config, changes} as JSON.")
+@click.option("--generation", type=click.Choice(openclaw_config_jwt.GENERATIONS), default="shared-key",
+              show_default=True, help="OpenClaw's mux generation: shared-key (token) or jwt (registerKey, inboundUrl; "
+              "a shared-key token is removed).")
+@click.option("--register-key", envvar="MUX_REGISTER_KEY", help="jwt: the mux register key (default: the file's).")
+@click.option("--inbound-url", help="jwt: where the mux reaches this OpenClaw (default: the file's).")
 @pass_state
 def merge(
     state: State,
@@ -103,6 +108,9 @@ def merge(
     all_channels: bool,
     out: str | None,
     json_output: bool,
+    generation: str = "shared-key",
+    register_key: str | None = None,
+    inbound_url: str | None = None,
 ) -> None:
     """Write the mux settings into an existing OpenClaw config, keeping everything else."""
     state.json_output = state.json_output or json_output
@@ -111,14 +119,27 @@ def merge(
         raise CliError(f"{file}: the config must be a JSON object")
     existing = openclaw_config.get_path(config, "gateway", "http", "endpoints", "mux")
     existing = existing if isinstance(existing, dict) else {}
-    key = key or state.key or existing.get("token")
-    if not key:
-        raise UsageProblem("no tenant key: pass --key or set MUX_TENANT_KEY")
     url = require_http_url(base_url or os.environ.get("MUX_PUBLIC_URL") or existing.get("baseUrl") or state.url,
                            "--base-url/MUX_PUBLIC_URL")
     chosen = served.resolve(state, channels, all_channels, config)
-    merged, changes = openclaw_config.merge(config, key=key, base_url=url, channels=chosen)
-    for problem in openclaw_config.check_schema(merged):
+    if generation == "jwt":
+        register_key = register_key or existing.get("registerKey")
+        inbound_url = inbound_url or existing.get("inboundUrl")
+        if not register_key or not inbound_url:
+            raise UsageProblem("--generation jwt needs --register-key (or MUX_REGISTER_KEY) and --inbound-url, "
+                               "unless the file already has them")
+        merged, changes = openclaw_config_jwt.merge(
+            config, register_key=register_key, base_url=url,
+            inbound_url=require_http_url(inbound_url, "--inbound-url"), channels=chosen,
+        )
+        problems = openclaw_config_jwt.check(merged, channels=chosen)
+    else:
+        key = key or state.key or existing.get("token")
+        if not key:
+            raise UsageProblem("no tenant key: pass --key or set MUX_TENANT_KEY")
+        merged, changes = openclaw_config.merge(config, key=key, base_url=url, channels=chosen)
+        problems = openclaw_config.check_schema(merged)
+    for problem in problems:
         state.warn(f"{problem.path} {problem.message}; fix: {problem.fix}")
     if out:
         write_private(out, merged)

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from muxctl.context import State, connection_options, pass_state, table
+from muxctl.errors import EXIT_FAILED
 from muxctl.qr import terminal_qr
 from muxctl.timefmt import until, when
 
@@ -51,6 +52,8 @@ def with_whatsapp_link(result: dict[str, Any], number: str | None) -> dict[str, 
 
 def print_token(result: dict[str, Any], *, qr: bool = True) -> None:
     click.echo(f"Pairing token ({result.get('channel')}): {result.get('token')}")
+    if result.get("tokenId"):
+        click.echo(f"Token id:         {result['tokenId']} (not secret: `muxctl tokens status|revoke` take it)")
     if result.get("channel") == "whatsapp":
         if result.get("whatsappNumber"):
             click.echo(f"Send it to:       {result['whatsappNumber']} on WhatsApp (the token as the message)")
@@ -97,6 +100,9 @@ def list_bindings(
 @click.option("--session-key", help="Bind the chat to this OpenClaw session key (verbatim).")
 @click.option("--agent-id", help="Derive agent:<id>:… session keys instead of agent:main:….")
 @click.option("--no-qr", is_flag=True, help="Do not draw the QR code.")
+@click.option("--wait", "wait_sec", type=click.IntRange(min=1), metavar="SECONDS",
+              help="Then wait up to SECONDS for the user to pair (exit 0 once claimed, 1 when it expires, is "
+                   "revoked or the wait ends).")
 @click.option("--number", envvar="MUX_WHATSAPP_DISPLAY_NUMBER", show_envvar=True,
               help="WhatsApp: the business number users message (e.g. +15551230042), for the wa.me link and QR "
                    "(default: the number the mux's instructions name).")
@@ -104,7 +110,7 @@ def list_bindings(
 @pass_state
 def pair(
     state: State, channel: str, ttl: int | None, session_key: str | None, agent_id: str | None, no_qr: bool,
-    number: str | None,
+    wait_sec: int | None, number: str | None,
 ) -> None:
     """Create a one-time pairing token; the user sends it to the bot to bind their chat (WhatsApp: as a
     message to the business number, through the wa.me link or QR code with the token prefilled)."""
@@ -118,7 +124,84 @@ def pair(
         message = f"--ttl {ttl} was clamped by the mux to {granted} s (its MUX_PAIRING_TOKEN_MAX_TTL_SEC)"
         result = {**result, "requestedTtlSec": ttl, "grantedTtlSec": granted}
         state.warn(message)
-    state.emit(result, lambda: print_token(result, qr=not no_qr))
+    if wait_sec is None or not result.get("tokenId"):
+        state.emit(result, lambda: print_token(result, qr=not no_qr))
+        return
+    if not state.json_output:
+        print_token(result, qr=not no_qr)
+        state.note(f"Waiting up to {wait_sec} s for the chat to pair…")
+    status = wait_for_status(state, str(result["tokenId"]), wait_sec)
+    state.emit({**result, "pairing": status}, lambda: print_status(status))
+    finish(status)
+
+
+# The mux answers a long poll after at most 20 s (its MAX_WAIT_MS); muxctl asks again until its own wait ends.
+LONG_POLL_MS = 20_000
+
+
+def token_status(state: State, token_id: str, wait_ms: int = 0) -> dict[str, Any]:
+    params = {"waitMs": wait_ms} if wait_ms else None
+    return state.client().call(
+        "GET", f"/v1/pairings/tokens/{token_id}", auth="tenant", params=params, what="pairing token status"
+    )
+
+
+def wait_for_status(state: State, token_id: str, wait_sec: int) -> dict[str, Any]:
+    """The token's status once it is no longer pending, or when `wait_sec` is over (long polls in a row)."""
+    deadline = time.monotonic() + wait_sec
+    while True:
+        left_ms = int((deadline - time.monotonic()) * 1000)
+        status = token_status(state, token_id, max(0, min(LONG_POLL_MS, left_ms)))
+        if status.get("status") != "pending" or time.monotonic() >= deadline:
+            return status
+
+
+def print_status(status: dict[str, Any]) -> None:
+    state = status.get("status")
+    if state == "claimed":
+        shown = status.get("chatTitle") or status.get("displayName") or status.get("userName")
+        chat = f" ({status.get('chatType') or 'chat'} {shown})" if shown else ""
+        click.echo(f"Paired: binding {status.get('bindingId')}{chat}")
+    elif state == "pending":
+        click.echo(f"Still pending; it expires {until(status.get('expiresAtMs'))}.")
+    else:
+        click.echo(f"The token is {state}: request a new one.")
+
+
+def finish(status: dict[str, Any]) -> None:
+    if status.get("status") != "claimed":
+        raise SystemExit(EXIT_FAILED)
+
+
+@click.group()
+def tokens() -> None:
+    """Pairing tokens by their id (the `tokenId` of `muxctl pair`): status, wait, revoke."""
+
+
+@tokens.command("status")
+@click.argument("token_id")
+@click.option("--wait", "wait_sec", type=click.IntRange(min=1), metavar="SECONDS",
+              help="Wait up to SECONDS while it is pending (exit 0 once claimed, else 1).")
+@connection_options(admin=False)
+@pass_state
+def status_cmd(state: State, token_id: str, wait_sec: int | None) -> None:
+    """pending | claimed | expired | revoked; once claimed, the binding and the chat's names."""
+    status = wait_for_status(state, token_id, wait_sec) if wait_sec else token_status(state, token_id)
+    state.emit(status, lambda: print_status(status))
+    if wait_sec:
+        finish(status)
+
+
+@tokens.command("revoke")
+@click.argument("token_id")
+@connection_options(admin=False)
+@pass_state
+def revoke_cmd(state: State, token_id: str) -> None:
+    """Revoke a pending token: it stops working at once (a claimed one: unbind its binding instead)."""
+    status = state.client().call(
+        "POST", f"/v1/pairings/tokens/{token_id}/revoke", auth="tenant", what="revoke pairing token"
+    )
+    state.emit(status, f"Revoked {token_id}: it can no longer be used.")
 
 
 def granted_ttl(result: dict[str, Any], sent_at_ms: int) -> int | None:

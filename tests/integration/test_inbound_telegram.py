@@ -428,8 +428,9 @@ def test_bot_commands_are_answered_and_never_forwarded(
     assert sent[0] == PAIRED
     assert sent[1].startswith("Status: paired.") and f"agent:main:telegram:group:{group}" in sent[1]
     assert sent[2].startswith("Commands:")
-    assert sent[3] == f"Sessions of this chat:\nagent:main:telegram:group:{group}"
-    assert sent[4].startswith("Switching sessions from the chat is not available.")
+    assert sent[3] == (f"Sessions this chat can use (/bot_use <number or name>):\n"
+                       f"1. main: agent:main:telegram:group:{group} (current)")
+    assert sent[4] == "Only chat administrators can do that."  # /bot_use by a member
     assert sent[5] == "Only chat administrators can do that."
     assert len(pairings(client, key)) == 1
     tg.chat_member_status = "administrator"

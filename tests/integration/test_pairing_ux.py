@@ -144,13 +144,14 @@ def test_sessions_list_seen_and_declared_and_tokens_are_validated_against_it(
     resp = client.http.get("/v1/mux/sessions", headers=auth(key))
     assert resp.status_code == 200
     items = json.loads(resp.body)["items"]
+    bid = pairings(client, key)["items"][0]["bindingId"]
     assert items == [
         {"sessionKey": seen_key, "channel": "telegram", "routeKey": "telegram:default:chat:7401",
-         "lastSeenAtMs": None, "agentId": "main", "source": "seen"},
+         "lastSeenAtMs": None, "agentId": "main", "source": "seen", "bindingId": bid},
         {"sessionKey": "agent:support:main", "channel": None, "routeKey": None, "lastSeenAtMs": None,
-         "agentId": "support", "source": "declared"},
+         "agentId": "support", "source": "declared", "bindingId": None},
         {"sessionKey": "agent:sales:main", "channel": None, "routeKey": None, "lastSeenAtMs": None,
-         "agentId": "sales", "source": "declared"},
+         "agentId": "sales", "source": "declared", "bindingId": None},
     ]
 
     code, body = token_answer(client, key, agentId="billing")

@@ -76,3 +76,28 @@ def test_merge_turns_a_shared_key_config_into_a_jwt_one() -> None:
 def test_render_jwt_needs_its_keys() -> None:
     result = run(["openclaw-config", "render", "--generation", "jwt", "--inbound-url", INBOUND])
     assert result.exit_code == 2 and "--register-key" in result.stderr
+
+
+def test_cli_merge_jwt_rewrites_a_shared_key_file_and_reuses_its_keys(tmp_path: Path) -> None:
+    from muxctl import openclaw_config
+
+    shared = openclaw_config.render(MUX, "a-shared-tenant-key-0123456789", ("telegram",))
+    shared["channels"]["telegram"]["botToken"] = "kept"
+    path = write(tmp_path, shared)
+    missing = run(["openclaw-config", "merge", path, "--generation", "jwt", "--channels", "telegram"])
+    assert missing.exit_code == 2 and "--register-key" in missing.stderr
+
+    out = tmp_path / "jwt.json"
+    merged = run(["openclaw-config", "merge", path, "--generation", "jwt", "--register-key", "rk-1",
+                  "--inbound-url", INBOUND, "--channels", "telegram", "--out", str(out)])
+    assert merged.exit_code == 0, merged.stderr
+    assert "token: removed" in merged.stderr
+    config = json.loads(out.read_text())
+    assert config["gateway"]["http"]["endpoints"]["mux"] == {
+        "enabled": True, "baseUrl": MUX, "registerKey": "rk-1", "inboundUrl": INBOUND}
+    assert config["channels"]["telegram"]["botToken"] == "kept"
+    assert out.stat().st_mode & 0o077 == 0, "the file holds the register key: owner-only"
+    assert codes(tmp_path, config, "--generation", "jwt", "--register-key", "rk-1") == []
+
+    again = run(["openclaw-config", "merge", str(out), "--generation", "jwt", "--channels", "telegram"])
+    assert again.exit_code == 0 and "no changes" in again.stderr

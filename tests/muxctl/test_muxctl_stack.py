@@ -426,3 +426,48 @@ def test_check_tenant_interactive_mode_waits_for_a_real_user(stack: Stack, recei
     assert results["3"].status == "pass" and results["4b"].status == "pass"
     assert any("deep link: https://t.me/MuxLocalBot?start=mpt_" in line for line in printed)
     assert [e["body"] for e in receiver.envelopes()] == ["a real user's message"]
+
+
+# --- pairing status -----------------------------------------------------------------------------
+def test_pair_wait_and_token_status_follow_the_claim(stack: Stack, receiver: InboundReceiver) -> None:
+    import threading
+
+    _tenant_id, key = new_tenant(stack, receiver, "wait")
+    token = run_json(["pair", "telegram", "--key", key], stack.env())
+    assert token["tokenId"] and token["tokenId"] not in token["token"]
+    pending = run(["tokens", "status", token["tokenId"], "--wait", "1", "--key", key], stack.env())
+    assert pending.exit_code == 1 and "Still pending" in pending.stdout
+
+    chat = 5_700_000_000 + time.time_ns() % 10**8
+    update = {"update_id": int(chat % 10**9), "message": {
+        "message_id": 1, "date": int(time.time()), "chat": {"id": chat, "type": "private", "first_name": "Wait"},
+        "from": {"id": chat, "is_bot": False, "first_name": "Wait"}, "text": token["startCommand"]}}
+    # A plain HTTP post (muxctl's CliRunner cannot run in two threads at once: it swaps sys.stdout).
+    claimer = threading.Thread(target=lambda: requests.post(
+        f"{stack.url}/v1/webhooks/telegram", json=update, timeout=30,
+        headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}))
+    claimer.start()
+    try:
+        waited = run(["tokens", "status", token["tokenId"], "--wait", "20", "--key", key], stack.env())
+    finally:
+        claimer.join(30)
+    assert waited.exit_code == 0, (waited.stdout, waited.stderr)
+    assert waited.stdout.startswith("Paired: binding bind_")
+    binding = next(b for b in run_json(["bindings", "list", "--all", "--key", key], stack.env())["items"]
+                   if b["routeKey"] == f"telegram:default:chat:{chat}")
+    assert binding["bindingId"] in waited.stdout
+
+
+def test_pair_wait_ends_when_the_token_is_revoked(stack: Stack, receiver: InboundReceiver) -> None:
+    _tenant_id, key = new_tenant(stack, receiver, "revoke")
+    human = run(["pair", "telegram", "--no-qr", "--key", key], stack.env())
+    token_id = re.search(r"Token id:\s+(\S+)", human.stdout)
+    assert token_id, human.stdout
+    revoked = run(["tokens", "revoke", token_id.group(1), "--key", key], stack.env())
+    assert revoked.exit_code == 0 and "Revoked" in revoked.stdout
+    waited = run_json(["tokens", "status", token_id.group(1), "--key", key], stack.env())
+    assert waited["status"] == "revoked"
+    again = run(["pair", "telegram", "--no-qr", "--wait", "1", "--key", key], stack.env())
+    assert again.exit_code == 1 and "Still pending" in again.stdout and "Token id:" in again.stdout
+    unknown = run(["tokens", "revoke", "ptk_unknownunknownunknow", "--key", key], stack.env())
+    assert unknown.exit_code == 1 and "TOKEN_NOT_FOUND" in unknown.stderr
