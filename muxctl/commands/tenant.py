@@ -47,6 +47,8 @@ def describe_tenant(tenant: dict[str, Any]) -> str:
         ("status", "DISABLED" if tenant.get("disabled") else "enabled"),
         ("inbound URL", tenant.get("inboundUrl") or "(not set)"),
         ("inbound timeout", f"{tenant.get('inboundTimeoutMs')} ms"),
+        ("events URL", tenant.get("eventsUrl") or "(none)"),
+        ("agents", ", ".join(tenant.get("agents") or []) or "(main only)"),
         ("created", when(tenant.get("createdAtMs"))),
         ("updated", when(tenant.get("updatedAtMs"))),
     ]
@@ -54,13 +56,20 @@ def describe_tenant(tenant: dict[str, Any]) -> str:
 
 
 def bootstrap(
-    state: State, tenant_id: str, key: str, inbound_url: str, name: str | None, timeout_ms: int | None
+    state: State, tenant_id: str, key: str, inbound_url: str, name: str | None, timeout_ms: int | None,
+    *, events_url: str | None = None, agents: tuple[str, ...] = (),
 ) -> dict[str, Any]:
+    """Bootstrap (upsert) a tenant; `eventsUrl` and `agents` are sent only when given, so the mux keeps what
+    it has (`events_url=""` removes the events URL)."""
     body: dict[str, Any] = {"tenantId": tenant_id, "apiKey": key, "inboundUrl": inbound_url}
     if name is not None:
         body["name"] = name
     if timeout_ms is not None:
         body["inboundTimeoutMs"] = timeout_ms
+    if events_url is not None:
+        body["eventsUrl"] = events_url or None
+    if agents:
+        body["agents"] = list(agents)
     return state.client().call(
         "POST", "/v1/admin/tenants/bootstrap", auth="admin", json_body=body, what="bootstrap"
     )
@@ -104,6 +113,10 @@ def tenant() -> None:
 @click.option("--name", help="Display name (default: the tenant id).")
 @click.option("--timeout-ms", type=click.IntRange(100, 60000), help="Inbound delivery timeout (default 15000).")
 @click.option("--key", "key", help="Use this tenant key instead of generating one (≥ 24 chars).")
+@click.option("--events-url", help="Where the mux POSTs signed control-plane events (README: Control-plane events); "
+              "an empty value removes it; omitted keeps the current one.")
+@click.option("--agent", "agents", multiple=True, help="An agent id the tenant offers for session selection "
+              "(repeatable; omitted keeps the current list).")
 @click.option(
     "--public-url", envvar="MUX_PUBLIC_URL", show_envvar=True,
     help="Mux URL OpenClaw should use (default: --url).",
@@ -119,6 +132,8 @@ def create(
     name: str | None,
     timeout_ms: int | None,
     key: str | None,
+    events_url: str | None,
+    agents: tuple[str, ...],
     public_url: str | None,
     out: str | None,
     channels: str | None,
@@ -132,7 +147,7 @@ def create(
         raise UsageProblem(f"--key must be at least {openclaw_config.MIN_KEY_LENGTH} characters")
     key = key or new_key()
     chosen = served.resolve(state, channels, all_channels)
-    result = bootstrap(state, tenant_id, key, inbound_url, name, timeout_ms)
+    result = bootstrap(state, tenant_id, key, inbound_url, name, timeout_ms, events_url=events_url, agents=agents)
     config = openclaw_config.render(config_base_url(state, public_url), key, chosen)
     show_result(state, result, key, config, out, "created")
 

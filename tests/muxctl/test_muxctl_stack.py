@@ -471,3 +471,20 @@ def test_pair_wait_ends_when_the_token_is_revoked(stack: Stack, receiver: Inboun
     assert again.exit_code == 1 and "Still pending" in again.stdout and "Token id:" in again.stdout
     unknown = run(["tokens", "revoke", "ptk_unknownunknownunknow", "--key", key], stack.env())
     assert unknown.exit_code == 1 and "TOKEN_NOT_FOUND" in unknown.stderr
+
+
+def test_tenant_create_sets_events_url_and_agents_and_rotation_keeps_them(
+    stack: Stack, receiver: InboundReceiver
+) -> None:
+    tenant_id = f"events-{time.time_ns() % 10**9}"
+    events = "http://127.0.0.1:9/control-plane/events"
+    created = run_json(["tenant", "create", tenant_id, "--inbound-url", f"{receiver.url}/v1/mux/inbound",
+                        "--events-url", events, "--agent", "main", "--agent", "research"], stack.env())
+    assert created["tenant"]["eventsUrl"] == events and created["tenant"]["agents"] == ["main", "research"]
+    rotated = run_json(["tenant", "rotate-key", tenant_id], stack.env())
+    assert rotated["tenant"]["eventsUrl"] == events and rotated["tenant"]["agents"] == ["main", "research"]
+    shown = run(["tenant", "show", tenant_id], stack.env())
+    assert events in shown.stdout and "main, research" in shown.stdout
+    cleared = run_json(["tenant", "create", tenant_id, "--inbound-url", f"{receiver.url}/v1/mux/inbound",
+                        "--events-url", ""], stack.env())
+    assert cleared["tenant"].get("eventsUrl") is None and cleared["tenant"]["agents"] == ["main", "research"]
