@@ -1,1 +1,1 @@
-"""Discord channel: interactions (slash commands, buttons) and gateway messages posted by the relay."""
+"""Discord channel: interactions endpoint, gateway-relay webhook and REST v10 sender."""
