@@ -57,12 +57,13 @@ def relay_signature(secret: str, timestamp: str, raw_body: bytes) -> str:
 
 def relay_problem(raw_body: bytes, signature: str | None, timestamp: str | None, secret: str,
                   *, now_s: float, window_s: int = WINDOW_S) -> str | None:
-    """Why a gateway post is not the relay's (`missing`, `stale`, `bad_signature`), or None when it is."""
+    """Why a gateway post is not the relay's (`missing`, `bad_timestamp`, `stale`, `bad_signature`), or
+    None when it is."""
     if not signature or not timestamp:
         return "missing"
     ts = timestamp.strip()
     if not _TIMESTAMP.match(ts):
-        return "stale"
+        return "bad_timestamp"
     if not same_secret(signature.strip().lower(), relay_signature(secret, ts, raw_body)):
         return "bad_signature"
     if not _fresh(ts, now_s, window_s):
