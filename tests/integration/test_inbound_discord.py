@@ -90,7 +90,8 @@ def relay(client: Any, sqs_event: Any, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def bot_posts(dc: FakeDiscord, channel_id: str) -> list[str]:
-    return [c.body["content"] for c in dc.calls("POST /channels/{channel}/messages") if c.params["channel"] == channel_id]
+    calls = dc.calls("POST /channels/{channel}/messages")
+    return [c.body["content"] for c in calls if c.params["channel"] == channel_id]
 
 
 def test_ping_pong_and_bad_signatures_are_401_with_nothing_queued(client: Any, dc: FakeDiscord, aws_env: Any) -> None:

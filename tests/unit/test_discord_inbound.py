@@ -11,7 +11,7 @@ import pytest
 from chalicelib.channels.base import UnusableEventError
 from chalicelib.channels.discord import commands, verify
 from chalicelib.channels.discord import inbound as dc
-from chalicelib.channels.discord.receiver import RECEIVER, typing_ref
+from chalicelib.channels.discord.receiver import RECEIVER
 from chalicelib.errors import ConfigurationError
 from tests.discord_support import command, fixture, gateway_message, relay_headers
 from tests.fakes.discord_server import PUBLIC_KEY, RELAY_SECRET
@@ -76,7 +76,8 @@ def test_every_event_fixture_parses() -> None:
     assert guild is not None and guild.route_candidates() == [f"discord:default:guild:{GUILD}:channel:{CHANNEL}"]
     assert guild.channel_name == "general" and guild.permissions == 2248473465835073
     pair = dc.parse(fixture("command_pair_dm.json"))
-    assert pair is not None and (pair.command_name, pair.command_args) == ("pair", "pair_7fQ2mZt4yR7pL1aVbN9cD3eF6gH0jK5x")
+    assert pair is not None and (pair.command_name, pair.command_args) == (
+        "pair", "pair_7fQ2mZt4yR7pL1aVbN9cD3eF6gH0jK5x")
     button = dc.parse(fixture("component_button.json"))
     assert button is not None and (button.kind, button.text, button.component_message_id) == (
         "callback", "mux:model:smart", "1516365053689987078")
@@ -90,7 +91,8 @@ def test_every_event_fixture_parses() -> None:
 def test_receiver_maps_commands_tokens_sessions_and_typing_refs() -> None:
     ask = RECEIVER.parse(fixture("command_dm.json"))
     assert ask is not None and ask.command is not None and ask.command.name == "ask" and ask.forwardable
-    assert (ask.scope, ask.is_private, ask.chat_id, ask.route_key) == ("dm", True, DM, f"discord:default:dm:user:{USER}")
+    assert (ask.scope, ask.is_private, ask.chat_id, ask.route_key) == (
+        "dm", True, DM, f"discord:default:dm:user:{USER}")
     assert RECEIVER.session_key(ask, None, thread=False) == f"agent:main:discord:direct:{USER}"
     assert ask.typing_ref == f"ix:1299938960998531079:1516365047398531074:{fixture('command_dm.json')['token']}"
     pair = RECEIVER.parse(fixture("command_pair_dm.json"))
