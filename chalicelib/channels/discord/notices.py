@@ -10,87 +10,42 @@ notice is logged and counted, never retried. The interaction token is a secret: 
 
 from __future__ import annotations
 
-import json
-from typing import Any
-from urllib.parse import quote
-
 from chalicelib import observability
+from chalicelib.channels.discord import api
 from chalicelib.channels.discord.inbound import APPLICATION_COMMAND, ChannelInfo, DiscordMessage
-from chalicelib.config import get_settings
-from chalicelib.errors import ProviderError
 
 TIMEOUT_S = 10.0
-ANSWER_MAX_BYTES = 65_536
 MESSAGE_MAX_CHARS = 2000
 EPHEMERAL = 64
 NO_MENTIONS: dict[str, list[str]] = {"parse": []}
-
-
-def _api(path: str) -> str:
-    return f"{get_settings().discord_api_base_url.rstrip('/')}{path}"
-
-
-def _bot_headers() -> dict[str, str]:
-    return {"Authorization": f"Bot {get_settings().require('discord_bot_token')}",
-            "Content-Type": "application/json"}
-
-
-def _call(method: str, url: str, body: dict[str, Any] | None, headers: dict[str, str]) -> Any:
-    """One Discord REST call; the status and Discord's error code go into a ProviderError (never the URL:
-    interaction URLs carry the token)."""
-    from chalicelib import egress
-
-    data = json.dumps(body).encode("utf-8") if body is not None else None
-    try:
-        resp = egress.request(method, url, headers=headers, body=data, timeout_s=TIMEOUT_S,
-                              max_bytes=ANSWER_MAX_BYTES, guard=False)
-    except egress.EgressError as exc:
-        raise ProviderError("Discord could not be reached.", details={"error": type(exc).__name__}) from None
-    if not 200 <= resp.status_code < 300:
-        raise ProviderError("Discord refused the call.",
-                            details={"status": resp.status_code, "code": _error_code(resp.content)})
-    return json.loads(resp.content) if resp.content.strip() else None
-
-
-def _error_code(content: bytes) -> int | None:
-    try:
-        code = json.loads(content)["code"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    return code if isinstance(code, int) and not isinstance(code, bool) else None
 
 
 def send(msg: DiscordMessage, text: str) -> bool:
     content = text[:MESSAGE_MAX_CHARS]
     try:
         if msg.interaction_token is not None and msg.application_id is not None:
-            hook = f"/webhooks/{msg.application_id}/{quote(msg.interaction_token, safe='')}"
-            headers = {"Content-Type": "application/json"}
             if msg.interaction_type == APPLICATION_COMMAND:
-                _call("PATCH", _api(f"{hook}/messages/@original"),
-                      {"content": content, "allowed_mentions": NO_MENTIONS}, headers)
+                api.edit_original(msg.application_id, msg.interaction_token,
+                                  {"content": content, "allowed_mentions": NO_MENTIONS}, timeout=TIMEOUT_S)
             else:
-                _call("POST", _api(hook), {"content": content, "flags": EPHEMERAL, "allowed_mentions": NO_MENTIONS},
-                      headers)
+                api.followup(msg.application_id, msg.interaction_token,
+                             {"content": content, "flags": EPHEMERAL, "allowed_mentions": NO_MENTIONS},
+                             timeout=TIMEOUT_S)
         else:
-            _call("POST", _api(f"/channels/{msg.channel_id}/messages"), {
+            api.post_message(msg.channel_id, {
                 "content": content, "allowed_mentions": NO_MENTIONS,
                 "message_reference": {"message_id": msg.message_id, "fail_if_not_exists": False},
-            }, _bot_headers())
-    except ProviderError as exc:
+            }, timeout=TIMEOUT_S)
+    except api.DiscordApiError as exc:
         observability.count("NoticeFailures", channel="discord")
-        details = exc.details if isinstance(exc.details, dict) else {}
-        observability.logger().warning("notice not delivered", extra={
-            "status": details.get("status"), "code": details.get("code"), "error": details.get("error")})
+        observability.logger().warning("notice not delivered", extra={"status": exc.status, "code": exc.code})
         return False
     return True
 
 
 def channel_info(channel_id: str) -> ChannelInfo:
-    """GET /channels/{id} (bot token): the channel's type, parent and name. Raises ProviderError."""
-    found = _call("GET", _api(f"/channels/{channel_id}"), None, _bot_headers())
-    if not isinstance(found, dict):
-        raise ProviderError("Discord answered a channel lookup with something else.", details={})
+    """GET /channels/{id} (bot token): the channel's type, parent and name. Raises DiscordApiError."""
+    found = api.get_channel(channel_id, timeout=TIMEOUT_S)
     kind, parent, name = found.get("type"), found.get("parent_id"), found.get("name")
     return ChannelInfo(
         type=kind if isinstance(kind, int) and not isinstance(kind, bool) else None,
@@ -101,8 +56,8 @@ def channel_info(channel_id: str) -> ChannelInfo:
 
 def attachment_url(channel_id: str, message_id: str, attachment_id: str) -> str | None:
     """The attachment's current CDN URL, from GET /channels/{c}/messages/{m} (bot token): Discord signs CDN
-    URLs with an expiry, so the one in the original message stops working after a day."""
-    found = _call("GET", _api(f"/channels/{channel_id}/messages/{message_id}"), None, _bot_headers())
+    URLs with an expiry, so the one in the original message stops working after a day. Raises DiscordApiError."""
+    found = api.request("GET", f"/channels/{channel_id}/messages/{message_id}", timeout=TIMEOUT_S)
     items = found.get("attachments") if isinstance(found, dict) else None
     for item in items if isinstance(items, list) else []:
         if isinstance(item, dict) and item.get("id") == attachment_id and isinstance(item.get("url"), str):

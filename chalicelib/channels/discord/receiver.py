@@ -43,14 +43,22 @@ def _native(msg: InboundMessage) -> dc.DiscordMessage:
 
 def channel_info(channel_id: str) -> dc.ChannelInfo:
     """A channel's type, parent and name, cached per process (a thread's parent never changes). Raises
-    ProviderError when Discord cannot say (the worker retries the message)."""
-    from chalicelib.channels.discord import notices
+    DiscordApiError when Discord cannot say now (the worker retries the message)."""
+    from chalicelib.channels.discord import api, notices
 
     with _channels_lock:
         found = _channels.get(channel_id)
     if found is not None:
         return found
-    info = notices.channel_info(channel_id)
+    try:
+        info = notices.channel_info(channel_id)
+    except api.DiscordApiError as exc:
+        if exc.status == 0 or exc.status == 429 or exc.status >= 500:
+            raise  # Discord is unreachable or busy: the worker retries the message
+        # The bot cannot read the channel (it was deleted, or access was removed since): a channel of its own.
+        observability.logger().warning("discord channel lookup refused", extra={"status": exc.status,
+                                                                                "code": exc.code})
+        return dc.ChannelInfo(type=None, parent_id=None, name=None)
     with _channels_lock:
         if len(_channels) >= CHANNEL_CACHE_MAX:
             _channels.clear()
@@ -91,15 +99,14 @@ def fetch(url: str, max_bytes: int, *, timeout: float = MEDIA_TIMEOUT_S) -> tupl
 
 def download(file_id: str, max_bytes: int, *, timeout: float) -> tuple[bytes, str | None] | None:
     """The file proxy's read: `<channel>:<message>:<attachment>` → the message's current URL → the bytes."""
-    from chalicelib.channels.discord import notices
-    from chalicelib.errors import ProviderError
+    from chalicelib.channels.discord import api, notices
 
     parts = file_id.split(":")
     if len(parts) != 3 or not all(p.isdigit() for p in parts):
         return None
     try:
         url = notices.attachment_url(*parts)
-    except ProviderError:
+    except api.DiscordApiError:
         return None
     return fetch(url, max_bytes, timeout=timeout) if url else None
 
@@ -226,11 +233,11 @@ class DiscordReceiver:
 
 
 def _name_of(channel_id: str) -> str | None:
-    from chalicelib.errors import ProviderError
+    from chalicelib.channels.discord import api
 
     try:
         return channel_info(channel_id).name
-    except ProviderError:
+    except api.DiscordApiError:
         return None  # a name is nice to have: the claim goes on without it
 
 
