@@ -96,6 +96,7 @@ def test_discord_acceptance_through_interactions_and_the_gateway_relay(
     stack: LocalStack, fakes: tuple[FakeDiscord, FakeOpenClaw]
 ) -> None:
     discord, openclaw = fakes
+    assert stack.banner("discord") == "enabled,"  # the local stack serves Discord when its variables are set
     boot = requests.post(
         stack.url + "/v1/admin/tenants/bootstrap",
         json={"tenantId": "acme", "apiKey": KEY, "inboundUrl": openclaw.url, "inboundTimeoutMs": 5000},
