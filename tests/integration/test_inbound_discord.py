@@ -224,3 +224,20 @@ def test_unusable_interactions_are_answered_and_not_queued(client: Any, dc: Fake
         answer = json.loads(resp.body)
         assert resp.status_code == 200 and answer["type"] == 4 and answer["data"]["flags"] == 64
     assert queue_depth(aws_env.inbound_queue_url) == 0
+
+
+def test_pairing_inside_a_thread_binds_its_parent_channel(
+    client: Any, sqs_event: Any, dc: FakeDiscord, tenant: tuple[str, FakeOpenClaw]
+) -> None:
+    key, openclaw = tenant
+    relay(client, sqs_event, gateway_message(new_token(client, key), guild=True, channel_id=THREAD_ID,
+                                             channel_type=11))
+    assert bot_posts(dc, THREAD_ID) == [PAIRED]
+    [item] = pairings(client, key)
+    assert (item["routeKey"], item["sessionKeys"], item["chatTitle"]) == (
+        CHANNEL_ROUTE, [f"agent:main:discord:channel:{CHANNEL_ID}"], "#general")
+    relay(client, sqs_event, gateway_message("in the parent", guild=True))
+    relay(client, sqs_event, gateway_message("in the thread", guild=True, channel_id=THREAD_ID, channel_type=11))
+    assert [(e["body"], e["sessionKey"]) for e in openclaw.received] == [
+        ("in the parent", f"agent:main:discord:channel:{CHANNEL_ID}"),
+        ("in the thread", f"agent:main:discord:channel:{THREAD_ID}")]
