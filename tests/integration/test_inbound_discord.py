@@ -25,6 +25,7 @@ from tests.discord_support import (
 from tests.fakes.discord_server import CHANNEL_ID, DM_CHANNEL_ID, GUILD_ID, USER_ID, FakeDiscord
 from tests.fakes.openclaw_server import FakeOpenClaw
 from tests.inbound_support import drain, queue_depth
+from tests.integration.test_no_secrets_in_logs import every_logger  # noqa: F401 - the fixture, by name
 
 PAIRED = "Paired successfully. You can chat now."
 INVALID = "Pairing link is invalid or expired. Request a new link from your dashboard."
@@ -241,3 +242,40 @@ def test_pairing_inside_a_thread_binds_its_parent_channel(
     assert [(e["body"], e["sessionKey"]) for e in openclaw.received] == [
         ("in the parent", f"agent:main:discord:channel:{CHANNEL_ID}"),
         ("in the thread", f"agent:main:discord:channel:{THREAD_ID}")]
+
+
+def test_interaction_tokens_bot_token_and_message_text_stay_out_of_logs(
+    client: Any, sqs_event: Any, dc: FakeDiscord, tenant: tuple[str, FakeOpenClaw], configure: Any,
+    capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest,
+) -> None:
+    from chalicelib.observability import logger
+
+    logs = request.getfixturevalue("every_logger")  # every record of every logger, at DEBUG
+    from tests.fakes.discord_server import BOT_TOKEN, RELAY_SECRET
+
+    key, openclaw = tenant
+    previous = logger().log_level
+    logger().setLevel("DEBUG")
+    text = "my card number is 4111 1111 1111 1111"
+    try:
+        _, notice = slash(client, sqs_event, dc, "pair", {"token": new_token(client, key)})
+        assert notice == PAIRED
+        openclaw.fail_next(1, 503)
+        ask = command("ask", {"prompt": text}, token="ix-token-never-logged-0123456789")
+        post_interaction(client, ask)  # retried, then delivered; the fake never saw this interaction
+        drain(sqs_event)
+        post_interaction(client, command("bot_status", token="ix-token-of-a-failed-notice-0123"))  # PATCH 401
+        dc.fail({"message": "Missing Access", "code": 50001}, status=403, times=3)
+        relay(client, sqs_event, gateway_message(text, guild=True))  # unpaired channel: ignored silently
+        relay(client, sqs_event, gateway_message("/bot_help", guild=True))  # the notice is refused (403)
+        post_gateway(client, gateway_message(text), relay_headers(b"{}"))  # forged
+        drain(sqs_event)
+        assert openclaw.bodies() == [text]
+    finally:
+        logger().setLevel(previous)
+    captured = capsys.readouterr()
+    output = "\n".join([logs.getvalue(), captured.out, captured.err])
+    assert "will retry" in output and "notice not delivered" in output  # the failure paths did log
+    for secret in ("ix-token-never-logged", "ix-token-of-a-failed-notice", BOT_TOKEN, RELAY_SECRET, key,
+                   "4111 1111"):
+        assert secret not in output, f"{secret[:6]}… leaked into the logs"
