@@ -10,7 +10,6 @@ processed: one FIFO group per channel).
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -144,15 +143,13 @@ def test_discord_acceptance_through_interactions_and_the_gateway_relay(
     assert openclaw.refused == [] and all(e["accountId"] == "mux" for e in openclaw.received)
 
     # 1. Outbound: OpenClaw's answers reach both chats (the /ask placeholder, and the channel with the bot token).
-    # TEMPORARY until d2-discord-out's sender is merged: without it the send answers 400 CHANNEL_DISABLED.
-    if importlib.util.find_spec("chalicelib.channels.discord.outbound") is not None:
-        reply = send(stack, dm_session, "Here is a draft")
-        assert reply.status_code == 200, reply.text
-        assert reply.json()["messageId"]
-        wait_until(lambda: original(discord, ask_token) == "Here is a draft", what="the reply in the /ask @original")
-        reply = send(stack, channel_session, "Release 42: three fixes")
-        assert reply.status_code == 200, reply.text
-        assert posts_in(discord, CHANNEL_ID)[-1] == "Release 42: three fixes"
+    reply = send(stack, dm_session, "Here is a draft")
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["messageId"]
+    wait_until(lambda: original(discord, ask_token) == "Here is a draft", what="the reply in the /ask @original")
+    reply = send(stack, channel_session, "Release 42: three fixes")
+    assert reply.status_code == 200, reply.text
+    assert posts_in(discord, CHANNEL_ID)[-1] == "Release 42: three fixes"
 
     # 4. Unbind both: nothing from those routes is forwarded any more.
     for item in tenant("GET", stack, "/v1/pairings").json()["items"]:
