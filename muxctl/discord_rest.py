@@ -233,6 +233,9 @@ class FakeDiscord:
         self.dm_blocked: set[str] = set()  # users who accept no DMs from the bot
         self.commands: list[dict[str, Any]] = []
         self.interactions: dict[str, Interaction] = {}  # by token
+        # `muxctl dev discord`: the mux answers interactions in its own webhook, so this stand-in never saw them;
+        # an unknown token is then taken as a fresh interaction already answered "thinking…" (channel unknown).
+        self.accept_unknown_interactions = False
         self._lock = threading.Lock()
         self._calls: list[Call] = []
         self._script: deque[tuple[str | None, int, Any, dict[str, str], float, int]] = deque()
@@ -570,6 +573,11 @@ class FakeDiscord:
     def interaction(self, token: str, app: str) -> Interaction:
         """The interaction whose token is valid (≤ 15 minutes old) for webhook calls; Refusal(401) otherwise."""
         ix = self.interactions.get(token)
+        if ix is None and self.accept_unknown_interactions and app == self.application_id:
+            ix = Interaction(self.snowflake(), token, app, "", self.clock())
+            with self._lock:
+                self.interactions[token] = ix
+                self._answer_interaction(ix, {"type": 5})
         if ix is None or ix.application_id != app or self.clock() - ix.created > INTERACTION_TOKEN_SEC:
             raise Refusal(401, invalid_webhook_token())
         return ix
