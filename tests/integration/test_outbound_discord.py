@@ -238,6 +238,17 @@ def test_dm_binding_without_a_channel_id_opens_the_dm_channel(client: Any, tenan
     assert [c.params["channel"] for c in posted(dc)] == [DM_CHANNEL_ID, DM_CHANNEL_ID]
 
 
+def test_a_dm_the_bot_cannot_post_into_falls_back_to_its_own_dm_with_the_user(client: Any, tenants: None,
+                                                                              dc: FakeDiscord) -> None:
+    private = "1320910480998500002"  # a user-installed app's DM between two users: interactions only
+    dc.add_channel(private, type=1, accessible=False)
+    bind_dm(chat_id=private)
+    status, answer = post(client, send(text="after the interaction expired"))
+    assert status == 200, answer
+    assert [(c.params["channel"], c.status) for c in posted(dc)] == [(private, 403), (DM_CHANNEL_ID, 200)]
+    assert answer["channelId"] == DM_CHANNEL_ID
+
+
 def test_guild_lock_refuses_a_channel_of_another_guild_before_posting(client: Any, tenants: None,
                                                                        dc: FakeDiscord) -> None:
     bind_guild()
