@@ -306,8 +306,8 @@ def test_typing_posts_the_typing_indicator(client: Any, tenants: None, dc: FakeD
 
 
 # --- errors ---------------------------------------------------------------------------------------
-def test_route_and_global_rate_limits_are_provider_rate_limited_with_retry_after(client: Any, tenants: None,
-                                                                    dc: FakeDiscord) -> None:
+def test_route_and_global_rate_limits_are_provider_rate_limited_with_retry_after(
+        client: Any, tenants: None, dc: FakeDiscord) -> None:
     bind_guild()
     dc.throttle(4.2, route=POST_MESSAGE)
     status, answer = post(client, send(GUILD_SESSION, text="x"))
