@@ -894,8 +894,10 @@ def _handler(fake: FakeDiscord) -> type[BaseHTTPRequestHandler]:
                 self._reply(200, {"ok": True, "count": len(items), "items": items})
                 return
             matched = match_route(method, self.path)
-            if matched is None:
-                self._reply(404, error_body(0, "404: Not Found"))
+            if matched is None:  # recorded too: a call the mux should not make is worth seeing
+                answer = error_body(0, "404: Not Found")
+                fake.record(Call(method, self.path, f"{method} ?", {}, None, [], None, 404, answer, time.time()))
+                self._reply(404, answer)
                 return
             route, params = matched
             allowed, token = fake.authorized(self.headers.get("Authorization"))

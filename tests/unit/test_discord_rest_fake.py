@@ -186,6 +186,12 @@ def test_commands_bulk_overwrite_validated_and_ids_kept(dc: FakeDiscord) -> None
     assert err.value.code == 50001
 
 
+def test_unknown_routes_are_404_and_recorded(dc: FakeDiscord) -> None:
+    resp = requests.post(f"{dc.base_url}/guilds/1/bans/2", headers=BOT, timeout=5)
+    assert (resp.status_code, resp.json()["message"]) == (404, "404: Not Found")
+    assert [(c.route, c.status) for c in dc.calls()] == [("POST ?", 404)]
+
+
 def test_gateway_bot_and_me(dc: FakeDiscord) -> None:
     answer = requests.get(f"{dc.base_url}/gateway/bot", headers=BOT, timeout=5).json()
     assert answer["url"] == dc.gateway_url and answer["shards"] == 1
