@@ -23,7 +23,8 @@ Served under `/api/v10` (what MUX_DISCORD_API_BASE_URL is set to; a bare path wo
   Body" with Discord's nested `errors`. A message to the DM channel of a user in `dm_blocked` answers 403 50007
   (Discord creates the DM channel; it is the message that is refused).
 * Rate limits: `throttle()` scripts 429s (per route, or global with `X-RateLimit-Global`), `limit()` sets a
-  counting bucket per route and major parameter; 429 bodies `{message, retry_after (s, float), global}` and the
+  counting bucket per route and major parameter, `limit_global()` the bot's global one; 429 bodies
+  `{message, retry_after (s, float), global}` and the
   `Retry-After` / `X-RateLimit-*` headers as Discord sends them.
 * `GET /_fake/calls` — every recorded request (for scripts).
 """
@@ -172,7 +173,8 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("DELETE", "/webhooks/{app}/{token}/messages/{message}"),
     ("POST", "/webhooks/{app}/{token}"),
 )
-_NO_BOT_TOKEN = ("/interactions/", "/webhooks/", "/gateway")  # template prefixes that need no Authorization
+_NO_BOT_TOKEN = ("/interactions/", "/webhooks/")  # template prefixes that need no Authorization (nor GET /gateway)
+GLOBAL = "*"  # the global bucket's key in FakeDiscord._limits
 
 
 def match_route(method: str, path: str) -> tuple[str, dict[str, str]] | None:
@@ -233,6 +235,9 @@ class FakeDiscord:
         self.dm_blocked: set[str] = set()  # users who accept no DMs from the bot
         self.commands: list[dict[str, Any]] = []
         self.interactions: dict[str, Interaction] = {}  # by token
+        # `muxctl dev discord`: the mux answers interactions in its own webhook, so this stand-in never saw them;
+        # an unknown token is then taken as a fresh interaction already answered "thinking…" (channel unknown).
+        self.accept_unknown_interactions = False
         self._lock = threading.Lock()
         self._calls: list[Call] = []
         self._script: deque[tuple[str | None, int, Any, dict[str, str], float, int]] = deque()
@@ -374,6 +379,12 @@ class FakeDiscord:
         with self._lock:
             self._limits[route] = (requests, per_seconds)
 
+    def limit_global(self, requests: int, per_seconds: float = 1.0) -> None:
+        """Discord's global limit (50 requests a second per bot): bot-token requests beyond it answer 429 with
+        `global: true` and `X-RateLimit-Global`, whatever the route."""
+        with self._lock:
+            self._limits[GLOBAL] = (requests, per_seconds)
+
     def calls(self, route: str | None = None) -> list[Call]:
         """Recorded requests, optionally only those matching a route template."""
         with self._lock:
@@ -416,9 +427,22 @@ class FakeDiscord:
                     return status, body, headers, delay, kind
         return None
 
-    def bucket(self, route: str, params: dict[str, str]) -> dict[str, str] | None:
-        """Count the request in its bucket: the X-RateLimit headers, or raise Refusal(429) when spent."""
+    def bucket(self, route: str, params: dict[str, str], *, bot: bool = True) -> dict[str, str] | None:
+        """Count the request in its buckets (the global one for bot-token calls, then the route's): the
+        X-RateLimit headers, or raise Refusal(429) when one is spent."""
         with self._lock:
+            if bot and GLOBAL in self._limits:
+                requests, per = self._limits[GLOBAL]
+                now = self.clock()
+                end, used = self._windows.get(GLOBAL, (now + per, 0))
+                if now >= end:
+                    end, used = now + per, 0
+                if used >= requests:
+                    left = end - now
+                    raise Refusal(429, rate_limited(left, global_=True), {
+                        "Retry-After": str(max(1, math.ceil(left))), "X-RateLimit-Global": "true",
+                        "X-RateLimit-Scope": "global"})
+                self._windows[GLOBAL] = (end, used + 1)
             if route not in self._limits:
                 return None
             requests, per = self._limits[route]
@@ -570,6 +594,11 @@ class FakeDiscord:
     def interaction(self, token: str, app: str) -> Interaction:
         """The interaction whose token is valid (≤ 15 minutes old) for webhook calls; Refusal(401) otherwise."""
         ix = self.interactions.get(token)
+        if ix is None and self.accept_unknown_interactions and app == self.application_id:
+            ix = Interaction(self.snowflake(), token, app, "", self.clock())
+            with self._lock:
+                self.interactions[token] = ix
+                self._answer_interaction(ix, {"type": 5})
         if ix is None or ix.application_id != app or self.clock() - ix.created > INTERACTION_TOKEN_SEC:
             raise Refusal(401, invalid_webhook_token())
         return ix
@@ -886,12 +915,14 @@ def _handler(fake: FakeDiscord) -> type[BaseHTTPRequestHandler]:
                 self._reply(200, {"ok": True, "count": len(items), "items": items})
                 return
             matched = match_route(method, self.path)
-            if matched is None:
-                self._reply(404, error_body(0, "404: Not Found"))
+            if matched is None:  # recorded too: a call the mux should not make is worth seeing
+                answer = error_body(0, "404: Not Found")
+                fake.record(Call(method, self.path, f"{method} ?", {}, None, [], None, 404, answer, time.time()))
+                self._reply(404, answer)
                 return
             route, params = matched
             allowed, token = fake.authorized(self.headers.get("Authorization"))
-            bot_route = not route.split(" ", 1)[1].startswith(_NO_BOT_TOKEN)
+            bot_route = route != "GET /gateway" and not route.split(" ", 1)[1].startswith(_NO_BOT_TOKEN)
             body: Any = None
             uploads: list[Upload] = []
             headers: dict[str, str] = {}
@@ -907,7 +938,7 @@ def _handler(fake: FakeDiscord) -> type[BaseHTTPRequestHandler]:
                         body = json.loads(raw)
                     except ValueError:
                         raise Refusal(400, error_body(50109, "The request body contains invalid JSON.")) from None
-                limit_headers = fake.bucket(route, params)
+                limit_headers = fake.bucket(route, params, bot=bot_route)
                 headers.update(limit_headers or {})
                 script = fake.scripted(route, method)
                 if script is not None and script[3] == 0.0:

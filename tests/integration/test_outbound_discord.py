@@ -57,6 +57,10 @@ def dc(configure: Any) -> Iterator[FakeDiscord]:
 @pytest.fixture
 def tenants(make_tenant: Any, dc: FakeDiscord) -> None:
     make_tenant("t1", "http://127.0.0.1:9/v1/mux/inbound", KEY_1)
+
+
+@pytest.fixture
+def second_tenant(make_tenant: Any, tenants: None) -> None:
     make_tenant("t2", "http://127.0.0.1:9/v1/mux/inbound", KEY_2)
 
 
@@ -180,14 +184,10 @@ def test_raw_body_is_posted_verbatim_to_the_bound_channel(client: Any, tenants: 
     assert call.params["channel"] == CHANNEL_ID
     assert call.body == {k: v for k, v in body.items() if k != "channel_id"}
     assert answer["channelId"] == CHANNEL_ID
-
-
-def test_raw_body_content_over_2000_is_refused_like_discords_50035(client: Any, tenants: None,
-                                                                   dc: FakeDiscord) -> None:
-    bind_guild()
+    # content over 2,000 is refused like Discord's own 50035, before any call
     status, answer = post(client, send(GUILD_SESSION, raw={"discord": {"body": {"content": "x" * 2001}}}))
     assert (status, answer["code"]) == (400, "INVALID_REQUEST")
-    assert answer["details"]["fields"] == ["raw.discord.body.content"] and dc.calls() == []
+    assert answer["details"]["fields"] == ["raw.discord.body.content"] and len(dc.calls()) == 1
 
 
 def test_raw_send_with_media_uploads_an_attachment_captioned_and_replies_to_own_messages(
@@ -238,6 +238,17 @@ def test_dm_binding_without_a_channel_id_opens_the_dm_channel(client: Any, tenan
     assert [c.params["channel"] for c in posted(dc)] == [DM_CHANNEL_ID, DM_CHANNEL_ID]
 
 
+def test_a_dm_the_bot_cannot_post_into_falls_back_to_its_own_dm_with_the_user(client: Any, tenants: None,
+                                                                              dc: FakeDiscord) -> None:
+    private = "1320910480998500002"  # a user-installed app's DM between two users: interactions only
+    dc.add_channel(private, type=1, accessible=False)
+    bind_dm(chat_id=private)
+    status, answer = post(client, send(text="after the interaction expired"))
+    assert status == 200, answer
+    assert [(c.params["channel"], c.status) for c in posted(dc)] == [(private, 403), (DM_CHANNEL_ID, 200)]
+    assert answer["channelId"] == DM_CHANNEL_ID
+
+
 def test_guild_lock_refuses_a_channel_of_another_guild_before_posting(client: Any, tenants: None,
                                                                        dc: FakeDiscord) -> None:
     bind_guild()
@@ -264,7 +275,8 @@ def test_same_guild_other_channel_is_refused_and_a_thread_of_the_bound_channel_i
     assert [c.params["channel"] for c in posted(dc)] == [THREAD_ID] and answer["channelId"] == THREAD_ID
 
 
-def test_a_thread_bound_to_another_tenant_is_not_posted_into(client: Any, tenants: None, dc: FakeDiscord) -> None:
+def test_a_thread_bound_to_another_tenant_is_not_posted_into(client: Any, second_tenant: None,
+                                                             dc: FakeDiscord) -> None:
     bind_guild()
     bind("t2", outbound.thread_route_key(GUILD_ID, CHANNEL_ID, THREAD_ID), "agent:main:discord:channel:x",
          THREAD_ID, "channel")
@@ -294,18 +306,14 @@ def test_typing_posts_the_typing_indicator(client: Any, tenants: None, dc: FakeD
 
 
 # --- errors ---------------------------------------------------------------------------------------
-def test_route_rate_limit_is_provider_rate_limited_with_retry_after(client: Any, tenants: None,
-                                                                    dc: FakeDiscord) -> None:
+def test_route_and_global_rate_limits_are_provider_rate_limited_with_retry_after(
+        client: Any, tenants: None, dc: FakeDiscord) -> None:
     bind_guild()
     dc.throttle(4.2, route=POST_MESSAGE)
     status, answer = post(client, send(GUILD_SESSION, text="x"))
     assert (status, answer["code"], answer["retryAfterMs"]) == (502, "PROVIDER_RATE_LIMITED", 4200)
     assert answer["details"]["global"] is False and answer["details"]["scope"] == "user"
-
-
-def test_global_rate_limit_is_provider_rate_limited_too(client: Any, tenants: None, dc: FakeDiscord) -> None:
-    bind_guild()
-    dc.throttle(3.37, global_=True)
+    dc.throttle(3.37, global_=True)  # the global bucket, on typing this time
     status, answer = post(client, {"channel": "discord", "sessionKey": GUILD_SESSION}, path=TYPING)
     assert (status, answer["code"], answer["retryAfterMs"]) == (502, "PROVIDER_RATE_LIMITED", 3370)
     assert answer["details"]["global"] is True

@@ -3,19 +3,24 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import requests
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from muxctl.discord import COMMANDS, load_signing_key, normal_command, public_key_hex, same_commands
 from muxctl.discord_rest import FakeDiscord
-from tests.localstack import ROOT
+from tests.localstack import ROOT, free_port, wait_until
 from tests.muxctl.support import run, run_json
 
 FIXTURES = ROOT / "tests" / "fixtures" / "discord"
@@ -140,8 +145,6 @@ def verifying(public_hex: str) -> Verdict:
 def test_the_signing_key_forms() -> None:
     assert public_key_hex(load_signing_key(TEST_SEED)) == TEST_PUBLIC
     assert public_key_hex(load_signing_key(TEST_SEED + TEST_PUBLIC)) == TEST_PUBLIC
-    import base64
-
     assert public_key_hex(load_signing_key(base64.b64encode(bytes.fromhex(TEST_SEED)).decode())) == TEST_PUBLIC
 
 
@@ -178,3 +181,36 @@ def test_check_with_a_malformed_key_is_a_usage_error(endpoint: Callable[[Verdict
     url = endpoint(verifying(TEST_PUBLIC))
     result = run(["--url", url, "discord", "check", "--signing-key", "not-a-key"], ENV)
     assert result.exit_code == 2 and "--signing-key" in result.stderr
+
+
+# --- dev discord ----------------------------------------------------------------------------------
+def test_dev_discord_serves_the_stand_in_and_prints_what_the_mux_sends() -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MUX_", "DISCORD_"))}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "muxctl", "dev", "discord", "--port", str(port), "--bot-token", TOKEN,
+         "--channel", "555:777"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    base = f"http://127.0.0.1:{port}"
+
+    def listening() -> bool:
+        try:
+            return requests.get(f"{base}/_fake/calls", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    bot = {"Authorization": f"Bot {TOKEN}"}
+    try:
+        wait_until(listening, 15, "muxctl dev discord to listen")
+        assert requests.post(f"{base}/api/v10/channels/555/messages", json={"content": "hello there"},
+                             headers=bot, timeout=5).status_code == 200
+        assert requests.post(f"{base}/api/v10/channels/555/messages", json={"content": "x" * 2001},
+                             headers=bot, timeout=5).status_code == 400
+        edit = requests.patch(f"{base}/api/v10/webhooks/{APP}/unseen-token/messages/@original",
+                              json={"content": "notice"}, timeout=5)
+        assert edit.status_code == 200 and edit.json()["content"] == "notice"
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    assert "MUX_DISCORD_API_BASE_URL=" in out and TOKEN in out
+    assert 'POST /channels/{channel}/messages "hello there"' in out
+    assert "-> 400" in out and "Invalid Form Body" in out

@@ -152,6 +152,12 @@ def test_scripted_and_counting_rate_limits(dc: FakeDiscord) -> None:
     other = post(dc, f"/channels/{DM_CHANNEL_ID}/messages", {"content": "a"})
     assert statuses == [200, 200, 429] and other.status_code == 200
     assert other.headers["X-RateLimit-Remaining"] == "1"
+    dc.limit_global(1, 60)
+    assert post(dc, f"/channels/{CHANNEL_ID}/typing", None).status_code == 204
+    resp = post(dc, "/users/@me/channels", {"recipient_id": USER_ID})
+    assert (resp.status_code, resp.json()["global"], resp.headers["X-RateLimit-Global"]) == (429, True, "true")
+    ix = dc.new_interaction(DM_CHANNEL_ID)  # interaction routes are not bot-token calls: no global limit
+    assert post(dc, f"/interactions/{ix.id}/{ix.token}/callback", {"type": 5}, {}).status_code == 204
 
 
 def test_multipart_attachments_and_their_size_limit(dc: FakeDiscord) -> None:
@@ -186,10 +192,18 @@ def test_commands_bulk_overwrite_validated_and_ids_kept(dc: FakeDiscord) -> None
     assert err.value.code == 50001
 
 
+def test_unknown_routes_are_404_and_recorded(dc: FakeDiscord) -> None:
+    resp = requests.post(f"{dc.base_url}/guilds/1/bans/2", headers=BOT, timeout=5)
+    assert (resp.status_code, resp.json()["message"]) == (404, "404: Not Found")
+    assert [(c.route, c.status) for c in dc.calls()] == [("POST ?", 404)]
+
+
 def test_gateway_bot_and_me(dc: FakeDiscord) -> None:
     answer = requests.get(f"{dc.base_url}/gateway/bot", headers=BOT, timeout=5).json()
     assert answer["url"] == dc.gateway_url and answer["shards"] == 1
     assert set(answer["session_start_limit"]) == {"total", "remaining", "reset_after", "max_concurrency"}
+    assert requests.get(f"{dc.base_url}/gateway/bot", timeout=5).status_code == 401
+    assert requests.get(f"{dc.base_url}/gateway", timeout=5).json() == {"url": dc.gateway_url}
     assert api.get_me()["id"] == APPLICATION_ID
 
 

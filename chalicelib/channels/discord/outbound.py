@@ -76,6 +76,7 @@ THREAD_TYPES = frozenset({10, 11, 12})
 _IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
 _WEBHOOK_FIELDS = ("content", "embeds", "allowed_mentions", "components", "attachments", "poll", "flags", "tts")
 _EDIT_FIELDS = ("content", "embeds", "allowed_mentions", "components", "attachments", "poll")
+_COUNTED = frozenset({api.UNKNOWN_CHANNEL, api.MISSING_ACCESS, api.CANNOT_DM, api.INVALID_FORM_BODY, 50013})
 _dm_channels: dict[str, str] = {}  # user id → the bot's DM channel with them (Discord returns the same one)
 
 T = TypeVar("T")
@@ -459,7 +460,8 @@ class _Send:
         try:
             return self._deliver(message)
         except api.DiscordApiError as exc:
-            observability.count("DiscordApiErrors", reason=str(exc.code) if exc.code else str(exc.status))
+            reason = str(exc.code) if exc.code in _COUNTED else ("429" if exc.status == 429 else "other")
+            observability.count("DiscordApiErrors", reason=reason)
             raise api.provider_error(exc) from None
 
     def _deliver(self, message: Message) -> str:
