@@ -20,7 +20,7 @@ def main() -> int:
     # discord.py's DEBUG/INFO lines can include raw frames; keep them out unless asked for explicitly.
     logging.getLogger("discord").setLevel(max(logging.INFO, logging.getLevelName(settings.log_level)))
     # The relay never joins voice channels; discord.py's start-up warnings about voice libraries are noise here.
-    logging.getLogger("discord.client").addFilter(lambda record: "voice will NOT be supported" not in record.getMessage())
+    logging.getLogger("discord.client").addFilter(lambda rec: "voice will NOT be supported" not in rec.getMessage())
     return asyncio.run(service.serve(settings))
 
 

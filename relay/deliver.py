@@ -130,7 +130,7 @@ class Deliverer:
             async with session.post(self.url, data=body, headers=headers,
                                     timeout=aiohttp.ClientTimeout(total=self.timeout)) as response:
                 return response.status, (await response.text(errors="replace"))[:500]
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
     def _settle(self, record: Record, status: int | None, answer: str) -> None:

@@ -1,4 +1,4 @@
-"""GET /health: 200 while the relay holds the gateway and can spool, 503 when disconnected too long or the spool is full."""
+"""GET /health: 200 while the relay holds the gateway and can spool; 503 when disconnected too long or spool full."""
 
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ async def _hold_gateway(settings: RelaySettings, spool: Spool, state: GatewaySta
             raise FatalGatewayError(
                 "Discord refused the intents (close code 4014): enable the Message Content intent for the bot in the "
                 "Developer Portal, or drop MESSAGE_CONTENT from MUX_RELAY_INTENTS") from None
-        except (discord.DiscordException, aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, discord.DiscordException, aiohttp.ClientError, OSError) as exc:
             failures += 1
             delay = min(settings.retry_max_delay_sec, settings.retry_base_delay_sec * 2 ** min(failures - 1, 30))
             delay *= random.uniform(0.5, 1.0)

@@ -160,7 +160,8 @@ class FakeGateway:
         await ws.prepare(request)
         conn = Connection(ws, request.path, zlib.compressobj() if query.get("compress") else None)
         self.paths.append(request.path)
-        await self._send(conn, {"op": 10, "s": None, "t": None, "d": {"heartbeat_interval": self.heartbeat_interval_ms}})
+        hello = {"heartbeat_interval": self.heartbeat_interval_ms}
+        await self._send(conn, {"op": 10, "s": None, "t": None, "d": hello})
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 continue
@@ -178,7 +179,8 @@ class FakeGateway:
         return ws
 
     async def _identify(self, conn: Connection, data: dict[str, Any]) -> None:
-        self.identifies.append({k: v for k, v in data.items() if k != "token"} | {"token_ok": data.get("token") == self.token})
+        recorded = {k: v for k, v in data.items() if k != "token"}
+        self.identifies.append(recorded | {"token_ok": data.get("token") == self.token})
         if data.get("token") != self.token:
             await conn.ws.close(code=4004, message=b"Authentication failed.")
             return

@@ -54,8 +54,8 @@ def test_each_message_create_is_posted_unchanged_and_signed(tmp_path: Path, gate
         def spaced(seq: int) -> str:  # formatting no serialiser would reproduce: the bytes must pass untouched
             data = {"id": "1516365173227651080", "channel_id": "1320910480998531083", "content": "héllo 🎉 «ok»\n",
                     "author": {"id": "412345678901234567", "username": "carol.dev"}, "attachments": []}
-            return '{ "op":0,\n "s": %d, "t" :"MESSAGE_CREATE", "d": %s }' % (seq, json.dumps(data, indent=2,
-                                                                                             ensure_ascii=False))
+            spread = json.dumps(data, indent=2, ensure_ascii=False)
+            return '{ "op":0,\n "s": ' + str(seq) + ', "t" :"MESSAGE_CREATE", "d": ' + spread + " }"
 
         first = gateway.dispatch("MESSAGE_CREATE", None, frame=spaced)
         second = gateway.message_create(channel_id="1320910480998531083", content="plain")
