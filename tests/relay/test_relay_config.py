@@ -51,3 +51,25 @@ def test_the_lambda_app_neither_imports_nor_ships_the_relay() -> None:
     assert out.stdout.strip() == "[]"
     lambda_requirements = (root / "requirements.txt").read_text().lower()
     assert "discord" not in lambda_requirements and "aiohttp" not in lambda_requirements
+
+
+def test_the_readme_relay_table_lists_exactly_the_variables_the_relay_reads() -> None:
+    import re
+    from pathlib import Path
+
+    import relay.config
+
+    root = Path(__file__).resolve().parents[2]
+    section = (root / "README.md").read_text().split("\n## Discord gateway relay\n", 1)[1].split("\n## ", 1)[0]
+    table = {m.group(1): m.group(2).strip() for m in re.finditer(r"^\| `([A-Z0-9_]+)` \| ([^|]+) \|", section, re.M)}
+    read = set(re.findall(r'"((?:MUX|DISCORD)_[A-Z0-9_]+)"', Path(relay.config.__file__).read_text()))
+    assert len(read) == 15 and sorted(table) == sorted(read)
+    defaults = load(BASE)
+    for name, value in (("MUX_RELAY_SPOOL_MAX_EVENTS", defaults.spool_max_events),
+                        ("MUX_RELAY_HEALTH_PORT", defaults.health_port),
+                        ("MUX_RELAY_HEALTH_GRACE_SEC", defaults.health_grace_sec),
+                        ("MUX_RELAY_RETRY_BASE_DELAY_SEC", defaults.retry_base_delay_sec),
+                        ("MUX_RELAY_RETRY_MAX_DELAY_SEC", defaults.retry_max_delay_sec),
+                        ("MUX_RELAY_POST_TIMEOUT_SEC", defaults.post_timeout_sec),
+                        ("MUX_RELAY_CONCURRENCY", defaults.concurrency)):
+        assert table[name].startswith(f"`{value:g}`"), name
