@@ -14,7 +14,7 @@ import discord
 from relay import health
 from relay.config import RelaySettings
 from relay.deliver import Deliverer
-from relay.gateway import GatewayState, RelayClient, configure_endpoints
+from relay.gateway import GatewayState, RelayClient, configure_library
 from relay.spool import Spool
 
 log = logging.getLogger("relay")
@@ -24,6 +24,26 @@ class FatalGatewayError(Exception):
     """Discord refused the bot's configuration; retrying cannot help."""
 
 
+# Gateway close codes that no reconnect can fix (https://discord.com/developers/docs/topics/opcodes-and-status-codes).
+FATAL_CLOSE_CODES = {
+    4004: "authentication failed (DISCORD_BOT_TOKEN)",
+    4010: "invalid shard",
+    4011: "sharding required (the relay holds one shard; bots in 2,500+ guilds need more)",
+    4012: "invalid API version",
+    4013: "invalid intents (MUX_RELAY_INTENTS)",
+}
+
+
+def _retry(settings: RelaySettings, state: GatewayState, failures: int, exc: BaseException) -> float:
+    delay: float = min(settings.retry_max_delay_sec, settings.retry_base_delay_sec * 2.0 ** min(failures - 1, 30))
+    delay *= random.uniform(0.5, 1.0)
+    text = f"gateway start failed ({type(exc).__name__}: {exc}); retrying in {delay:.2f} s"
+    state.note_error(text)
+    state.set_connected(False)
+    log.warning("%s", text)
+    return delay
+
+
 async def _hold_gateway(settings: RelaySettings, spool: Spool, state: GatewayState, deliverer: Deliverer) -> None:
     """Keep a gateway client running; a failed start (Discord unreachable) is retried with backoff, forever."""
     failures = 0
@@ -31,29 +51,28 @@ async def _hold_gateway(settings: RelaySettings, spool: Spool, state: GatewaySta
         client = RelayClient(settings, spool, state, deliverer.wake)
         try:
             await client.start(settings.bot_token)
-            return
+            raise RuntimeError("the gateway client stopped")  # discord.py gave up; a fresh client takes over
         except discord.LoginFailure:
             raise FatalGatewayError("Discord rejected DISCORD_BOT_TOKEN (401 on login)") from None
         except discord.PrivilegedIntentsRequired:
             raise FatalGatewayError(
                 "Discord refused the intents (close code 4014): enable the Message Content intent for the bot in the "
                 "Developer Portal, or drop MESSAGE_CONTENT from MUX_RELAY_INTENTS") from None
-        except (TimeoutError, discord.DiscordException, aiohttp.ClientError, OSError) as exc:
-            failures += 1
-            delay = min(settings.retry_max_delay_sec, settings.retry_base_delay_sec * 2 ** min(failures - 1, 30))
-            delay *= random.uniform(0.5, 1.0)
-            text = f"gateway start failed ({type(exc).__name__}: {exc}); retrying in {delay:.1f} s"
-            state.note_error(text)
-            state.set_connected(False)
-            log.warning("%s", text)
+        except discord.ConnectionClosed as exc:
+            if exc.code in FATAL_CLOSE_CODES:
+                raise FatalGatewayError(f"Discord closed the gateway with {exc.code}: {FATAL_CLOSE_CODES[exc.code]}"
+                                        ) from None
+            delay = _retry(settings, state, failures := failures + 1, exc)
+        except Exception as exc:  # Discord unreachable, or discord.py failing on a first connection: retried
+            delay = _retry(settings, state, failures := failures + 1, exc)
         finally:
             with contextlib.suppress(Exception):
-                await client.close()
+                await client.suspend()
         await asyncio.sleep(delay)
 
 
 async def serve(settings: RelaySettings) -> int:
-    configure_endpoints(settings)
+    configure_library(settings)
     spool = Spool(settings.spool_dir, settings.spool_max_events)
     state = GatewayState()
     deliverer = Deliverer(

@@ -14,7 +14,8 @@ must carry ``v=10&encoding=json``, and ``compress=zlib-stream`` makes every fram
 connection, each ending in a Z_SYNC_FLUSH (``00 00 ff ff``); HELLO (op 10) first; IDENTIFY (op 2) with the bot token
 (a wrong one closes with 4004) opens a new session answered by READY (session_id, ``resume_gateway_url``, the bot
 user); RESUME (op 6) must name a known session and a sequence number the gateway has sent, is answered by replaying
-every dispatch after it and RESUMED, otherwise by INVALID_SESSION (op 9, ``false``); HEARTBEAT (op 1) → ACK (op 11).
+every dispatch after it and RESUMED, otherwise by INVALID_SESSION (op 9, ``false``); HEARTBEAT (op 1) → ACK (op 11);
+a client closing with 1000 or 1001 ends its session (it can no longer be resumed), any other close keeps it.
 Dispatches for a session are kept while the client is away (as Discord buffers them for resuming), so an event
 dispatched while the connection is down arrives on RESUME. Every IDENTIFY and RESUME is recorded.
 """
@@ -69,6 +70,7 @@ class FakeGateway:
         self.paths: list[str] = []
         self.rest_calls: list[str] = []
         self.heartbeats = 0
+        self.close_codes: list[int | None] = []
         self.sessions: dict[str, Session] = {}
         self._current: Connection | None = None
         self._session: Session | None = None
@@ -176,6 +178,9 @@ class FakeGateway:
                 await self._resume(conn, payload["d"])
         if self._current is conn:
             self._current = None
+        self.close_codes.append(ws.close_code)
+        if ws.close_code in (1000, 1001) and conn.session is not None:
+            self.sessions.pop(conn.session.id, None)  # Discord ends a session its client closes with 1000/1001
         return ws
 
     async def _identify(self, conn: Connection, data: dict[str, Any]) -> None:

@@ -131,8 +131,32 @@ def test_a_restarted_relay_delivers_what_its_spool_holds(tmp_path: Path, gateway
     with FakeMux(port=mux_port) as mux, relay_for(tmp_path, gateway, mux.url) as second:
         assert "holds 3 undelivered events" in second.log()
         assert wait_bodies(mux, 3, "the spooled events") == [s.encode() for s in sent]
+        # it resumed after the last message it had spooled: Discord replays none of them again
+        wait_until(lambda: gateway.resumes, timeout=10, what="a RESUME")
+        assert gateway.resumes[0]["seq"] == 4 and len(gateway.identifies) == 1
         wait_until(lambda: health(second)["spoolDepth"] == 0, timeout=5, what="an empty spool")
         assert second.stop() == 0
+
+
+def test_a_redeployed_relay_resumes_the_session_and_gets_what_was_sent_meanwhile(
+        tmp_path: Path, gateway: FakeGateway, mux: FakeMux) -> None:
+    with relay_for(tmp_path, gateway, mux.url) as first:
+        wait_until(gateway.connected, timeout=10, what="the relay to IDENTIFY")
+        session_id = next(iter(gateway.sessions))
+        sent = [gateway.message_create(channel_id="4", content="before the redeploy")]
+        wait_bodies(mux, 1, "the first message")
+        assert first.stop() == 0
+    assert gateway.close_codes == [4000] and not gateway.connected()  # closed so that the session stays resumable
+    sent += [gateway.message_create(channel_id="4", content=f"while no relay runs {i}") for i in range(2)]
+    with relay_for(tmp_path, gateway, mux.url) as second:
+        wait_until(lambda: gateway.resumes, timeout=10, what="a RESUME")
+        assert gateway.resumes[0] == {"session_id": session_id, "seq": 2, "path": "/resume-gateway", "token_ok": True}
+        assert wait_bodies(mux, 3, "the messages sent meanwhile") == [s.encode() for s in sent]
+        assert len(gateway.identifies) == 1
+        sent.append(gateway.message_create(channel_id="4", content="own?", author_id=BOT_USER_ID))
+        sent.append(gateway.message_create(channel_id="4", content="after"))
+        assert wait_bodies(mux, 4, "the next message")[3] == sent[-1].encode()  # own message skipped without READY
+        assert health(second)["resumed"] == 1
 
 
 def test_dropped_connection_is_resumed_and_nothing_is_lost(tmp_path: Path, gateway: FakeGateway,
