@@ -27,6 +27,8 @@ class Feature:
 
 FEATURES: tuple[Feature, ...] = (
     Feature("Telegram", "telegram_bot_token", ("telegram_webhook_secret",), "to verify Telegram's webhook calls"),
+    # The relay secret is optional: without the relay, Discord works through slash commands alone (CONTRACT §9).
+    Feature("Discord", "discord_bot_token", ("discord_public_key",), "to verify Discord's interaction calls"),
     Feature(
         "WhatsApp",
         "whatsapp_access_token",

@@ -320,6 +320,13 @@ class LocalStack:
         how = "restored from" if self.restored else "new, kept in"
         return f"{how} {self.state_dir} (make run-fresh starts empty)"
 
+    def _discord_line(self) -> str:
+        s = self.settings
+        if not s.discord_enabled:
+            return "disabled (set DISCORD_BOT_TOKEN and DISCORD_PUBLIC_KEY)"
+        relay = "relay accepted" if s.discord_relay_secret else "no relay secret: slash commands only"
+        return f"enabled, API base {s.discord_api_base_url}, {relay}"
+
     def describe(self) -> str:
         assert self.resources is not None
         s = self.settings
@@ -341,6 +348,7 @@ class LocalStack:
             f"  state           {self._state_line()}",
             f"  admin token     {token}",
             f"  telegram        {telegram}",
+            f"  discord         {self._discord_line()}",
             f"  queue poller    running ({QUEUE_HANDLER}, batches of 10, long poll 1 s)",
             "",
             "Try:",

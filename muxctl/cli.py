@@ -15,6 +15,7 @@ import click
 from muxctl import __version__
 from muxctl.commands.check import check
 from muxctl.commands.dev import dev
+from muxctl.commands.discord import discord
 from muxctl.commands.dlq import dlq
 from muxctl.commands.instances import instances, render
 from muxctl.commands.openclaw import openclaw_group
@@ -139,7 +140,8 @@ def describe_health(admin: dict[str, Any]) -> list[str]:
     return [f"{k + ':':<{width}}{v}" for k, v in rows]
 
 
-for command in (tenant, openclaw_group, pair, bindings, telegram, whatsapp, simulate, dev, dlq, check, instances):
+for command in (tenant, openclaw_group, pair, bindings, telegram, whatsapp, discord, simulate, dev, dlq, check,
+                instances):
     cli.add_command(command)
 openclaw_group.add_command(render)
 

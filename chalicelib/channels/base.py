@@ -231,10 +231,11 @@ class InboundMessage:
 
     `kind` is "message" (content a user sent) or "callback" (a press on a button of a message the bot sent,
     which the platform wants acknowledged). `route_candidates` are the routes a binding may sit on, most
-    specific first; `route_key` is the one a claim binds. `thread_id`: a thread inside a chat-scoped route
-    that gets its own session key (and session route) under the chat's binding. `command` is already None
-    when addressed to another bot. `refs`: message references the tenant may act on once forwarded (edit,
-    react, reply). `native` is the channel's own parsed form, for the receiver's use only.
+    specific first; `route_key` is the one a claim binds (`claim_route`, else the most specific one).
+    `thread_id`: a thread inside a chat-scoped route that gets its own session key (and session route) under
+    the chat's binding. `command` is already None when addressed to another bot. `refs`: message references
+    the tenant may act on once forwarded (edit, react, reply). `native` is the channel's own parsed form, for
+    the receiver's use only.
     """
 
     channel: str
@@ -256,10 +257,12 @@ class InboundMessage:
     service: bool = False  # a platform note about the chat itself (not forwarded)
     # The reference a typing indicator names on this route once forwarded (WhatsApp: the newest message).
     typing_ref: str | None = None
+    # The route a claim binds when it is not the most specific one (a Discord thread binds its parent channel).
+    claim_route: str | None = None
 
     @property
     def route_key(self) -> str:
-        return self.route_candidates[0]
+        return self.claim_route or self.route_candidates[0]
 
 
 @dataclass(frozen=True)

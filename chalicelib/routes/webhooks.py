@@ -161,6 +161,110 @@ def whatsapp_webhook() -> Any:
     return {"ok": True}
 
 
+@endpoint(
+    bp,
+    "/v1/webhooks/discord/interactions",
+    ["POST"],
+    summary="Discord interactions endpoint (Ed25519: X-Signature-Ed25519 over X-Signature-Timestamp + body)",
+    auth="platform",
+    errors=(400, 401, 404, 413, 503),
+)
+def discord_interactions() -> Any:
+    from chalicelib.channels.base import UnusableEventError, check_payload
+    from chalicelib.channels.discord import commands, verify
+    from chalicelib.channels.discord import inbound as discord
+
+    settings = get_settings()
+    if not settings.discord_enabled:
+        raise NotFoundError("Discord is not enabled on this mux.", code="CHANNEL_DISABLED")
+    body = raw_body(bp)
+    headers = bp.current_request.headers
+    problem = verify.interaction_problem(body, headers.get("x-signature-ed25519"), headers.get("x-signature-timestamp"),
+                                         settings.require("discord_public_key"), now_s=time.time())
+    if problem is not None:
+        # Discord probes the endpoint with bad signatures and removes one that accepts them.
+        observability.count("AuthFailures", route="webhook", channel="discord", reason=problem)
+        raise UnauthorizedError("The interaction signature is missing, wrong or stale.")
+    try:
+        payload = json_object(body)
+        check_payload(payload)
+        answer = commands.immediate(payload)
+        if answer is not None:
+            return answer
+        msg = discord.parse(payload)
+    except RecursionError:
+        _unusable("too_deep", [], channel="discord")
+        return commands.UNUSABLE
+    except UnusableEventError as exc:
+        _unusable(exc.reason, exc.fields, channel="discord")
+        return commands.UNUSABLE
+    if msg is None or discord.is_dispatch(payload):
+        _unusable("not_an_interaction", [], channel="discord")
+        return commands.UNUSABLE
+    if not _queue_discord(msg, payload):
+        return commands.UNUSABLE
+    return commands.deferred(msg)
+
+
+@endpoint(
+    bp,
+    "/v1/webhooks/discord/gateway",
+    ["POST"],
+    summary="Discord gateway relay: MESSAGE_CREATE dispatches (X-Mux-Timestamp, X-Mux-Signature HMAC-SHA256)",
+    auth="platform",
+    errors=(400, 401, 404, 413, 503),
+)
+def discord_gateway() -> Any:
+    from chalicelib.channels.base import UnusableEventError, check_payload
+    from chalicelib.channels.discord import inbound as discord
+    from chalicelib.channels.discord import verify
+
+    settings = get_settings()
+    if not settings.discord_enabled:
+        raise NotFoundError("Discord is not enabled on this mux.", code="CHANNEL_DISABLED")
+    # Without the secret nothing can be verified: 503 NOT_CONFIGURED, so the relay keeps what it holds.
+    secret = settings.require("discord_relay_secret")
+    body = raw_body(bp)
+    headers = bp.current_request.headers
+    problem = verify.relay_problem(body, headers.get("x-mux-signature"), headers.get("x-mux-timestamp"), secret,
+                                   now_s=time.time())
+    if problem is not None:
+        observability.count("AuthFailures", route="webhook", channel="discord", reason=problem)
+        raise UnauthorizedError("The relay signature is missing, wrong or stale.")
+    try:
+        payload = json_object(body)
+        check_payload(payload)
+        if not discord.is_dispatch(payload):
+            raise UnusableEventError("not_a_dispatch", ["t", "d"])
+        msg = discord.parse(payload)
+    except RecursionError:
+        return _unusable("too_deep", [], channel="discord")
+    except UnusableEventError as exc:
+        return _unusable(exc.reason, exc.fields, channel="discord")
+    if msg is None:
+        # Other dispatches, bots' and webhooks' messages, service messages (joins, pins, thread created …).
+        observability.count("UpdatesIgnored", channel="discord")
+        return {"ok": True, "ignored": True}
+    if not _queue_discord(msg, payload):
+        return {"ok": True, "ignored": True}
+    return {"ok": True}
+
+
+def _queue_discord(msg: Any, payload: dict[str, Any]) -> bool:
+    """Queue a Discord event, grouped by the channel or thread it happened in (its order kept); False when it
+    is too big for the queue (counted as unusable). 503 when the queue fails."""
+    from chalicelib.models import QueuedEvent
+
+    event = QueuedEvent(eventId=msg.event_id, channel="discord", routeKey=msg.route_candidates()[0],
+                        receivedAtMs=int(time.time() * 1000), payload=payload)
+    if len(event.model_dump_json().encode("utf-8")) > QUEUE_MESSAGE_MAX_BYTES:
+        _unusable("too_large", [], channel="discord")
+        return False
+    observability.log_keys(event_id=event.eventId, route_key=event.routeKey)
+    _enqueue(event)
+    return True
+
+
 def _report_statuses(statuses: list[dict[str, Any]]) -> None:
     """Delivery statuses of what the mux sent: acknowledged, never forwarded; a failure is logged and counted
     by Meta's error code (131047: the 24-hour window closed, a template is needed)."""

@@ -61,6 +61,13 @@ def latest_inbound_item(route_key: str, ref: str, tenant_id: str, now_ms: int) -
 
 def latest_inbound(route_key: str, tenant_id: str, now_ms: int) -> str | None:
     """The platform reference of the newest message forwarded from `route_key` to `tenant_id`, within the TTL."""
+    found = latest_inbound_at(route_key, tenant_id, now_ms)
+    return found[0] if found is not None else None
+
+
+def latest_inbound_at(route_key: str, tenant_id: str, now_ms: int) -> tuple[str, int] | None:
+    """`latest_inbound` and when it was forwarded (ms): Discord answers an interaction through its token only
+    while the token lives (15 minutes)."""
     found = table.get(table.message_key(route_key, LATEST_INBOUND_REF))
     if (
         found is None
@@ -69,4 +76,4 @@ def latest_inbound(route_key: str, tenant_id: str, now_ms: int) -> str | None:
         or not found.get("latestRef")
     ):
         return None
-    return str(found["latestRef"])
+    return str(found["latestRef"]), int(found.get("recordedAtMs", 0))

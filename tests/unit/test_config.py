@@ -119,3 +119,17 @@ def test_dedupe_retention_covers_whatsapps_week_of_redeliveries(clean_env):
     config.reset_settings()
     with pytest.raises(ConfigurationError, match="MUX_DEDUPE_TTL_SEC"):
         config.get_settings()
+
+
+def test_discord_half_configured_names_the_public_key_and_the_relay_secret_is_optional(clean_env):
+    clean_env.setenv("DISCORD_BOT_TOKEN", "bot-token")
+    config.reset_settings()
+    assert config.get_settings().configuration_problems() == [
+        "DISCORD_PUBLIC_KEY is not set: Discord is on (DISCORD_BOT_TOKEN is set) and needs it to verify "
+        "Discord's interaction calls."]
+    clean_env.setenv("DISCORD_PUBLIC_KEY", "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+    config.reset_settings()
+    settings = config.get_settings()
+    assert settings.configuration_problems() == [] and settings.discord_enabled  # slash commands alone
+    with pytest.raises(ConfigurationError, match="MUX_DISCORD_RELAY_SECRET"):
+        settings.require("discord_relay_secret")
