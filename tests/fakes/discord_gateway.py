@@ -27,6 +27,7 @@ import itertools
 import json
 import secrets
 import threading
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,8 +63,10 @@ class Connection:
 
 
 class FakeGateway:
-    def __init__(self, token: str = "test-bot-token", heartbeat_interval_ms: int = 45000) -> None:
+    def __init__(self, token: str = "test-bot-token", heartbeat_interval_ms: int = 45000,
+                 bot_user_id: str = BOT_USER_ID) -> None:
         self.token = token
+        self.bot_user = BOT_USER | {"id": bot_user_id}
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.identifies: list[dict[str, Any]] = []
         self.resumes: list[dict[str, Any]] = []
@@ -74,7 +77,7 @@ class FakeGateway:
         self.sessions: dict[str, Session] = {}
         self._current: Connection | None = None
         self._session: Session | None = None
-        self._ids = itertools.count(1516365173227651079)
+        self._ids = itertools.count()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="fake-discord-gateway", daemon=True)
         self._lock = threading.Lock()
@@ -127,14 +130,14 @@ class FakeGateway:
     async def _me(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
             return _json({"message": "401: Unauthorized", "code": 0}, status=401)
-        return _json(BOT_USER)
+        return _json(self.bot_user)
 
     async def _application(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
             return _json({"message": "401: Unauthorized", "code": 0}, status=401)
         return _json({
             "id": APPLICATION_ID, "name": "Mux", "description": "", "icon": None, "bot_public": True,
-            "bot_require_code_grant": False, "owner": BOT_USER, "verify_key": "0" * 64, "flags": 0,
+            "bot_require_code_grant": False, "owner": self.bot_user, "verify_key": "0" * 64, "flags": 0,
             "summary": "", "team": None, "interactions_endpoint_url": None,
         })
 
@@ -195,7 +198,8 @@ class FakeGateway:
         self._session = session
         self._current = conn
         await self._dispatch(session, "READY", {
-            "v": 10, "user": BOT_USER, "guilds": [], "session_id": session.id, "resume_gateway_url": self.resume_url,
+            "v": 10, "user": self.bot_user, "guilds": [], "session_id": session.id,
+            "resume_gateway_url": self.resume_url,
             "application": {"id": APPLICATION_ID, "flags": 0}, "private_channels": [], "relationships": [],
         })
 
@@ -237,10 +241,14 @@ class FakeGateway:
             return await self._dispatch(self._session, kind, data, text)
         return str(self._call(go()))
 
+    def snowflake(self) -> str:
+        """A fresh Discord id: milliseconds since Discord's epoch (2015) in the top bits, so its time is now."""
+        return str(((int(time.time() * 1000) - 1_420_070_400_000) << 22) | (next(self._ids) & 0xFFF))
+
     def message_create(self, *, channel_id: str, content: str, author_id: str = "412345678901234567",
                        guild_id: str | None = None) -> str:
         """A MESSAGE_CREATE as Discord writes it (non-ASCII kept raw, Discord's key order); returns the frame text."""
-        message_id = str(next(self._ids))
+        message_id = self.snowflake()
         data: dict[str, Any] = {
             "type": 0, "tts": False, "timestamp": "2026-06-16T08:53:50.000000+00:00", "pinned": False,
             "nonce": message_id, "mentions": [], "mention_roles": [], "mention_everyone": False,
@@ -252,6 +260,8 @@ class FakeGateway:
         }
         if guild_id is not None:
             data["guild_id"] = guild_id
+            data["member"] = {"roles": [], "nick": None, "joined_at": "2025-11-02T18:04:11.512000+00:00",
+                              "deaf": False, "mute": False, "flags": 0, "pending": False}
         return self.dispatch("MESSAGE_CREATE", data)
 
     def drop(self) -> None:
