@@ -128,5 +128,12 @@ def load(env: Mapping[str, str] | None = None) -> RelaySettings:
         retry_max_delay_sec=max_delay,
         post_timeout_sec=_number(env, "MUX_RELAY_POST_TIMEOUT_SEC", 10.0, minimum=0.1, integer=False),
         concurrency=int(_number(env, "MUX_RELAY_CONCURRENCY", 4, minimum=1, integer=True)),
-        log_level=(env.get("MUX_RELAY_LOG_LEVEL", "").strip() or "INFO").upper(),
+        log_level=_log_level(env.get("MUX_RELAY_LOG_LEVEL", "")),
     )
+
+
+def _log_level(raw: str) -> str:
+    level = raw.strip().upper() or "INFO"
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(f"MUX_RELAY_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {raw!r}")
+    return level

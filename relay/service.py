@@ -15,7 +15,7 @@ from relay import health
 from relay.config import RelaySettings
 from relay.deliver import Deliverer
 from relay.gateway import GatewayState, RelayClient, configure_library
-from relay.spool import Spool
+from relay.spool import Spool, SpoolBusy
 
 log = logging.getLogger("relay")
 
@@ -73,7 +73,11 @@ async def _hold_gateway(settings: RelaySettings, spool: Spool, state: GatewaySta
 
 async def serve(settings: RelaySettings) -> int:
     configure_library(settings)
-    spool = Spool(settings.spool_dir, settings.spool_max_events)
+    try:
+        spool = Spool(settings.spool_dir, settings.spool_max_events)
+    except (SpoolBusy, OSError) as exc:
+        log.error("relay cannot start: %s", exc)
+        return 2
     state = GatewayState()
     deliverer = Deliverer(
         spool,
@@ -90,8 +94,14 @@ async def serve(settings: RelaySettings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    runner = await health.start(state, spool, deliverer, host=settings.health_host, port=settings.health_port,
-                                grace_sec=settings.health_grace_sec)
+    try:
+        runner = await health.start(state, spool, deliverer, host=settings.health_host, port=settings.health_port,
+                                    grace_sec=settings.health_grace_sec)
+    except OSError as exc:
+        log.error("relay cannot start: /health on %s:%d: %s (MUX_RELAY_HEALTH_HOST / MUX_RELAY_HEALTH_PORT)",
+                  settings.health_host, settings.health_port, exc)
+        spool.close()
+        return 2
     log.info("relay up: posting to %s, /health on %s:%d", settings.webhook_url, settings.health_host,
              settings.health_port)
     code = 0

@@ -22,6 +22,7 @@ refused, and the caller logs it and counts it (the gateway cannot be told to res
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from collections import OrderedDict
@@ -37,6 +38,10 @@ COMPACT_EMPTY_BYTES = 1 << 20  # an emptied spool is truncated once its log has 
 
 class SpoolFull(Exception):
     """The spool holds its maximum number of undelivered events."""
+
+
+class SpoolBusy(Exception):
+    """Another relay holds the spool directory."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,13 @@ class Spool:
         self._done_lines = 0
         self._next_id = 1
         directory.mkdir(parents=True, exist_ok=True)
+        # Two processes appending to one spool would interleave and each deliver the other's events: one owner only.
+        self._lock = (directory / "lock").open("ab")
+        try:
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise SpoolBusy(f"spool directory {directory} is in use by another relay (MUX_RELAY_SPOOL_DIR)") from None
         self._load()
         self._events = (directory / EVENTS).open("ab")
         self._done = (directory / DONE).open("ab")
@@ -175,3 +187,4 @@ class Spool:
     def close(self) -> None:
         self._events.close()
         self._done.close()
+        self._lock.close()

@@ -28,6 +28,7 @@ def test_a_missing_required_variable_is_named(missing: str) -> None:
     ({"MUX_RELAY_HEALTH_PORT": "abc"}, "MUX_RELAY_HEALTH_PORT"),
     ({"MUX_RELAY_INTENTS": "GUILDS,NOPE"}, "MUX_RELAY_INTENTS"),
     ({"MUX_PUBLIC_URL": "mux.example"}, "MUX_PUBLIC_URL"),
+    ({"MUX_RELAY_LOG_LEVEL": "LOUD"}, "MUX_RELAY_LOG_LEVEL"),
     ({"MUX_RELAY_RETRY_BASE_DELAY_SEC": "5", "MUX_RELAY_RETRY_MAX_DELAY_SEC": "1"}, "MUX_RELAY_RETRY_MAX_DELAY_SEC"),
 ])
 def test_malformed_values_are_named(env: dict[str, str], name: str) -> None:

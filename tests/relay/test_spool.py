@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from relay.spool import DONE, EVENTS, REJECTED, Spool, SpoolFull
+from relay.spool import DONE, EVENTS, REJECTED, Spool, SpoolBusy, SpoolFull
 
 
 def bodies(spool: Spool) -> list[str]:
@@ -60,6 +60,7 @@ def test_rejected_records_are_dead_lettered_with_the_answer(tmp_path: Path) -> N
     assert spool.depth == 0
     letter = json.loads((tmp_path / REJECTED).read_text())
     assert (letter["status"], letter["body"], letter["message"]) == (400, "body", "m")
+    spool.close()
     assert bodies(Spool(tmp_path, 5)) == []
 
 
@@ -74,3 +75,11 @@ def test_compaction_keeps_pending_records_and_ids_never_repeat(tmp_path: Path) -
     again = Spool(tmp_path, 100)
     assert bodies(again) == ["e0", "e2", "e4"]
     assert again.append("e6", "c", "6").id > records[4].id
+
+
+def test_one_relay_per_spool_directory(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, 5)
+    with pytest.raises(SpoolBusy, match="in use by another relay"):
+        Spool(tmp_path, 5)
+    spool.close()
+    Spool(tmp_path, 5).close()
