@@ -18,6 +18,7 @@ means replayed messages, which the mux drops as duplicates.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -47,23 +48,27 @@ class SavedSession:
 
 
 class SessionFile:
-    """session.json: the gateway session a restarted relay resumes."""
+    """session.json: the gateway session a restarted relay resumes (only with the bot token that opened it)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, token: str) -> None:
         self.path = path
+        # A digest, not the token: tells whether the session is this bot's (a session never survives a token change).
+        self._bot = hashlib.sha256(token.encode()).hexdigest()[:16]
 
     def load(self) -> SavedSession | None:
         try:
             data = json.loads(self.path.read_text())
+            if data.get("bot") != self._bot:
+                return None
             return SavedSession(str(data["session_id"]), str(data["resume_url"]), int(data["seq"]))
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return None
 
     def save(self, session: SavedSession) -> None:
         tmp = self.path.with_suffix(".tmp")
         try:
             tmp.write_text(json.dumps({"session_id": session.session_id, "resume_url": session.resume_url,
-                                       "seq": session.seq, "saved_at": time.time()}))
+                                       "seq": session.seq, "bot": self._bot, "saved_at": time.time()}))
             os.replace(tmp, self.path)
         except OSError as exc:  # losing it costs a fresh IDENTIFY at the next start, nothing more
             log.warning("could not save the gateway session to %s: %s", self.path, exc)
@@ -133,7 +138,7 @@ class RelayClient(discord.Client):
         self._spool = spool
         self._state = state
         self._on_spooled = on_spooled
-        self._session_file = SessionFile(settings.spool_dir / "session.json")
+        self._session_file = SessionFile(settings.spool_dir / "session.json", settings.bot_token)
         self._saved = self._session_file.load()
         for name, parser in list(self._connection.parsers.items()):
             self._connection.parsers[name] = _guarded(name, parser)
@@ -169,7 +174,12 @@ class RelayClient(discord.Client):
 
     def dispatch(self, event: str, /, *args: Any, **kwargs: Any) -> None:
         if event == "socket_raw_receive" and args and isinstance(args[0], str):
-            self._relay(args[0])
+            try:
+                self._relay(args[0])
+            except Exception:  # never let the relay's own bug take the connection (and the sequence) down with it
+                self._state.dropped += 1
+                self._state.note_error("internal error while relaying a gateway frame (see the log)")
+                log.exception("internal error while relaying a gateway frame; the frame was not spooled")
         elif event == "disconnect":
             self._state.set_connected(False)
         super().dispatch(event, *args, **kwargs)
