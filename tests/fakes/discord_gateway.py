@@ -6,7 +6,8 @@ Usage::
         env["MUX_DISCORD_API_BASE_URL"] = gw.api_url
         gw.wait_ready()                                  # a client has IDENTIFYed (or RESUMEd) and is connected
         frame = gw.message_create(channel_id="1", content="hi")   # dispatched with the next sequence number
-        gw.drop()                                        # abort the TCP connection without a close frame
+        gw.drop(hold=True); gw.message_create(...); gw.release()   # abort the TCP stream (no close frame); what is
+                                                         # dispatched before release() arrives only by RESUME
         gw.send_reconnect() / gw.invalidate_session(resumable=False)
 
 It follows Discord's rules as the relay meets them: the gateway URL comes from ``GET /gateway/bot``; the connection
@@ -82,6 +83,7 @@ class FakeGateway:
         self._thread = threading.Thread(target=self._loop.run_forever, name="fake-discord-gateway", daemon=True)
         self._lock = threading.Lock()
         self.port = 0
+        self._gate: asyncio.Event | None = None  # cleared while drop(hold=True) keeps reconnecting clients waiting
 
     # ---- lifecycle ------------------------------------------------------------------------------------------------
     def __enter__(self) -> FakeGateway:
@@ -116,6 +118,8 @@ class FakeGateway:
         app.router.add_get("/api/v10/gateway/bot", self._gateway_bot)
         app.router.add_get("/gateway", self._websocket)
         app.router.add_get("/resume-gateway", self._websocket)
+        self._gate = asyncio.Event()
+        self._gate.set()
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -165,6 +169,8 @@ class FakeGateway:
         await ws.prepare(request)
         conn = Connection(ws, request.path, zlib.compressobj() if query.get("compress") else None)
         self.paths.append(request.path)
+        assert self._gate is not None
+        await self._gate.wait()
         hello = {"heartbeat_interval": self.heartbeat_interval_ms}
         await self._send(conn, {"op": 10, "s": None, "t": None, "d": hello})
         async for msg in ws:
@@ -264,15 +270,25 @@ class FakeGateway:
                               "deaf": False, "mute": False, "flags": 0, "pending": False}
         return self.dispatch("MESSAGE_CREATE", data)
 
-    def drop(self) -> None:
-        """Abort the current connection's TCP stream (no close frame), as a network failure would."""
+    def drop(self, hold: bool = False) -> None:
+        """Abort the current connection's TCP stream (no close frame), as a network failure would. With `hold`, a
+        reconnecting client gets no HELLO until `release()`, so what is dispatched meanwhile must come by RESUME."""
         async def go() -> None:
+            if hold and self._gate is not None:
+                self._gate.clear()
             conn = self._current
             self._current = None
             if conn is not None:
                 transport = conn.ws._req.transport if conn.ws._req is not None else None  # noqa: SLF001
                 if transport is not None:
                     transport.abort()
+        self._call(go())
+
+    def release(self) -> None:
+        """Let held connections go on (HELLO is sent)."""
+        async def go() -> None:
+            if self._gate is not None:
+                self._gate.set()
         self._call(go())
 
     def send_reconnect(self) -> None:

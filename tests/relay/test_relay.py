@@ -166,8 +166,9 @@ def test_dropped_connection_is_resumed_and_nothing_is_lost(tmp_path: Path, gatew
         session_id = next(iter(gateway.sessions))
         sent = [gateway.message_create(channel_id="3", content=f"before {i}") for i in range(2)]
         wait_bodies(mux, 2, "the first two")
-        gateway.drop()  # mid-stream: the next two are dispatched while the relay is away
+        gateway.drop(hold=True)  # mid-stream: the next two are dispatched while the relay is away
         sent += [gateway.message_create(channel_id="3", content=f"while away {i}") for i in range(2)]
+        gateway.release()
         wait_until(lambda: gateway.resumes, timeout=10, what="a RESUME")
         # READY was s=1 and the two delivered messages s=2, 3: the relay resumes after the last one it received
         assert gateway.resumes[0] == {"session_id": session_id, "seq": 3, "path": "/resume-gateway", "token_ok": True}
