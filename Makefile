@@ -10,6 +10,7 @@
 #   make fuzz      schemathesis + hypothesis against the local stack (FUZZ_SECONDS, FUZZ_MAX_EXAMPLES)
 #   make load      concurrent webhooks and sends on the local stack (LOAD_CLIENTS, LOAD_SECONDS)
 #   make browser-deps  Chromium from the OS packages, for the dashboard's browser test (root; idempotent)
+#   make relay     the Discord gateway relay (relay/, `python -m relay`), configured by env vars (README)
 
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
@@ -19,13 +20,13 @@ STAMP := $(VENV)/.installed
 STAGE ?= dev
 PYTEST_ARGS ?=
 
-.PHONY: venv run run-fresh test lint typecheck pytest package infra bench fuzz load browser-deps clean
+.PHONY: venv run run-fresh test lint typecheck pytest package infra bench fuzz load relay browser-deps clean
 
 # The Lambda wheel cache is checked on every `make venv` (a few ms) and refetched only when stale.
 venv: $(STAMP)
 	@$(PY) -m infra.wheels --if-stale
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.txt requirements-dev.txt relay/requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "Installing the dependencies into $(VENV) (first run: a minute or more; pip's progress follows)…"
 	$(PY) -m pip install --progress-bar on --disable-pip-version-check -r requirements-dev.txt
@@ -67,6 +68,9 @@ fuzz: $(STAMP)
 
 load: $(STAMP)
 	$(PY) -m bench.load
+
+relay: $(STAMP)
+	$(PY) -m relay
 
 # Debian's chromium (driven by Playwright's Python package; never `playwright install`, which downloads a browser).
 browser-deps:
