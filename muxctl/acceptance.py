@@ -518,10 +518,9 @@ class AcceptanceRun:
             return [(None, None)]
         return [
             ("interactions", None if self.discord_key is not None else
-             "no --discord-signing-key: interactions are signed with the application's private key (the local "
-             "stack's test key, or a dev key whose public key is DISCORD_PUBLIC_KEY)"),
+             "no --discord-signing-key (the private key of the mux's DISCORD_PUBLIC_KEY) to sign interactions"),
             ("gateway", None if self.relay_secret else
-             "no --relay-secret: gateway events are signed with MUX_DISCORD_RELAY_SECRET"),
+             "no --relay-secret (MUX_DISCORD_RELAY_SECRET) to sign gateway events"),
         ]
 
     def run(self) -> list[CheckResult]:

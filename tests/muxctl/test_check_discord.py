@@ -119,3 +119,26 @@ def test_check_tenant_discord_simulate_needs_a_signer(stack: LocalStack) -> None
     result = run(["check", "tenant", "any", "--channel", "discord", "--key", "k" * 40, "--simulate"], env(stack))
     assert result.exit_code == 2
     assert "--discord-signing-key" in result.stderr and "--relay-secret" in result.stderr
+
+
+def test_simulate_discord_pairs_by_slash_command_and_forwards_a_relayed_message(
+    stack: LocalStack, discord: FakeDiscord, receiver: InboundReceiver
+) -> None:
+    _, key = new_tenant(stack, receiver)
+    token = run_json(["pair", "discord", "--key", key], env(stack))["token"]
+    printed = run(["pair", "discord", "--key", key], env(stack)).stdout
+    assert "/pair token:mpt_" in printed and "DM" in printed  # the mux's instructions for Discord
+    user = "412345678901234999"
+    common = ["--user", user, "--discord-api", discord.url, "--observe", receiver.url, "--wait", "10"]
+    paired = run_json(["simulate", "discord", token, "--slash", "pair", "--signing-key", PRIVATE_SEED, *common],
+                      env(stack))
+    assert paired["answer"] == {"type": 5, "data": {"flags": 64}} and paired["eventId"].startswith("dci:")
+    assert [r.get("content") for r in paired["botReplies"]] == ["Paired successfully. You can chat now."]
+    assert paired["tenant"] == []  # a token is never forwarded
+    sent = run_json(["simulate", "discord", "hello over the relay", "--relay-secret", RELAY_SECRET, *common],
+                    env(stack))
+    assert [r["envelope"]["body"] for r in sent["tenant"]] == ["hello over the relay"], sent
+    assert sent["tenant"][0]["envelope"]["sessionKey"] == f"agent:main:discord:direct:{user}"
+    human = run(["simulate", "discord", "x", "--user", user, "--slash", "ask", "--signing-key", secrets.token_hex(32),
+                 "--wait", "0"], env(stack))
+    assert human.exit_code != 0 and "401" in human.stderr
