@@ -51,6 +51,10 @@ def env(stack: LocalStack) -> dict[str, str | None]:
 def new_tenant(stack: LocalStack, receiver: InboundReceiver) -> tuple[str, str]:
     tenant_id = f"dc-check-{time.time_ns() % 10**9}"
     data = run_json(["tenant", "create", tenant_id, "--inbound-url", f"{receiver.url}/v1/mux/inbound"], env(stack))
+    # The mux serves Discord (and nothing else here): the rendered OpenClaw config sets up its mux account.
+    assert set(data["openclawConfig"]["channels"]) == {"discord"}
+    assert data["openclawConfig"]["channels"]["discord"]["accounts"]["mux"] == {"enabled": False,
+                                                                              "mux": {"enabled": True}}
     receiver.key = data["tenantApiKey"]
     return tenant_id, data["tenantApiKey"]
 
