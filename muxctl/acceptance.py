@@ -2,8 +2,12 @@
 
 Each check reports pass/fail/skip with a reason. Waits poll with a deadline; nothing sleeps blindly.
 Simulation mode posts Telegram Updates, or signed WhatsApp webhook payloads, to the mux's webhook (needs the
-webhook secret or the WhatsApp app secret); observation
-reads a `muxctl dev openclaw` receiver's GET /_mux/received (the tenant's OpenClaw stand-in).
+webhook secret or the WhatsApp app secret); for Discord it runs the checks once per entry path — interactions
+signed with an Ed25519 key whose public key is the mux's DISCORD_PUBLIC_KEY (`/pair`, `/ask`), and gateway
+MESSAGE_CREATE dispatches signed with the relay secret (the token, then text, in a DM) — each row's id tagged
+`/ix` or `/gw`, a path without its secret skipped. Observation reads a `muxctl dev openclaw` receiver's
+GET /_mux/received (the tenant's OpenClaw stand-in) and, for Discord, a `muxctl dev discord` stand-in's
+GET /_fake/calls (what the mux posted to Discord).
 """
 
 from __future__ import annotations
@@ -16,13 +20,27 @@ from typing import Any, Literal, TypeVar
 
 import requests
 
-from muxctl.client import MuxClient, describe_connection_error, origin
+from muxctl.client import MuxClient, Reply, describe_connection_error, origin
+from muxctl.discord_events import (
+    DEFAULT_APPLICATION_ID,
+    build_interaction,
+    build_message,
+    post_interaction,
+    post_message,
+)
+from muxctl.discord_events import snowflake as discord_id
 from muxctl.errors import CliError
 from muxctl.qr import terminal_qr
 from muxctl.telegram import build_update, post_update
 from muxctl.whatsapp import DEFAULT_PHONE_NUMBER_ID, build_payload, post_payload
 
 Status = Literal["pass", "fail", "skip"]
+ORDER = ["0", "1a", "1b", "2", "3", "4a", "4b", "!"]
+# Discord's entry paths: the row-id tag and the label each path's rows carry.
+DISCORD_ENTRIES = {"interactions": ("ix", "interactions"), "gateway": ("gw", "gateway relay")}
+# Where an answer the mux gives Discord lands in the stand-in's record (bot-token posts, interaction replies).
+DISCORD_MESSAGE_ROUTES = ("POST /channels/{channel}/messages", "POST /webhooks/{app}/{token}",
+                          "PATCH /webhooks/{app}/{token}/messages/{message}")
 T = TypeVar("T")
 Waiter = Callable[[str, float, Callable[[], "T | None"]], "T | None"]
 
@@ -91,6 +109,22 @@ class Observer:
 
 
 @dataclass
+class DiscordRecord:
+    """Reads a `muxctl dev discord` stand-in's record (GET /_fake/calls) of what the mux sent to Discord."""
+
+    url: str
+    timeout: float = 5.0
+    _session: requests.Session = field(default_factory=requests.Session)
+
+    def calls(self) -> list[dict[str, Any]]:
+        root = self.url.rstrip("/")
+        if root.endswith("/api/v10"):  # MUX_DISCORD_API_BASE_URL; the record is at the stand-in's root
+            root = root[: -len("/api/v10")]
+        return read_items(self._session, self.url, root + "/_fake/calls", self.timeout, who="the Discord stand-in",
+                          unreachable_hint="is `muxctl dev discord` running?", what="GET /_fake/calls")
+
+
+@dataclass
 class AcceptanceRun:
     client: MuxClient
     tenant_id: str
@@ -104,6 +138,13 @@ class AcceptanceRun:
     channel: str = "telegram"
     wa_sender: str | None = None  # WhatsApp: the simulated user (a phone number or a BSUID)
     phone_number_id: str = DEFAULT_PHONE_NUMBER_ID  # WhatsApp: the business number the user writes to
+    discord_key: Any = None  # Discord: the Ed25519 private key interactions are signed with
+    relay_secret: str | None = None  # Discord: MUX_DISCORD_RELAY_SECRET, for gateway dispatches
+    application_id: str = DEFAULT_APPLICATION_ID
+    discord_user: str | None = None  # Discord: the simulated user (their DM with the bot is the chat)
+    discord_api: str | None = None  # Discord: a `muxctl dev discord` stand-in whose record shows what was posted
+    entry: str | None = None  # Discord: the entry path being checked ("interactions" | "gateway")
+    discord_dm: str | None = None  # Discord: the simulated DM channel's id
     say: Callable[[str], None] = lambda _line: None
     wait: Callable[[str, float, Callable[[], Any]], Any] = poll
     results: list[CheckResult] = field(default_factory=list)
@@ -112,6 +153,9 @@ class AcceptanceRun:
 
     # --- plumbing -------------------------------------------------------------------------------
     def record(self, id_: str, name: str, status: Status, detail: str, started: float) -> CheckResult:
+        if self.entry is not None and id_ != "!":
+            tag, label = DISCORD_ENTRIES[self.entry]
+            id_, name = f"{id_}/{tag}", f"{name} ({label})"
         result = CheckResult(id_, name, status, detail, round(time.monotonic() - started, 2))
         self.results.append(result)
         self.say(f"[{status.upper()}] {id_} {name}: {detail}")
@@ -121,9 +165,13 @@ class AcceptanceRun:
     def route_key(self) -> str | None:
         if self.channel == "whatsapp":
             return f"whatsapp:{self.phone_number_id}:chat:{self.wa_sender}" if self.wa_sender else None
+        if self.channel == "discord":
+            return f"discord:default:dm:user:{self.discord_user}" if self.discord_user else None
         return f"telegram:default:chat:{self.chat_id}" if self.chat_id is not None else None
 
-    def _simulate(self, text: str) -> str:
+    def _simulate(self, text: str, *, pairing: bool = False) -> str:
+        if self.channel == "discord":
+            return self._simulate_discord(text, pairing=pairing)
         if self.channel == "whatsapp":
             assert self.wa_sender is not None and self.secret is not None
             payload = build_payload(text, sender=self.wa_sender, phone_number_id=self.phone_number_id,
@@ -134,6 +182,27 @@ class AcceptanceRun:
         update = build_update(text, chat_id=self.chat_id, group=self.chat_id < 0, first_name="Muxctl Check")
         post_update(self.client, update, self.secret)
         return f"tg:{update['update_id']}"
+
+    def _simulate_discord(self, text: str, *, pairing: bool) -> str:
+        """`/pair token:` or `/ask prompt:` (interactions), else the token or text as a DM through the relay."""
+        assert self.discord_user is not None and self.discord_dm is not None
+        reply: Reply
+        if self.entry == "interactions":
+            payload = build_interaction("pair" if pairing else "ask", text, user_id=self.discord_user,
+                                        channel_id=self.discord_dm, application_id=self.application_id)
+            reply = post_interaction(self.client, payload, self.discord_key)
+            event_id, what = f"dci:{payload['id']}", "interaction"
+            hint = "is the mux's DISCORD_PUBLIC_KEY the public key of --discord-signing-key?"
+        else:
+            assert self.relay_secret is not None
+            payload = build_message(text, user_id=self.discord_user, channel_id=self.discord_dm)
+            reply = post_message(self.client, payload, self.relay_secret)
+            event_id, what = f"dc:{payload['d']['id']}", "gateway event"
+            hint = "is the mux's MUX_DISCORD_RELAY_SECRET the --relay-secret?"
+        if not reply.ok:
+            raise CliError(f"the mux refused the signed {what}: {reply.status} {reply.code or ''} "
+                           f"{reply.error}".replace("  ", " ") + (f" ({hint})" if reply.status == 401 else ""))
+        return event_id
 
     def _bindings(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -217,23 +286,11 @@ class AcceptanceRun:
                         started)
             return
         token = reply.body
-        if self.simulate and self.channel == "whatsapp":
-            # WhatsApp has no /start: the user pairs by sending the token itself as a message.
-            self._simulate(str(token["token"]))
-            how = f"simulated the token as a message from {self.wa_sender}"
-        elif self.simulate:
-            assert self.chat_id is not None
-            self._simulate(str(token.get("startCommand") or f"/start {token['token']}"))
-            how = f"simulated `/start <token>` from chat {self.chat_id}"
-        else:
-            self.say(f"Redeem the token in {self.channel} now (waiting up to {self.timeout:.0f} s):")
-            self.say(f"  send to the bot: {token.get('startCommand') or token['token']}")
-            if token.get("deepLink"):
-                self.say(f"  deep link: {token['deepLink']}")
-                code = terminal_qr(str(token["deepLink"]))
-                if code:
-                    self.say(code.rstrip("\n"))
-            how = "waited for the user"
+        try:
+            how = self._redeem(token)
+        except CliError as exc:
+            self.record("2", name, "fail", exc.message, started)
+            return
 
         def found() -> dict[str, Any] | None:
             for binding in self._bindings():
@@ -254,11 +311,41 @@ class AcceptanceRun:
         if self.chat_id is None and binding.get("routeKey", "").startswith("telegram:default:chat:"):
             rest = binding["routeKey"].split(":")[3]
             self.chat_id = int(rest) if rest.lstrip("-").isdigit() else None
+        if self.discord_user is None and binding.get("routeKey", "").startswith("discord:default:dm:user:"):
+            self.discord_user = binding["routeKey"].rsplit(":", 1)[1]
         wa_prefix = f"whatsapp:{self.phone_number_id}:chat:"
         if self.wa_sender is None and binding.get("routeKey", "").startswith(wa_prefix):
             self.wa_sender = binding["routeKey"].split(":", 3)[3]
+        via = f" ({how})" if self.entry is not None else ""  # which entry path paired it
         self.record("2", name, "pass", f"{binding['bindingId']} {binding.get('routeKey')} → "
-                    f"{', '.join(binding.get('sessionKeys') or [])}", started)
+                    f"{', '.join(binding.get('sessionKeys') or [])}{via}", started)
+
+    def _redeem(self, token: dict[str, Any]) -> str:
+        """Redeem the token in the chat (simulated, or by the user): how, for the row's detail."""
+        if self.simulate and self.channel == "discord":
+            self._simulate(str(token["token"]), pairing=True)
+            if self.entry == "interactions":
+                return f"simulated `/pair token:<token>` from user {self.discord_user}"
+            return f"simulated the token as a DM from user {self.discord_user} through the relay"
+        if self.simulate and self.channel == "whatsapp":
+            # WhatsApp has no /start: the user pairs by sending the token itself as a message.
+            self._simulate(str(token["token"]))
+            return f"simulated the token as a message from {self.wa_sender}"
+        if self.simulate:
+            assert self.chat_id is not None
+            self._simulate(str(token.get("startCommand") or f"/start {token['token']}"))
+            return f"simulated `/start <token>` from chat {self.chat_id}"
+        self.say(f"Redeem the token in {self.channel} now (waiting up to {self.timeout:.0f} s):")
+        if self.channel == "discord":
+            self.say(f"  in Discord: /pair token:{token['token']}  (or send the token to the bot in a DM)")
+        else:
+            self.say(f"  send to the bot: {token.get('startCommand') or token['token']}")
+        if token.get("deepLink"):
+            self.say(f"  deep link: {token['deepLink']}")
+            code = terminal_qr(str(token["deepLink"]))
+            if code:
+                self.say(code.rstrip("\n"))
+        return "waited for the user"
 
     def check_outbound_send(self) -> None:
         started = time.monotonic()
@@ -271,11 +358,35 @@ class AcceptanceRun:
             return
         session_key = (self.binding.get("sessionKeys") or [None])[0]
         body = {"channel": self.channel, "sessionKey": session_key, "text": self.send_text}
+        stand_in = DiscordRecord(self.discord_api) if self.channel == "discord" and self.discord_api else None
+        try:
+            baseline = len(stand_in.calls()) if stand_in else 0
+        except ObserverError as exc:
+            self.record("1b", name, "fail", str(exc), started)
+            return
         reply = self.client.request("POST", "/v1/mux/outbound/send", auth="tenant", json_body=body)
-        if reply.ok and reply.body.get("messageId"):
-            self.record("1b", name, "pass", f"messageId {reply.body['messageId']} via {session_key}", started)
-        else:
+        if not (reply.ok and reply.body.get("messageId")):
             self.record("1b", name, "fail", f"{reply.status} {reply.code}: {reply.error}", started)
+            return
+        detail = f"messageId {reply.body['messageId']} via {session_key}"
+        if stand_in is not None:
+            text = self.send_text
+
+            def posted() -> dict[str, Any] | None:
+                return next((c for c in stand_in.calls()[baseline:] if c.get("ok") and c.get("route") in
+                             DISCORD_MESSAGE_ROUTES and (c.get("body") or {}).get("content") == text), None)
+
+            try:
+                call = self.wait("waiting for the message at the Discord stand-in", self.timeout, posted)
+            except ObserverError as exc:
+                self.record("1b", name, "fail", str(exc), started)
+                return
+            if call is None:
+                self.record("1b", name, "fail", f"the mux answered {detail}, but no message with that text reached "
+                            f"the Discord stand-in at {origin(stand_in.url)}", started)
+                return
+            detail += f"; Discord got {call['route']}"
+        self.record("1b", name, "pass", detail, started)
 
     def _send_for_observation(self, text: str) -> str | None:
         """Simulate a message (returns its event id) or ask the user to write one (returns None)."""
@@ -307,7 +418,11 @@ class AcceptanceRun:
             self.record("3", name, "fail", str(exc), started)
             return
         text = f"muxctl check {secrets.token_hex(3)}"
-        event_id = self._send_for_observation(text)
+        try:
+            event_id = self._send_for_observation(text)
+        except CliError as exc:
+            self.record("3", name, "fail", exc.message, started)
+            return
         sent = time.monotonic()
 
         def arrived() -> dict[str, Any] | None:
@@ -388,8 +503,8 @@ class AcceptanceRun:
                 f"watching {window:.0f} s for a forward that must not happen", window,
                 lambda: next((r for r in observer.records(baseline) if self._matches(r, event_id)), None),
             )
-        except ObserverError as exc:
-            self.record("4b", name, "fail", str(exc), started)
+        except (ObserverError, CliError) as exc:
+            self.record("4b", name, "fail", exc.message if isinstance(exc, CliError) else str(exc), started)
             return
         if leaked is not None:
             self.record("4b", name, "fail", f"{leaked.get('eventId')} was forwarded after unbind", started)
@@ -397,19 +512,49 @@ class AcceptanceRun:
         basis = f"; inbound took {self.inbound_latency * 1000:.0f} ms" if self.inbound_latency is not None else ""
         self.record("4b", name, "pass", f"not forwarded (waited {window:.1f} s{basis})", started)
 
+    def entries(self) -> list[tuple[str | None, str | None]]:
+        """The entry paths to check, each with the reason it is skipped (None: checked)."""
+        if self.channel != "discord" or not self.simulate:
+            return [(None, None)]
+        return [
+            ("interactions", None if self.discord_key is not None else
+             "no --discord-signing-key (the private key of the mux's DISCORD_PUBLIC_KEY) to sign interactions"),
+            ("gateway", None if self.relay_secret else
+             "no --relay-secret (MUX_DISCORD_RELAY_SECRET) to sign gateway events"),
+        ]
+
     def run(self) -> list[CheckResult]:
         observer = Observer(self.observe) if self.observe else None
         if self.check_tenant():
             self.check_outbound_auth()
-            try:
-                self.check_pairing()
-                self.check_outbound_send()
-                self.check_inbound(observer)
-                self.check_unbind(observer)
-            except CliError as exc:
-                self.record("!", "aborted", "fail", exc.message, time.monotonic())
-        order = ["0", "1a", "1b", "2", "3", "4a", "4b", "!"]
-        self.results.sort(key=lambda r: order.index(r.id) if r.id in order else len(order))
+            chosen_user = self.discord_user
+            for entry, skipped in self.entries():
+                self.entry, self.binding, self.inbound_latency = entry, None, None
+                if skipped is not None:
+                    for id_, name in (("1b", "outbound: message sent to the chat"),
+                                      ("2", f"pairing: token redeemed in {self.channel}"),
+                                      ("3", "inbound: message reaches the tenant's OpenClaw"),
+                                      ("4a", "unbind: binding removed"),
+                                      ("4b", "unbind: messages no longer forwarded")):
+                        self.record(id_, name, "skip", skipped, time.monotonic())
+                    continue
+                if entry is not None:  # a fresh DM per path (the same user's when --user names one)
+                    self.discord_user, self.discord_dm = chosen_user or discord_id(), discord_id()
+                try:
+                    self.check_pairing()
+                    self.check_outbound_send()
+                    self.check_inbound(observer)
+                    self.check_unbind(observer)
+                except CliError as exc:
+                    self.record("!", "aborted", "fail", exc.message, time.monotonic())
+            self.entry = None
+        tags = [tag for tag, _ in DISCORD_ENTRIES.values()]
+
+        def position(result: CheckResult) -> tuple[int, int]:
+            base, _, tag = result.id.partition("/")
+            return (ORDER.index(base) if base in ORDER else len(ORDER), tags.index(tag) + 1 if tag in tags else 0)
+
+        self.results.sort(key=position)
         return self.results
 
     @property

@@ -21,6 +21,7 @@ from muxctl.commands.instances import instances, render
 from muxctl.commands.openclaw import openclaw_group
 from muxctl.commands.pairing import bindings, pair, tokens
 from muxctl.commands.simulate import simulate
+from muxctl.commands.simulate_discord import discord_cmd as simulate_discord
 from muxctl.commands.telegram import telegram
 from muxctl.commands.tenant import tenant
 from muxctl.commands.whatsapp import whatsapp
@@ -148,6 +149,7 @@ for command in (
 ):
     cli.add_command(command)
 openclaw_group.add_command(render)
+simulate.add_command(simulate_discord)
 
 
 def main() -> None:

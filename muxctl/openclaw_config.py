@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 CHANNELS: tuple[str, ...] = ("telegram", "discord", "whatsapp")
 # The channels this version of the mux serves (those with a receiver under chalicelib/channels/): a mux
 # account is worth turning on in OpenClaw only for these, and only when the deployment enables them.
-IMPLEMENTED_CHANNELS: tuple[str, ...] = ("telegram", "whatsapp")
+IMPLEMENTED_CHANNELS: tuple[str, ...] = ("telegram", "discord", "whatsapp")
 MIN_KEY_LENGTH = 24  # the mux refuses shorter tenant keys (docs/reference.md, bootstrap)
 MUX_TRANSPORT_FIELDS = ("apiKey", "baseUrl")
 

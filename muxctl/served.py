@@ -28,7 +28,7 @@ def channel_options(f: F) -> F:
     f = click.option(
         "--all-channels", is_flag=True,
         help="Set up mux accounts for every channel (telegram, discord, whatsapp), also those this mux does "
-             "not serve yet, so they are ready when it does.",
+             "not enable, so they are ready when it does.",
     )(f)
     return click.option(
         "--channels", default=None, metavar="LIST",

@@ -15,7 +15,8 @@ CLEAN_ENV: dict[str, str | None] = {
     for name in (
         "MUX_URL", "MUX_ADMIN_TOKEN", "MUX_TENANT_KEY", "MUX_PUBLIC_URL", "MUX_TELEGRAM_WEBHOOK_SECRET",
         "TELEGRAM_BOT_TOKEN", "MUX_TELEGRAM_API_BASE_URL", "MUX_INBOUND_QUEUE_URL", "MUX_DEAD_LETTER_QUEUE_URL",
-        "MUX_OBSERVE_URL",
+        "MUX_OBSERVE_URL", "DISCORD_BOT_TOKEN", "DISCORD_APPLICATION_ID", "MUX_DISCORD_API_BASE_URL",
+        "MUX_DISCORD_RELAY_SECRET", "MUXCTL_DISCORD_SIGNING_KEY",
     )
 }
 # `simulate` does not wait for outcomes unless a test asks (--wait): the suite polls for what it expects.

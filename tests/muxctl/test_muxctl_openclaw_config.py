@@ -49,7 +49,9 @@ def test_rendered_config_is_clean_and_matches_the_contract() -> None:
 
 def test_rendered_config_by_default_sets_up_only_the_channels_the_mux_serves() -> None:
     config = openclaw_config.render(URL, KEY)
-    assert set(config["channels"]) == {"telegram", "whatsapp"}  # Discord is not built: no mux account for it
+    assert set(config["channels"]) == {"telegram", "discord", "whatsapp"}  # every channel the mux implements
+    assert config["channels"]["discord"] == {"enabled": True, "accounts": {
+        "default": {"enabled": True}, "mux": {"enabled": False, "mux": {"enabled": True}}}}
     assert openclaw_config.check(config, key=KEY, base_url=URL) == []
 
 
@@ -357,7 +359,7 @@ def test_merge_sets_up_only_the_chosen_channels_but_repairs_the_others() -> None
 def test_cli_channel_choice(tmp_path: Path) -> None:
     path = write(tmp_path, {})
     only_default = json.loads(run(["--json", "openclaw-config", "merge", str(path), "--key", KEY]).stdout)
-    assert set(only_default["config"]["channels"]) == {"telegram", "whatsapp"}  # the channels the mux implements
+    assert set(only_default["config"]["channels"]) == {"telegram", "discord", "whatsapp"}  # what the mux implements
     every = json.loads(run(["--json", "openclaw-config", "merge", str(path), "--key", KEY, "--all-channels"]).stdout)
     assert set(every["config"]["channels"]) == {"telegram", "discord", "whatsapp"}
     some = json.loads(run(["--json", "openclaw-config", "merge", str(path), "--key", KEY,
