@@ -65,6 +65,10 @@ READ_ONLY_OPERATIONS = frozenset(
         "Verify",
     }
 )
+# What can make a message receivable for a waiting long poll: a new one, a visibility change, and a delete
+# (on a FIFO queue the group's next message is free once its received ones are gone).
+WAKING_OPERATIONS = frozenset({"SendMessage", "SendMessageBatch", "ChangeMessageVisibility",
+                               "ChangeMessageVisibilityBatch", "DeleteMessage", "DeleteMessageBatch"})
 RESOURCES_FILE = "resources.json"
 LOCK_FILE = "lock"
 # How often a long poll looks again without being woken by a send (visibility timeouts and delays expire
@@ -430,8 +434,7 @@ class DurableApp:
                         # Not durable, so not acknowledged: the SDK sees a server error and the caller retries.
                         log.error("cannot save the local %s state: %s", service, exc.strerror or exc)
                         return _internal_failure(f"cannot save the local {service} state")
-        if service == "sqs" and operation in ("SendMessage", "SendMessageBatch", "ChangeMessageVisibility",
-                                              "ChangeMessageVisibilityBatch"):
+        if service == "sqs" and operation in WAKING_OPERATIONS:
             with self._sent:
                 self._sent.notify_all()
         return status, headers, payload
@@ -527,6 +530,9 @@ class EmbeddedAws:
         )
         from werkzeug.serving import make_server
 
+        from local import motosqs
+
+        motosqs.install()
         inner = DomainDispatcherApplication(create_backend_app)
         self.app = DurableApp(inner, self.state)
         if restore and self.state is not None:
