@@ -7,7 +7,9 @@ replaying them on the last snapshot rebuilds the table; compacted every COMPACT_
 KMS change rewrites a pickle of that service's moto backend (two alternating checksummed slots). So
 whatever AWS acknowledged — a queued webhook, a bootstrapped tenant, a binding — survives a restart and a
 SIGKILL; there is no debounce window. Reads (Get*, Describe*, List*, Query, Scan, Decrypt, Encrypt …) and
-receives that return nothing are not written.
+receives that return nothing are not written. The journal is group-committed: the append is made under the
+lock, its fdatasync after the lock is released, so requests running at once share one sync; still no
+DynamoDB answer (a read's included) leaves before every change it can show is on disk.
 
 Semantics stay moto's own: the snapshot is of moto's objects. Two local deviations, both about the
 process that consumed the queue having died with it:
@@ -190,6 +192,12 @@ class StateDir:
         self._generations: dict[str, int] = {}
         self._journals: dict[str, Any] = {}
         self._journal_records: dict[str, int] = {}
+        # Group commit: appends are made under the app's lock, their fdatasync after it, so concurrent
+        # requests share one sync. `_written`/`_synced`: byte offsets of the current journal.
+        self._written: dict[str, int] = {}
+        self._synced: dict[str, int] = {}
+        self._sync_lock = threading.Lock()
+        self.syncs = 0
 
     def acquire(self) -> None:
         """Create the folder and lock it for this process (released when the process ends, even by SIGKILL)."""
@@ -209,9 +217,10 @@ class StateDir:
         self._lock_handle = handle
 
     def release(self) -> None:
-        for handle in self._journals.values():
-            handle.close()
-        self._journals.clear()
+        with self._sync_lock:
+            for handle in self._journals.values():
+                handle.close()
+            self._journals.clear()
         if self._lock_handle is not None:
             self._lock_handle.close()
             self._lock_handle = None
@@ -262,16 +271,20 @@ class StateDir:
             self.save(service)
 
     # Journal (DynamoDB only: its operations are deterministic, so replaying the acknowledged requests on
-    # the snapshot rebuilds the state exactly). One small append + fdatasync per write instead of a
-    # snapshot of the whole table; compacted into a new snapshot every COMPACT_AFTER records.
+    # the snapshot rebuilds the state exactly). One small append per write instead of a snapshot of the
+    # whole table, made durable by `sync` before the answer is sent; compacted into a new snapshot every
+    # COMPACT_AFTER records.
     def _start_journal(self, service: str, generation: int) -> None:
-        old = self._journals.pop(service, None)
-        if old is not None:
-            old.close()
         path = self._journal_path(service, generation)
         handle = path.open("wb")
         _fsync_folder(self.path)
-        self._journals[service] = handle
+        with self._sync_lock:
+            # The snapshot just written (synced) holds every record of the old journal, synced or not.
+            old = self._journals.pop(service, None)
+            if old is not None:
+                old.close()
+            self._journals[service] = handle
+            self._written[service] = self._synced[service] = 0
         self._journal_records[service] = 0
         for stale in self.path.glob(f"{service}.*.journal"):
             if stale != path:
@@ -286,12 +299,33 @@ class StateDir:
         record = json.dumps({"headers": headers, "body": base64.b64encode(body).decode("ascii")}).encode()
         handle.write(len(record).to_bytes(4, "big") + zlib.crc32(record).to_bytes(4, "big") + record)
         handle.flush()
-        os.fdatasync(handle.fileno())
+        self._written[service] = handle.tell()
         self._journal_records[service] += 1
         self.saves += 1
         self.save_seconds += time.perf_counter() - started
         if self._journal_records[service] >= COMPACT_AFTER:
             self.save(service)
+
+    def unsynced(self, service: str) -> tuple[Any, int] | None:
+        """(journal, offset) that must be on disk before an answer about `service`'s current state is sent
+        (None: nothing pending). Called under the app's lock, right after the request ran."""
+        handle = self._journals.get(service)
+        if handle is None or self._written.get(service, 0) <= self._synced.get(service, 0):
+            return None
+        return handle, self._written[service]
+
+    def sync(self, service: str, pending: tuple[Any, int]) -> None:
+        """Make the journal durable up to `pending`'s offset; one fdatasync covers every append before it."""
+        handle, offset = pending
+        with self._sync_lock:
+            if self._journals.get(service) is not handle or self._synced[service] >= offset:
+                return  # synced by a later request's sync, or folded into a (synced) snapshot since
+            started = time.perf_counter()
+            upto = self._written[service]
+            os.fdatasync(self._journals[service].fileno())
+            self._synced[service] = max(self._synced[service], upto)
+            self.syncs += 1
+            self.save_seconds += time.perf_counter() - started
 
     def restore(self, replay: Callable[[dict[str, str], bytes], None]) -> None:
         """Load every saved backend into moto and replay the journals (before its server answers anything)."""
@@ -419,6 +453,7 @@ class DurableApp:
         return [payload]
 
     def _call(self, environ: dict[str, Any], body: bytes, service: str, operation: str) -> tuple[str, Any, bytes]:
+        pending = None
         with self._lock:
             status, headers, payload = self._inner(environ, body)
             if self.state is not None and service in PERSISTED_SERVICES and status.startswith("2"):
@@ -434,6 +469,16 @@ class DurableApp:
                         # Not durable, so not acknowledged: the SDK sees a server error and the caller retries.
                         log.error("cannot save the local %s state: %s", service, exc.strerror or exc)
                         return _internal_failure(f"cannot save the local {service} state")
+            if self.state is not None and service in JOURNALED_SERVICES:
+                # Any answer (a read too) may show appended changes: none leaves before they are on disk.
+                pending = self.state.unsynced(service)
+        if pending is not None:
+            assert self.state is not None
+            try:
+                self.state.sync(service, pending)
+            except OSError as exc:
+                log.error("cannot save the local %s state: %s", service, exc.strerror or exc)
+                return _internal_failure(f"cannot save the local {service} state")
         if service == "sqs" and operation in WAKING_OPERATIONS:
             with self._sent:
                 self._sent.notify_all()
@@ -501,6 +546,26 @@ def _internal_failure(message: str) -> tuple[str, Any, bytes]:
                                          ("Content-Length", str(len(payload)))], payload
 
 
+@functools.lru_cache(maxsize=1)
+def _dispatcher_class() -> type:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    class Dispatcher(DomainDispatcherApplication):
+        """moto's dispatcher with its backend per Host header remembered: moto lists its own package folder
+        (≈ 200 `isdir` calls) on every request to find it."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._backends: dict[str | None, Any] = {}
+
+        def get_backend_for_host(self, host: str | None) -> Any:
+            if host not in self._backends:
+                self._backends[host] = super().get_backend_for_host(host)
+            return self._backends[host]
+
+    return Dispatcher
+
+
 # --- the server -----------------------------------------------------------------------------
 class EmbeddedAws:
     """moto's server on `host:port` (0 = any free port) behind `DurableApp`; `state=None` keeps it in memory.
@@ -523,17 +588,13 @@ class EmbeddedAws:
 
     def start(self, *, restore: bool = False) -> None:
         """Bind and serve; with `restore`, load the saved state (and replay its journal) first."""
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
+        from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
         from local import motosqs
 
         motosqs.install()
-        inner = DomainDispatcherApplication(create_backend_app)
+        inner = _dispatcher_class()(create_backend_app)
         self.app = DurableApp(inner, self.state)
         if restore and self.state is not None:
             self.state.restore(functools.partial(_replay, inner))

@@ -314,7 +314,8 @@ class LocalStack:
             return "state: nothing written"
         return (
             f"state: {self.state.saves} durable writes (journal appends and snapshots), "
-            f"{self.state.save_seconds * 1000 / self.state.saves:.2f} ms each on average"
+            f"{self.state.save_seconds * 1000 / self.state.saves:.2f} ms each on average "
+            f"({self.state.syncs} journal syncs, shared by the appends made meanwhile)"
         )
 
     # --- banner ---------------------------------------------------------------------------
