@@ -591,9 +591,9 @@ class EmbeddedAws:
         from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
-        from local import motosqs
+        from local import motofixes
 
-        motosqs.install()
+        motofixes.install()
         inner = _dispatcher_class()(create_backend_app)
         self.app = DurableApp(inner, self.state)
         if restore and self.state is not None:

@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from local import motosqs
+from local import motofixes
 from local.awsstate import EmbeddedAws
 from local.poller import QueuePoller
 from tests.localstack import wait_until
@@ -27,7 +27,7 @@ def queue(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Any, str]]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with motosqs.fixes(True):
+    with motofixes.fixes(True):
         aws = EmbeddedAws("127.0.0.1", 0, None)
         aws.start()
         try:

@@ -1,7 +1,7 @@
-"""The local stack's cost fixes to moto's SQS (local/motosqs.py) change nothing moto answers: the same SQS
+"""The local stack's fixes to moto (local/motofixes.py) change nothing moto answers: the same SQS
 scenarios — FIFO group order and in-flight blocking, visibility, deduplication, redrive to the DLQ, delays,
-retention, the approximate counts — give the same results with and without them; and with them a receive
-no longer reads the clock hundreds of times per queued message."""
+retention, the approximate counts — give the same results with and without them; with them a receive no
+longer reads the clock hundreds of times per queued message, and moto keeps no copy of every item it served."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local import motosqs
+from local import motofixes
 
 REGION = "us-east-1"
 
@@ -129,7 +129,7 @@ def _scenario() -> list[Any]:
 
 
 def _run(fixed: bool) -> list[Any]:
-    with motosqs.fixes(fixed), mock_aws():
+    with motofixes.fixes(fixed), mock_aws():
         return _scenario()
 
 
@@ -154,7 +154,7 @@ def test_a_receive_reads_the_clock_about_once_per_queued_message(monkeypatch: py
 
     queued = 300
     reads = 0
-    with motosqs.fixes(True), mock_aws():
+    with motofixes.fixes(True), mock_aws():
         sqs = boto3.client("sqs", region_name=REGION)
         url = sqs.create_queue(QueueName="q.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
         for n in range(queued):
@@ -175,8 +175,26 @@ def test_a_receive_reads_the_clock_about_once_per_queued_message(monkeypatch: py
                 return time.time_ns()
 
         monkeypatch.setattr(utils, "utcnow", counted_utcnow)
-        monkeypatch.setattr(motosqs, "time", CountedTime)
+        monkeypatch.setattr(motofixes, "time", CountedTime)
         got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
         monkeypatch.undo()
     assert len(got) == 10
     assert reads < 3 * queued, f"{reads} clock reads for one receive with {queued} queued"
+
+
+def test_moto_keeps_no_copy_of_every_item_it_ever_served() -> None:
+    """Before: each GetItem/UpdateItem appended a deep copy of the item to `Item.instances_tracked`, forever."""
+    from moto.dynamodb.models.dynamo_type import Item
+
+    with motofixes.fixes(True), mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dynamodb.create_table(TableName="t", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                              BillingMode="PAY_PER_REQUEST")
+        dynamodb.put_item(TableName="t", Item={"pk": {"S": "a"}, "n": {"N": "0"}})
+        before = len(Item.instances_tracked)  # type: ignore[attr-defined]
+        for n in range(50):
+            dynamodb.update_item(TableName="t", Key={"pk": {"S": "a"}}, UpdateExpression="SET n = :n",
+                                 ExpressionAttributeValues={":n": {"N": str(n)}})
+            assert dynamodb.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"]["n"] == {"N": str(n)}
+        assert len(Item.instances_tracked) == before  # type: ignore[attr-defined]
