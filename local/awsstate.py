@@ -157,14 +157,26 @@ def _fsync_folder(path: Path) -> None:
         os.close(folder)
 
 
-def _write_in_place(path: Path, data: bytes) -> None:
+def _write_in_place(path: Path, data: bytes, *, sync: bool = True) -> bool:
+    """Write `path`; with `sync`, durably. Returns whether it was synced (always when the file is new)."""
     created = not path.exists()
     with path.open("wb") as handle:
         handle.write(data)
         handle.flush()
-        os.fdatasync(handle.fileno())
+        if sync or created:
+            os.fdatasync(handle.fileno())
     if created:
         _fsync_folder(path.parent)
+    return sync or created
+
+
+def _fdatasync_path(path: Path) -> None:
+    """fdatasync a file by name (Linux syncs the file's data, whichever descriptor asks)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
 
 
 def _write_durably(path: Path, data: bytes) -> None:
@@ -198,6 +210,8 @@ class StateDir:
         self._synced: dict[str, int] = {}
         self._sync_lock = threading.Lock()
         self.syncs = 0
+        self._snapshot_synced: dict[str, int] = {}
+        self._snapshot_lock = threading.Lock()
 
     def acquire(self) -> None:
         """Create the folder and lock it for this process (released when the process ends, even by SIGKILL)."""
@@ -252,19 +266,45 @@ class StateDir:
     def _journal_path(self, service: str, generation: int) -> Path:
         return self.path / f"{service}.{generation}.journal"
 
-    def save(self, service: str) -> None:
+    #
+    # With `defer`, the new slot is written but not synced: the caller syncs it with `sync_snapshot` after
+    # the app's lock is released, before its answer. A slot is only overwritten once the other one (the
+    # previous generation) is synced, so one intact synced snapshot holding everything acknowledged is
+    # always there.
+    def save(self, service: str, *, defer: bool = False) -> int:
+        """Snapshot `service` (under the app's lock); returns the generation written."""
         started = time.perf_counter()
         buffer = io.BytesIO()
         _BackendPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(_backend(service))
         payload = buffer.getvalue()
-        generation = self._generations.get(service, 0) + 1
+        previous = self._generations.get(service, 0)
+        generation = previous + 1
+        with self._snapshot_lock:
+            if self._snapshot_synced.get(service, 0) < previous:
+                _fdatasync_path(self._slot(service, previous % 2))  # its own request has not synced it yet
+                self._snapshot_synced[service] = previous
         header = SNAPSHOT_MAGIC + generation.to_bytes(8, "big") + hashlib.sha256(payload).digest()
-        _write_in_place(self._slot(service, generation % 2), header + payload)
+        synced = _write_in_place(self._slot(service, generation % 2), header + payload,
+                                 sync=not defer or service in JOURNALED_SERVICES)
         self._generations[service] = generation
+        if synced:
+            with self._snapshot_lock:
+                self._snapshot_synced[service] = generation
         if service in JOURNALED_SERVICES:
             self._start_journal(service, generation)
         self.saves += 1
         self.save_seconds += time.perf_counter() - started
+        return generation
+
+    def sync_snapshot(self, service: str, generation: int) -> None:
+        """Make snapshot `generation` durable (a no-op when it, or a later one's writer, synced it already)."""
+        with self._snapshot_lock:
+            if self._snapshot_synced.get(service, 0) >= generation:
+                return
+            started = time.perf_counter()
+            _fdatasync_path(self._slot(service, generation % 2))
+            self._snapshot_synced[service] = generation
+            self.save_seconds += time.perf_counter() - started
 
     def save_all(self) -> None:
         for service in PERSISTED_SERVICES:
@@ -454,6 +494,7 @@ class DurableApp:
 
     def _call(self, environ: dict[str, Any], body: bytes, service: str, operation: str) -> tuple[str, Any, bytes]:
         pending = None
+        snapshot = 0
         with self._lock:
             status, headers, payload = self._inner(environ, body)
             if self.state is not None and service in PERSISTED_SERVICES and status.startswith("2"):
@@ -464,7 +505,7 @@ class DurableApp:
                         if service in JOURNALED_SERVICES:
                             self.state.journal(service, _journal_headers(environ), body)
                         else:
-                            self.state.save(service)
+                            snapshot = self.state.save(service, defer=True)
                     except OSError as exc:
                         # Not durable, so not acknowledged: the SDK sees a server error and the caller retries.
                         log.error("cannot save the local %s state: %s", service, exc.strerror or exc)
@@ -472,10 +513,13 @@ class DurableApp:
             if self.state is not None and service in JOURNALED_SERVICES:
                 # Any answer (a read too) may show appended changes: none leaves before they are on disk.
                 pending = self.state.unsynced(service)
-        if pending is not None:
+        if pending is not None or snapshot:
             assert self.state is not None
             try:
-                self.state.sync(service, pending)
+                if pending is not None:
+                    self.state.sync(service, pending)
+                if snapshot:
+                    self.state.sync_snapshot(service, snapshot)
             except OSError as exc:
                 log.error("cannot save the local %s state: %s", service, exc.strerror or exc)
                 return _internal_failure(f"cannot save the local {service} state")
