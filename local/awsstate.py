@@ -7,7 +7,9 @@ replaying them on the last snapshot rebuilds the table; compacted every COMPACT_
 KMS change rewrites a pickle of that service's moto backend (two alternating checksummed slots). So
 whatever AWS acknowledged — a queued webhook, a bootstrapped tenant, a binding — survives a restart and a
 SIGKILL; there is no debounce window. Reads (Get*, Describe*, List*, Query, Scan, Decrypt, Encrypt …) and
-receives that return nothing are not written.
+receives that return nothing are not written. The journal is group-committed: the append is made under the
+lock, its fdatasync after the lock is released, so requests running at once share one sync; still no
+DynamoDB answer (a read's included) leaves before every change it can show is on disk.
 
 Semantics stay moto's own: the snapshot is of moto's objects. Two local deviations, both about the
 process that consumed the queue having died with it:
@@ -65,6 +67,10 @@ READ_ONLY_OPERATIONS = frozenset(
         "Verify",
     }
 )
+# What can make a message receivable for a waiting long poll: a new one, a visibility change, and a delete
+# (on a FIFO queue the group's next message is free once its received ones are gone).
+WAKING_OPERATIONS = frozenset({"SendMessage", "SendMessageBatch", "ChangeMessageVisibility",
+                               "ChangeMessageVisibilityBatch", "DeleteMessage", "DeleteMessageBatch"})
 RESOURCES_FILE = "resources.json"
 LOCK_FILE = "lock"
 # How often a long poll looks again without being woken by a send (visibility timeouts and delays expire
@@ -151,14 +157,26 @@ def _fsync_folder(path: Path) -> None:
         os.close(folder)
 
 
-def _write_in_place(path: Path, data: bytes) -> None:
+def _write_in_place(path: Path, data: bytes, *, sync: bool = True) -> bool:
+    """Write `path`; with `sync`, durably. Returns whether it was synced (always when the file is new)."""
     created = not path.exists()
     with path.open("wb") as handle:
         handle.write(data)
         handle.flush()
-        os.fdatasync(handle.fileno())
+        if sync or created:
+            os.fdatasync(handle.fileno())
     if created:
         _fsync_folder(path.parent)
+    return sync or created
+
+
+def _fdatasync_path(path: Path) -> None:
+    """fdatasync a file by name (Linux syncs the file's data, whichever descriptor asks)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
 
 
 def _write_durably(path: Path, data: bytes) -> None:
@@ -186,6 +204,14 @@ class StateDir:
         self._generations: dict[str, int] = {}
         self._journals: dict[str, Any] = {}
         self._journal_records: dict[str, int] = {}
+        # Group commit: appends are made under the app's lock, their fdatasync after it, so concurrent
+        # requests share one sync. `_written`/`_synced`: byte offsets of the current journal.
+        self._written: dict[str, int] = {}
+        self._synced: dict[str, int] = {}
+        self._sync_lock = threading.Lock()
+        self.syncs = 0
+        self._snapshot_synced: dict[str, int] = {}
+        self._snapshot_lock = threading.Lock()
 
     def acquire(self) -> None:
         """Create the folder and lock it for this process (released when the process ends, even by SIGKILL)."""
@@ -205,9 +231,10 @@ class StateDir:
         self._lock_handle = handle
 
     def release(self) -> None:
-        for handle in self._journals.values():
-            handle.close()
-        self._journals.clear()
+        with self._sync_lock:
+            for handle in self._journals.values():
+                handle.close()
+            self._journals.clear()
         if self._lock_handle is not None:
             self._lock_handle.close()
             self._lock_handle = None
@@ -239,35 +266,65 @@ class StateDir:
     def _journal_path(self, service: str, generation: int) -> Path:
         return self.path / f"{service}.{generation}.journal"
 
-    def save(self, service: str) -> None:
+    #
+    # With `defer`, the new slot is written but not synced: the caller syncs it with `sync_snapshot` after
+    # the app's lock is released, before its answer. A slot is only overwritten once the other one (the
+    # previous generation) is synced, so one intact synced snapshot holding everything acknowledged is
+    # always there.
+    def save(self, service: str, *, defer: bool = False) -> int:
+        """Snapshot `service` (under the app's lock); returns the generation written."""
         started = time.perf_counter()
         buffer = io.BytesIO()
         _BackendPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(_backend(service))
         payload = buffer.getvalue()
-        generation = self._generations.get(service, 0) + 1
+        previous = self._generations.get(service, 0)
+        generation = previous + 1
+        with self._snapshot_lock:
+            if self._snapshot_synced.get(service, 0) < previous:
+                _fdatasync_path(self._slot(service, previous % 2))  # its own request has not synced it yet
+                self._snapshot_synced[service] = previous
         header = SNAPSHOT_MAGIC + generation.to_bytes(8, "big") + hashlib.sha256(payload).digest()
-        _write_in_place(self._slot(service, generation % 2), header + payload)
+        synced = _write_in_place(self._slot(service, generation % 2), header + payload,
+                                 sync=not defer or service in JOURNALED_SERVICES)
         self._generations[service] = generation
+        if synced:
+            with self._snapshot_lock:
+                self._snapshot_synced[service] = generation
         if service in JOURNALED_SERVICES:
             self._start_journal(service, generation)
         self.saves += 1
         self.save_seconds += time.perf_counter() - started
+        return generation
+
+    def sync_snapshot(self, service: str, generation: int) -> None:
+        """Make snapshot `generation` durable (a no-op when it, or a later one's writer, synced it already)."""
+        with self._snapshot_lock:
+            if self._snapshot_synced.get(service, 0) >= generation:
+                return
+            started = time.perf_counter()
+            _fdatasync_path(self._slot(service, generation % 2))
+            self._snapshot_synced[service] = generation
+            self.save_seconds += time.perf_counter() - started
 
     def save_all(self) -> None:
         for service in PERSISTED_SERVICES:
             self.save(service)
 
     # Journal (DynamoDB only: its operations are deterministic, so replaying the acknowledged requests on
-    # the snapshot rebuilds the state exactly). One small append + fdatasync per write instead of a
-    # snapshot of the whole table; compacted into a new snapshot every COMPACT_AFTER records.
+    # the snapshot rebuilds the state exactly). One small append per write instead of a snapshot of the
+    # whole table, made durable by `sync` before the answer is sent; compacted into a new snapshot every
+    # COMPACT_AFTER records.
     def _start_journal(self, service: str, generation: int) -> None:
-        old = self._journals.pop(service, None)
-        if old is not None:
-            old.close()
         path = self._journal_path(service, generation)
         handle = path.open("wb")
         _fsync_folder(self.path)
-        self._journals[service] = handle
+        with self._sync_lock:
+            # The snapshot just written (synced) holds every record of the old journal, synced or not.
+            old = self._journals.pop(service, None)
+            if old is not None:
+                old.close()
+            self._journals[service] = handle
+            self._written[service] = self._synced[service] = 0
         self._journal_records[service] = 0
         for stale in self.path.glob(f"{service}.*.journal"):
             if stale != path:
@@ -282,12 +339,33 @@ class StateDir:
         record = json.dumps({"headers": headers, "body": base64.b64encode(body).decode("ascii")}).encode()
         handle.write(len(record).to_bytes(4, "big") + zlib.crc32(record).to_bytes(4, "big") + record)
         handle.flush()
-        os.fdatasync(handle.fileno())
+        self._written[service] = handle.tell()
         self._journal_records[service] += 1
         self.saves += 1
         self.save_seconds += time.perf_counter() - started
         if self._journal_records[service] >= COMPACT_AFTER:
             self.save(service)
+
+    def unsynced(self, service: str) -> tuple[Any, int] | None:
+        """(journal, offset) that must be on disk before an answer about `service`'s current state is sent
+        (None: nothing pending). Called under the app's lock, right after the request ran."""
+        handle = self._journals.get(service)
+        if handle is None or self._written.get(service, 0) <= self._synced.get(service, 0):
+            return None
+        return handle, self._written[service]
+
+    def sync(self, service: str, pending: tuple[Any, int]) -> None:
+        """Make the journal durable up to `pending`'s offset; one fdatasync covers every append before it."""
+        handle, offset = pending
+        with self._sync_lock:
+            if self._journals.get(service) is not handle or self._synced[service] >= offset:
+                return  # synced by a later request's sync, or folded into a (synced) snapshot since
+            started = time.perf_counter()
+            upto = self._written[service]
+            os.fdatasync(self._journals[service].fileno())
+            self._synced[service] = max(self._synced[service], upto)
+            self.syncs += 1
+            self.save_seconds += time.perf_counter() - started
 
     def restore(self, replay: Callable[[dict[str, str], bytes], None]) -> None:
         """Load every saved backend into moto and replay the journals (before its server answers anything)."""
@@ -415,6 +493,8 @@ class DurableApp:
         return [payload]
 
     def _call(self, environ: dict[str, Any], body: bytes, service: str, operation: str) -> tuple[str, Any, bytes]:
+        pending = None
+        snapshot = 0
         with self._lock:
             status, headers, payload = self._inner(environ, body)
             if self.state is not None and service in PERSISTED_SERVICES and status.startswith("2"):
@@ -425,13 +505,25 @@ class DurableApp:
                         if service in JOURNALED_SERVICES:
                             self.state.journal(service, _journal_headers(environ), body)
                         else:
-                            self.state.save(service)
+                            snapshot = self.state.save(service, defer=True)
                     except OSError as exc:
                         # Not durable, so not acknowledged: the SDK sees a server error and the caller retries.
                         log.error("cannot save the local %s state: %s", service, exc.strerror or exc)
                         return _internal_failure(f"cannot save the local {service} state")
-        if service == "sqs" and operation in ("SendMessage", "SendMessageBatch", "ChangeMessageVisibility",
-                                              "ChangeMessageVisibilityBatch"):
+            if self.state is not None and service in JOURNALED_SERVICES:
+                # Any answer (a read too) may show appended changes: none leaves before they are on disk.
+                pending = self.state.unsynced(service)
+        if pending is not None or snapshot:
+            assert self.state is not None
+            try:
+                if pending is not None:
+                    self.state.sync(service, pending)
+                if snapshot:
+                    self.state.sync_snapshot(service, snapshot)
+            except OSError as exc:
+                log.error("cannot save the local %s state: %s", service, exc.strerror or exc)
+                return _internal_failure(f"cannot save the local {service} state")
+        if service == "sqs" and operation in WAKING_OPERATIONS:
             with self._sent:
                 self._sent.notify_all()
         return status, headers, payload
@@ -498,6 +590,26 @@ def _internal_failure(message: str) -> tuple[str, Any, bytes]:
                                          ("Content-Length", str(len(payload)))], payload
 
 
+@functools.lru_cache(maxsize=1)
+def _dispatcher_class() -> type:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    class Dispatcher(DomainDispatcherApplication):
+        """moto's dispatcher with its backend per Host header remembered: moto lists its own package folder
+        (≈ 200 `isdir` calls) on every request to find it."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._backends: dict[str | None, Any] = {}
+
+        def get_backend_for_host(self, host: str | None) -> Any:
+            if host not in self._backends:
+                self._backends[host] = super().get_backend_for_host(host)
+            return self._backends[host]
+
+    return Dispatcher
+
+
 # --- the server -----------------------------------------------------------------------------
 class EmbeddedAws:
     """moto's server on `host:port` (0 = any free port) behind `DurableApp`; `state=None` keeps it in memory.
@@ -520,14 +632,13 @@ class EmbeddedAws:
 
     def start(self, *, restore: bool = False) -> None:
         """Bind and serve; with `restore`, load the saved state (and replay its journal) first."""
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
+        from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
-        inner = DomainDispatcherApplication(create_backend_app)
+        from local import motofixes
+
+        motofixes.install()
+        inner = _dispatcher_class()(create_backend_app)
         self.app = DurableApp(inner, self.state)
         if restore and self.state is not None:
             self.state.restore(functools.partial(_replay, inner))

@@ -5,6 +5,11 @@ infra/resources.json configures): records listed in `batchItemFailures` stay on 
 back after their visibility timeout; the worker may have changed it for backoff), every other record
 is deleted; if the handler raises, or answers with a malformed failure list, the whole batch stays.
 SQS redrive moves a message to the dead-letter queue after `maxReceiveCount` receives, as in AWS.
+
+Like Lambda's event source mapping, several batches run at once (`concurrency` receive → invoke →
+delete loops on one queue). On a FIFO queue SQS itself keeps each message group in order: while a group
+has messages in flight, no receive hands out more of it (moto implements this), so concurrent batches
+never hold two messages of one chat.
 """
 
 from __future__ import annotations
@@ -83,7 +88,8 @@ def failed_message_ids(result: Any, message_ids: list[str]) -> set[str]:
 
 
 class QueuePoller(threading.Thread):
-    """Long-polls one queue and feeds batches to a Lambda-style `(event, context)` handler."""
+    """Long-polls one queue with `concurrency` loops and feeds batches to a Lambda-style `(event, context)`
+    handler. The thread itself supervises the loops: it is alive while they run."""
 
     def __init__(
         self,
@@ -95,6 +101,7 @@ class QueuePoller(threading.Thread):
         context_factory: Callable[[], Any],
         batch_size: int = 10,
         wait_seconds: int = 1,
+        concurrency: int = 1,
     ) -> None:
         super().__init__(name="sqs-poller", daemon=True)
         self._sqs = sqs
@@ -104,8 +111,11 @@ class QueuePoller(threading.Thread):
         self._context_factory = context_factory
         self._batch_size = batch_size
         self._wait_seconds = wait_seconds
+        self.concurrency = max(1, concurrency)
         self._stop_event = threading.Event()
         self._queue_arn: str | None = None
+        self._counts_lock = threading.Lock()
+        self._loops: list[threading.Thread] = []
         self.batches = 0
         self.deleted = 0
         self.kept = 0
@@ -126,6 +136,17 @@ class QueuePoller(threading.Thread):
         return self._queue_arn
 
     def run(self) -> None:
+        self._loops = [
+            threading.Thread(target=self._loop, name=f"sqs-poller-{n}", daemon=True)
+            for n in range(1, self.concurrency)
+        ]
+        for loop in self._loops:
+            loop.start()
+        self._loop()
+        for loop in self._loops:
+            loop.join()
+
+    def _loop(self) -> None:
         while not self._stop_event.is_set():
             try:
                 self.poll_once()
@@ -158,15 +179,16 @@ class QueuePoller(threading.Thread):
             failed = set(ids)
         else:
             failed = failed_message_ids(result, ids)
-        self.batches += 1
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
             entries = [{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(done)]
             outcome = self._sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=entries)
             for failure in outcome.get("Failed", []):
                 log.warning("delete failed for one message: %s", failure.get("Code"))
-        self.deleted += len(done)
-        self.kept += len(failed)
+        with self._counts_lock:
+            self.batches += 1
+            self.deleted += len(done)
+            self.kept += len(failed)
         log.debug(
             "batch of %d: %d deleted, %d kept (%.0f ms)",
             len(ids),
