@@ -55,9 +55,13 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def run_once() -> dict[str, float]:
+def run_once(tenants: int = 2, bindings: int = DOWN_CHATS + 1) -> dict[str, float]:
+    """One outage; the table also holds `tenants` / `bindings` in all (filler items written straight to the
+    embedded moto before the two tenants are set up)."""
+    import boto3
     import requests
 
+    from bench.harness import fill
     from tests.fakes.openclaw_server import FakeOpenClaw
     from tests.fakes.telegram_server import FakeTelegram
     from tests.inbound_support import private_update
@@ -68,6 +72,9 @@ def run_once() -> dict[str, float]:
     with FakeTelegram() as tg, FakeOpenClaw() as down, FakeOpenClaw() as healthy, LocalStack(
         {**env, "MUX_TELEGRAM_API_BASE_URL": tg.url}
     ) as stack:
+        ddb = boto3.client("dynamodb", endpoint_url=stack.banner("AWS (moto)"), region_name="us-east-1",
+                           aws_access_key_id="bench", aws_secret_access_key="bench")
+        fill(max(tenants - 2, 0), max(bindings - DOWN_CHATS - 1, 0), client=ddb, table_name=stack.banner("table"))
         session = requests.Session()
 
         def webhook(update: dict[str, Any]) -> None:

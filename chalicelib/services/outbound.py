@@ -126,6 +126,8 @@ def authenticate(caller: Caller, reads: table.ReadSet | None = None) -> str:
     if tenant_id is None and caller.key_hash is not None:
         tenant_id = tenant_store.tenant_id_for_key_hash(caller.key_hash, reads)
     if tenant_id is None:
+        if caller.key_hash is not None:
+            _TENANT_OF_KEY.drop(caller.key_hash)  # a rotated-out key names nothing more to read ahead
         observability.count("AuthFailures", route="tenant")
         raise UnauthorizedError("A valid tenant bearer key is required.")
     if caller.key_hash is not None:
@@ -255,7 +257,7 @@ def _deliver(tenant_id: str, binding: Binding, plan: SendPlan, progress: _Progre
         if plan.new_messages and ids:
             records = [messages.item(binding.route_key, ref, tenant_id, now_ms()) for ref in dict.fromkeys(ids)]
             if progress.defer_records:
-                progress.records = records  # they ride on the idempotency record's final write
+                progress.records = records  # written beside the idempotency record's final write
             else:
                 _safely(table.batch_put, records)
     return list(ids)
@@ -304,16 +306,13 @@ def _run_idempotent(
         raise
     if outcome.status < 500 or outcome.body.get("code") == ProviderOutcomeUnknownError.code:
         # An unknown outcome is an answer too: replaying it is what keeps a blind retry from sending twice.
-        # The message records go in the same round trip (one transaction); if the finish is refused (our
-        # attempt lost the key) or fails, they are written on their own: the messages are out either way.
-        finished = False
-        try:
-            finished = store.finish(got, outcome.status, response_json(outcome.body), also=progress.records)
-        except Exception:  # noqa: BLE001 - logged; the key's lock expires on its own
-            observability.logger().warning("outbound record keeping failed", exc_info=True)
-        if finished:
-            progress.records = []
-        progress.write_records()
+        # The stored answer and the message records are independent writes, made side by side (one round trip
+        # of latency). Not one TransactWriteItems: that would double the write units of both, on every send
+        # OpenClaw makes (it sends an Idempotency-Key with each).
+        records = threading.Thread(target=progress.write_records, name="outbound-records")
+        records.start()
+        _safely(store.finish, got, outcome.status, response_json(outcome.body))
+        records.join()
     else:
         progress.write_records()
         _safely(_retryable, got, progress.ids)

@@ -166,31 +166,18 @@ def _update_owned(claim_: Claim, expression: str, **values: Any) -> bool:
     return True
 
 
-def finish(claim_: Claim, response_status: int, response_body: str, also: list[dict[str, Any]] | None = None) -> bool:
-    """Store the answer for replay; False when our attempt no longer owns the key.
-
-    `also`: items to put in the same round trip (the send's message records), as one TransactWriteItems with
-    the conditional finish; when the finish is refused nothing is written and the caller writes them itself."""
-    update = {
-        "Key": claim_.key,
-        "UpdateExpression": "SET #st = :done, responseStatus = :rs, responseBody = :rb",
-        "ConditionExpression": "attemptId = :aid",
-        "ExpressionAttributeNames": {"#st": "status"},
-        "ExpressionAttributeValues": table.values(
-            done=DONE, rs=response_status, rb=response_body, aid=claim_.attempt_id
-        ),
-    }
+def finish(claim_: Claim, response_status: int, response_body: str) -> bool:
+    """Store the answer for replay; False when our attempt no longer owns the key."""
     try:
-        if also:
-            table.transact([{"Update": update}, *({"Put": {"Item": item}} for item in also)])
-        else:
-            table.update(
-                claim_.key,
-                str(update["UpdateExpression"]),
-                condition=str(update["ConditionExpression"]),
-                ExpressionAttributeNames=update["ExpressionAttributeNames"],
-                ExpressionAttributeValues=update["ExpressionAttributeValues"],
-            )
+        table.update(
+            claim_.key,
+            "SET #st = :done, responseStatus = :rs, responseBody = :rb",
+            condition="attemptId = :aid",
+            ExpressionAttributeNames={"#st": "status"},
+            ExpressionAttributeValues=table.values(
+                done=DONE, rs=response_status, rb=response_body, aid=claim_.attempt_id
+            ),
+        )
     except Exception as exc:
         if table.is_conditional_failure(exc):
             return False

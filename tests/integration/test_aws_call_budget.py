@@ -29,7 +29,8 @@ OUTBOUND_BUDGET: dict[str, dict[tuple[str, str], int]] = {
     "text, new Idempotency-Key": {
         ("dynamodb", "BatchGetItem"): 1,
         ("dynamodb", "PutItem"): 1,  # the idempotency claim
-        ("dynamodb", "TransactWriteItems"): 1,  # the stored answer + the message record, one round trip
+        ("dynamodb", "UpdateItem"): 1,  # the stored answer …
+        ("dynamodb", "BatchWriteItem"): 1,  # … and, side by side with it, the message record
     },
     "text, replayed Idempotency-Key": {("dynamodb", "BatchGetItem"): 1, ("dynamodb", "PutItem"): 1},
     "reply to a forwarded message": {("dynamodb", "BatchGetItem"): 1, ("dynamodb", "BatchWriteItem"): 1},
