@@ -79,7 +79,7 @@ def run_once(tenants: int = 2, bindings: int = DOWN_CHATS + 1) -> dict[str, floa
 
         def webhook(update: dict[str, Any]) -> None:
             resp = session.post(stack.url + "/v1/webhooks/telegram", json=update,
-                                headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}, timeout=10)
+                                headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}, timeout=30)
             resp.raise_for_status()
 
         chats: dict[str, list[int]] = {"down": [8100 + n for n in range(DOWN_CHATS)], "healthy": [8200]}
@@ -87,14 +87,14 @@ def run_once(tenants: int = 2, bindings: int = DOWN_CHATS + 1) -> dict[str, floa
             key = f"bench-{tenant_id}-key-0123456789abcdefghij"
             session.post(stack.url + "/v1/admin/tenants/bootstrap", headers={"Authorization": f"Bearer {ADMIN}"},
                          json={"tenantId": tenant_id, "apiKey": key, "inboundUrl": fake.url,
-                               "inboundTimeoutMs": 5000}, timeout=10).raise_for_status()
+                               "inboundTimeoutMs": 5000}, timeout=30).raise_for_status()
             auth = {"Authorization": f"Bearer {key}"}
             for chat in chats[tenant_id]:
                 token = session.post(stack.url + "/v1/pairings/token", json={"channel": "telegram"}, headers=auth,
-                                     timeout=10).json()
+                                     timeout=30).json()
                 webhook(private_update(chat, token["startCommand"]))
             wait_until(lambda a=auth, n=len(chats[tenant_id]): len(session.get(
-                stack.url + "/v1/pairings", headers=a, timeout=10).json()["items"]) == n, timeout=60,
+                stack.url + "/v1/pairings", headers=a, timeout=30).json()["items"]) == n, timeout=60,
                 what=f"{tenant_id}'s pairings")
 
         down_at, healthy_at = Arrivals(down), Arrivals(healthy)
@@ -112,7 +112,7 @@ def run_once(tenants: int = 2, bindings: int = DOWN_CHATS + 1) -> dict[str, floa
                     due = started + n * OUTAGE_SEC / HEALTHY_MESSAGES
                     time.sleep(max(0.0, due - time.monotonic()))
                     sent[f"h{n}"] = time.monotonic()
-                    own.post(stack.url + "/v1/webhooks/telegram", timeout=10,
+                    own.post(stack.url + "/v1/webhooks/telegram", timeout=30,
                              json=private_update(chats["healthy"][0], f"h{n}"),
                              headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}).raise_for_status()
 

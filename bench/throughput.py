@@ -50,16 +50,16 @@ def run(queued: int = 1000, tenants: int = 10, bindings: int = 50, window_sec: f
         hook = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
         session.post(stack.url + "/v1/admin/tenants/bootstrap", headers={"Authorization": f"Bearer {ADMIN}"},
                      json={"tenantId": "busy", "apiKey": KEY, "inboundUrl": openclaw.url,
-                           "inboundTimeoutMs": 60_000}, timeout=10).raise_for_status()
+                           "inboundTimeoutMs": 60_000}, timeout=60).raise_for_status()
         auth = {"Authorization": f"Bearer {KEY}"}
         chats = [9100 + n for n in range(CHATS)]
         for chat in chats:
             token = session.post(stack.url + "/v1/pairings/token", json={"channel": "telegram"}, headers=auth,
-                                 timeout=10).json()
+                                 timeout=60).json()
             session.post(stack.url + "/v1/webhooks/telegram", json=private_update(chat, token["startCommand"]),
-                         headers=hook, timeout=10).raise_for_status()
-        wait_until(lambda: len(session.get(stack.url + "/v1/pairings", headers=auth, timeout=10).json()["items"])
-                   == CHATS, timeout=60, what="the pairings")
+                         headers=hook, timeout=60).raise_for_status()
+        wait_until(lambda: len(session.get(stack.url + "/v1/pairings", headers=auth, timeout=60).json()["items"])
+                   == CHATS, timeout=120, what="the pairings")
 
         gate = threading.Event()
         openclaw.gate = gate
