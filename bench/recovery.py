@@ -62,6 +62,7 @@ def run_once(tenants: int = 2, bindings: int = DOWN_CHATS + 1) -> dict[str, floa
     import requests
 
     from bench.harness import fill
+    from bench.throughput import _answer
     from tests.fakes.openclaw_server import FakeOpenClaw
     from tests.fakes.telegram_server import FakeTelegram
     from tests.inbound_support import private_update
@@ -90,8 +91,8 @@ def run_once(tenants: int = 2, bindings: int = DOWN_CHATS + 1) -> dict[str, floa
                                "inboundTimeoutMs": 5000}, timeout=30).raise_for_status()
             auth = {"Authorization": f"Bearer {key}"}
             for chat in chats[tenant_id]:
-                token = session.post(stack.url + "/v1/pairings/token", json={"channel": "telegram"}, headers=auth,
-                                     timeout=30).json()
+                token = _answer(lambda a=auth: session.post(stack.url + "/v1/pairings/token",  # type: ignore[misc]
+                                                              json={"channel": "telegram"}, headers=a, timeout=30))
                 webhook(private_update(chat, token["startCommand"]))
             wait_until(lambda a=auth, n=len(chats[tenant_id]): len(session.get(
                 stack.url + "/v1/pairings", headers=a, timeout=30).json()["items"]) == n, timeout=60,

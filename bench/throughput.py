@@ -54,8 +54,8 @@ def run(queued: int = 1000, tenants: int = 10, bindings: int = 50, window_sec: f
         auth = {"Authorization": f"Bearer {KEY}"}
         chats = [9100 + n for n in range(CHATS)]
         for chat in chats:
-            token = session.post(stack.url + "/v1/pairings/token", json={"channel": "telegram"}, headers=auth,
-                                 timeout=60).json()
+            token = _answer(lambda: session.post(stack.url + "/v1/pairings/token", json={"channel": "telegram"},
+                                                 headers=auth, timeout=60))
             session.post(stack.url + "/v1/webhooks/telegram", json=private_update(chat, token["startCommand"]),
                          headers=hook, timeout=60).raise_for_status()
         wait_until(lambda: len(session.get(stack.url + "/v1/pairings", headers=auth, timeout=60).json()["items"])
@@ -89,6 +89,18 @@ def run(queued: int = 1000, tenants: int = 10, bindings: int = 50, window_sec: f
         "enqueue_per_sec": queued / enqueue_sec if enqueue_sec > 0 else 0.0,
         "complete": delivered >= queued,
     }
+
+
+def _answer(call: Any, attempts: int = 3) -> Any:
+    """The JSON of a setup call answered 200; a 5xx (an overloaded local stack) is tried again."""
+    for attempt in range(attempts):
+        resp = call()
+        if resp.status_code == 200:
+            return resp.json()
+        if resp.status_code < 500 or attempt == attempts - 1:
+            raise RuntimeError(f"setup call answered {resp.status_code}: {resp.text[:300]}")
+        time.sleep(1)
+    raise AssertionError("unreachable")
 
 
 def main(argv: list[str] | None = None) -> None:
