@@ -91,7 +91,7 @@ def run_once(tenants: int = 2, bindings: int = DOWN_CHATS + 1) -> dict[str, floa
                                "inboundTimeoutMs": 5000}, timeout=30).raise_for_status()
             auth = {"Authorization": f"Bearer {key}"}
             for chat in chats[tenant_id]:
-                token = _answer(lambda a=auth: session.post(stack.url + "/v1/pairings/token",  # type: ignore[misc]
+                token = _answer(lambda a=auth: session.post(stack.url + "/v1/pairings/token",
                                                               json={"channel": "telegram"}, headers=a, timeout=30))
                 webhook(private_update(chat, token["startCommand"]))
             wait_until(lambda a=auth, n=len(chats[tenant_id]): len(session.get(
