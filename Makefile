@@ -6,7 +6,7 @@
 #   make test      lint + type check + all tests (what .ci/run runs)
 #   make package   SAM template + zip for STAGE (default dev) in out/$(STAGE), linted with cfn-lint
 #   make infra     for `chalice deploy`: the table, queues, key, role and alarms of STAGE as their own stack
-#   make bench     benchmarks
+#   make bench     the issue #15 figures and the suites' tables (BENCH_QUICK=1: a shorter run; BENCH_QUEUED=n)
 #   make fuzz      schemathesis + hypothesis against the local stack (FUZZ_SECONDS, FUZZ_MAX_EXAMPLES)
 #   make load      concurrent webhooks and sends on the local stack (LOAD_CLIENTS, LOAD_SECONDS)
 #   make browser-deps  Chromium from the OS packages, for the dashboard's browser test (root; idempotent)

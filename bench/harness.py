@@ -8,6 +8,7 @@ after `environment()` has set the variables they read.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -85,35 +86,180 @@ def chalice_client() -> Any:
     return Client(app, stage_name="local", project_dir=str(ROOT))
 
 
+# Thread CPU seconds spent inside moto (the AWS stand-in), accumulated by the wrapper `CallCounter.attach` puts
+# around moto's botocore stub once per process: [by the measuring thread, by any other thread].
+_STANDIN_CPU = [0.0, 0.0]
+_MEASURING: list[int | None] = [None]  # the thread id `CallCounter.sample` measures
+
+
+def _time_the_standin() -> None:
+    from moto.core import botocore_stubber
+
+    stub = botocore_stubber.BotocoreStubber
+    if getattr(stub.__call__, "bench_timed", False):
+        return
+    original = stub.__call__
+
+    def timed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        started = time.thread_time()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            _STANDIN_CPU[0 if threading.get_ident() == _MEASURING[0] else 1] += time.thread_time() - started
+
+    timed.bench_timed = True  # type: ignore[attr-defined]
+    stub.__call__ = timed  # type: ignore[method-assign]
+
+
 class CallCounter:
-    """Counts botocore API calls by (service, operation) on the service's cached clients, and the time
-    spent inside them (`aws_seconds`, reset by the caller)."""
+    """Counts botocore API calls by (service, operation) on the service's cached clients, the DynamoDB
+    capacity units they consume (`units`: ("read"|"write", units), from the request parameters), the wall time
+    spent inside them (`aws_seconds`) and, per request measured with `sample`, the calling thread's CPU split
+    into moto (the AWS stand-in) and the rest (ours: our code, Chalice, the botocore client, the HTTP client)."""
 
     def __init__(self) -> None:
         self.counts: Counter[tuple[str, str]] = Counter()
+        self.units: Counter[str] = Counter()
         self.aws_seconds = 0.0
-        self._started: list[float] = []
+        self.other_call_cpu = 0.0  # thread CPU of AWS calls made by threads other than the measured one
+        self._local = threading.local()
 
     def attach(self) -> CallCounter:
         from chalicelib import aws
 
+        _time_the_standin()
         for name in ("dynamodb", "sqs", "kms"):
             client = aws._client(name)
             client.meta.events.register("before-call.*.*", self._on_call, unique_id=f"bench-{name}")
             client.meta.events.register("after-call.*.*", self._after_call, unique_id=f"bench-{name}-after")
+            client.meta.events.register("before-parameter-build.*.*", self._on_params, unique_id=f"bench-{name}-p")
         return self
+
+    def clear(self) -> None:
+        self.counts.clear()
+        self.units.clear()
 
     def per(self, n: int) -> dict[tuple[str, str], float]:
         """The counts divided by `n` (calls per send, per message)."""
         return {op: count / n for op, count in self.counts.items()}
 
+    def units_per(self, n: int) -> dict[str, float]:
+        return {kind: count / n for kind, count in self.units.items()}
+
+    def sample(self, fn: Callable[[], Any]) -> tuple[Sample, Any]:
+        """Run `fn` once (in this thread) and measure it; its result comes back beside the sample."""
+        self.aws_seconds = 0.0
+        self.other_call_cpu = 0.0
+        _MEASURING[0] = threading.get_ident()
+        standin_self, standin_other = _STANDIN_CPU
+        cpu = time.thread_time()
+        wall = time.perf_counter()
+        try:
+            result = fn()
+        finally:
+            _MEASURING[0] = None
+        wall_ms = (time.perf_counter() - wall) * 1000
+        cpu_ms = (time.thread_time() - cpu) * 1000
+        in_self = (_STANDIN_CPU[0] - standin_self) * 1000
+        in_other = (_STANDIN_CPU[1] - standin_other) * 1000
+        # A request's AWS calls made from a helper thread (writes issued side by side) count too: their moto
+        # part as the stand-in's, the rest (the botocore client) as ours.
+        own = cpu_ms - in_self + self.other_call_cpu * 1000 - in_other
+        return Sample(wall_ms, wall_ms - self.aws_seconds * 1000, in_self + in_other, own), result
+
+    def _on_params(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        # DynamoDB on-demand billing: a strongly consistent read of an item ≤ 4 KB is 1 read unit, a write of an
+        # item ≤ 1 KB 1 write unit, transactional ones twice that (every item here is that small).
+        if model.service_model.service_name != "dynamodb":
+            return
+        op = model.name
+        if op == "BatchGetItem":
+            self.units["read"] += sum(len(t.get("Keys", [])) for t in params.get("RequestItems", {}).values())
+        elif op == "BatchWriteItem":
+            self.units["write"] += sum(len(t) for t in params.get("RequestItems", {}).values())
+        elif op == "TransactWriteItems":
+            self.units["write"] += 2 * len(params.get("TransactItems", []))
+        elif op == "TransactGetItems":
+            self.units["read"] += 2 * len(params.get("TransactItems", []))
+        elif op in ("GetItem", "Query"):
+            self.units["read"] += 1
+        elif op in ("PutItem", "UpdateItem", "DeleteItem"):
+            self.units["write"] += 1
+
     def _on_call(self, model: Any, **_: Any) -> None:
         self.counts[(model.service_model.service_name, model.name)] += 1
-        self._started.append(time.perf_counter())
+        self._local.__dict__.setdefault("started", []).append((time.perf_counter(), time.thread_time()))
 
     def _after_call(self, **_: Any) -> None:
-        if self._started:
-            self.aws_seconds += time.perf_counter() - self._started.pop()
+        started = self._local.__dict__.get("started")
+        if not started:
+            return
+        wall, cpu = started.pop()
+        if threading.get_ident() == _MEASURING[0]:
+            self.aws_seconds += time.perf_counter() - wall
+        else:
+            self.other_call_cpu += time.thread_time() - cpu
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One request: wall ms, wall ms outside botocore calls, and the calling thread's CPU ms inside moto (the
+    AWS stand-in) and outside it (ours)."""
+
+    wall_ms: float
+    wall_own_ms: float
+    standin_cpu_ms: float
+    own_cpu_ms: float
+
+
+def quick() -> bool:
+    """`BENCH_QUICK=1 make bench`: fewer requests and a smaller queue, for development (figures noisier)."""
+    return os.environ.get("BENCH_QUICK", "") not in ("", "0")
+
+
+def fill(tenants: int, bindings: int, client: Any = None, table_name: str | None = None) -> None:
+    """Other tenants (with key-hash items) and Telegram group bindings (route locks and session routes), written
+    straight to the table in BatchWriteItem calls; their contents are never read by the measured requests."""
+    from chalicelib.models import Binding
+    from chalicelib.storage import bindings as store
+    from chalicelib.storage import table
+
+    now = int(time.time() * 1000)
+    items: list[dict[str, Any]] = []
+    for t in range(tenants):
+        items.append({**table.tenant_key(f"filler-{t}"), "type": "tenant", "tenantId": f"filler-{t}",
+                      "name": f"filler-{t}", "inboundUrl": "http://127.0.0.1:9/x", "inboundTimeoutMs": 1000,
+                      "keyHash": f"h{t}", "keyCiphertext": "x", "disabled": False, "createdAtMs": now,
+                      "updatedAtMs": now})  # not in the tenant listing index: moto sorts a GSI partition per put
+        items.append({**table.key_hash_key(f"h{t}"), "type": "keyhash", "tenantId": f"filler-{t}"})
+    for b in range(bindings):
+        binding = Binding(binding_id=f"bind_filler_{b}", tenant_id=f"filler-{b % max(tenants, 1)}",
+                          channel="telegram", scope="chat", route_key=f"telegram:default:chat:{-1000 - b}",
+                          session_key=f"agent:main:telegram:group:{-1000 - b}", chat_id=str(-1000 - b),
+                          created_at_ms=now)
+        items.append(store.route_item(binding))
+        items.append({**table.session_key(binding.tenant_id, "telegram", binding.session_key), "type": "session",
+                      "tenantId": binding.tenant_id, "channel": "telegram", "sessionKey": binding.session_key,
+                      "routeKey": binding.route_key, "bindingId": binding.binding_id, "chatId": binding.chat_id,
+                      "gsi1pk": table.tenant_sessions_gsi(binding.tenant_id),
+                      "gsi1sk": f"telegram#{binding.session_key}"})
+    name = table_name or table.table_name()
+    if client is None:
+        # In-process moto: straight into its backend (about 6× faster than through botocore; the fill is setup,
+        # not measured).
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.dynamodb.models import dynamodb_backends
+
+        backend = dynamodb_backends[DEFAULT_ACCOUNT_ID][os.environ["AWS_DEFAULT_REGION"]]
+        for item in items:
+            backend.put_item(name, table.to_ddb(item))
+        return
+    ddb = client
+    for start in range(0, len(items), 25):
+        chunk = [{"PutRequest": {"Item": table.to_ddb(i)}} for i in items[start : start + 25]]
+        request: dict[str, Any] = {name: chunk}
+        while request:
+            request = ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
 
 
 def p90(values: Sequence[float]) -> float:

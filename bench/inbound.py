@@ -15,12 +15,23 @@ from __future__ import annotations
 
 import json
 import statistics
-import time
 from typing import Any
 
-from bench.harness import SCENARIO, CallCounter, call_columns, chalice_client, number, p90, service, table
+from bench.harness import (
+    SCENARIO,
+    CallCounter,
+    Sample,
+    call_columns,
+    chalice_client,
+    fill,
+    number,
+    p90,
+    quick,
+    service,
+    table,
+)
 
-MESSAGES = 200
+MESSAGES = 50 if quick() else 200
 API_KEY = "bench-inbound-key-0123456789abcdef"
 SECRET = "bench-webhook-secret"
 CHAT = 5123456789
@@ -29,33 +40,9 @@ COLUMNS = [
     number("p90 ms", "p90"),
     number("webhook median ms", "webhook"),
     number("worker median ms", "worker"),
+    number("CPU ms moto", "standin_cpu"),
+    number("CPU ms ours", "own_cpu"),
 ]
-
-
-def _fill(tenants: int, bindings: int) -> None:
-    """Other tenants and bindings, written straight to the table (their contents are never read)."""
-    from chalicelib import aws
-    from chalicelib.models import Binding
-    from chalicelib.storage import bindings as store
-    from chalicelib.storage import table
-
-    now = int(time.time() * 1000)
-    items: list[dict[str, Any]] = []
-    for t in range(tenants):
-        items.append({**table.tenant_key(f"filler-{t}"), "type": "tenant", "tenantId": f"filler-{t}",
-                      "name": f"filler-{t}", "inboundUrl": "http://127.0.0.1:9/x", "inboundTimeoutMs": 1000,
-                      "keyHash": f"h{t}", "keyCiphertext": "x", "disabled": False, "createdAtMs": now,
-                      "updatedAtMs": now})
-    for b in range(bindings):
-        binding = Binding(binding_id=f"bind_filler_{b}", tenant_id=f"filler-{b % max(tenants, 1)}",
-                          channel="telegram", scope="chat", route_key=f"telegram:default:chat:{-1000 - b}",
-                          session_key=f"agent:main:telegram:group:{-1000 - b}", chat_id=str(-1000 - b),
-                          created_at_ms=now)
-        items.append(store.route_item(binding))
-    client = aws.dynamodb()
-    for start in range(0, len(items), 25):
-        chunk = [{"PutRequest": {"Item": table.to_ddb(i)}} for i in items[start : start + 25]]
-        client.batch_write_item(RequestItems={table.table_name(): chunk})
 
 
 def _scenario(tenants: int, bindings: int) -> dict[str, Any]:
@@ -71,32 +58,33 @@ def _scenario(tenants: int, bindings: int) -> dict[str, Any]:
         import app as entry_points
         from local.poller import lambda_sqs_event
 
-        _fill(max(tenants - 1, 0), max(bindings - 1, 0))
+        fill(max(tenants - 1, 0), max(bindings - 1, 0))
         esm = boto3.client("sqs")  # plays Lambda's event source mapping: not counted
         arn = esm.get_queue_attributes(QueueUrl=resources.inbound_queue_url, AttributeNames=["QueueArn"])[
             "Attributes"]["QueueArn"]
         counter = CallCounter().attach()
         webhook_ms: list[float] = []
         worker_ms: list[float] = []
+        samples: list[tuple[Sample, Sample]] = []
         with chalice_client() as client:
             for n in range(MESSAGES + 5):
                 if n == 5:  # the first five warm imports, pools and the key cache
-                    counter.counts.clear()
+                    counter.clear()
                 update = {"update_id": 10_000 + n, "message": {
                     "message_id": n, "date": 1781600000, "text": f"message {n}",
                     "from": {"id": CHAT, "is_bot": False, "first_name": "A"},
                     "chat": {"id": CHAT, "type": "private", "first_name": "A"}}}
-                started = time.perf_counter()
-                resp = client.http.post("/v1/webhooks/telegram", body=json.dumps(update), headers={
-                    "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET})
-                webhook_ms.append((time.perf_counter() - started) * 1000)
+                hook, resp = counter.sample(lambda u=update: client.http.post(
+                    "/v1/webhooks/telegram", body=json.dumps(u), headers={
+                        "Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET}))
+                webhook_ms.append(hook.wall_ms)
                 assert resp.status_code == 200, resp.body
                 got = esm.receive_message(QueueUrl=resources.inbound_queue_url, MaxNumberOfMessages=10,
                                           AttributeNames=["All"], MessageSystemAttributeNames=["All"])
                 event = lambda_sqs_event(got["Messages"], arn, "us-east-1")
-                started = time.perf_counter()
-                result = entry_points.handle_inbound_queue(event, None)
-                worker_ms.append((time.perf_counter() - started) * 1000)
+                work, result = counter.sample(lambda e=event: entry_points.handle_inbound_queue(e, None))
+                worker_ms.append(work.wall_ms)
+                samples.append((hook, work))
                 assert result == {"batchItemFailures": []}, result
                 esm.delete_message(QueueUrl=resources.inbound_queue_url,
                                    ReceiptHandle=got["Messages"][0]["ReceiptHandle"])
@@ -108,10 +96,20 @@ def _scenario(tenants: int, bindings: int) -> dict[str, Any]:
     return {
         "name": f"{tenants} tenants / {bindings} bindings",
         "calls": counter.per(MESSAGES),
+        "units": counter.units_per(MESSAGES),
+        **_cpu(samples[5:]),
         "median": statistics.median(total),
         "p90": p90(total),
         "webhook": statistics.median(webhook_ms),
         "worker": statistics.median(worker_ms),
+    }
+
+
+def _cpu(samples: list[tuple[Sample, Sample]]) -> dict[str, float]:
+    """Median CPU per message (webhook + worker) inside moto and outside it."""
+    return {
+        "standin_cpu": statistics.median(a.standin_cpu_ms + b.standin_cpu_ms for a, b in samples),
+        "own_cpu": statistics.median(a.own_cpu_ms + b.own_cpu_ms for a, b in samples),
     }
 
 
@@ -137,28 +135,28 @@ def _whatsapp_scenario(tenants: int, bindings: int) -> dict[str, Any]:
         import app as entry_points
         from local.poller import lambda_sqs_event
 
-        _fill(max(tenants - 1, 0), max(bindings - 1, 0))
+        fill(max(tenants - 1, 0), max(bindings - 1, 0))
         esm = boto3.client("sqs")  # plays Lambda's event source mapping: not counted
         arn = esm.get_queue_attributes(QueueUrl=resources.inbound_queue_url, AttributeNames=["QueueArn"])[
             "Attributes"]["QueueArn"]
         counter = CallCounter().attach()
         webhook_ms: list[float] = []
         worker_ms: list[float] = []
+        samples: list[tuple[Sample, Sample]] = []
         with chalice_client() as client:
 
             def deliver(text: str) -> None:
                 raw = encode(build_payload(text, sender=WA_USER, phone_number_id=WA_PHONE_NUMBER_ID))
-                started = time.perf_counter()
-                resp = client.http.post("/v1/webhooks/whatsapp", body=raw, headers={
-                    "Content-Type": "application/json", "X-Hub-Signature-256": signature(WA_APP_SECRET, raw)})
-                webhook_ms.append((time.perf_counter() - started) * 1000)
+                hook, resp = counter.sample(lambda: client.http.post("/v1/webhooks/whatsapp", body=raw, headers={
+                    "Content-Type": "application/json", "X-Hub-Signature-256": signature(WA_APP_SECRET, raw)}))
+                webhook_ms.append(hook.wall_ms)
                 assert resp.status_code == 200, resp.body
                 got = esm.receive_message(QueueUrl=resources.inbound_queue_url, MaxNumberOfMessages=10,
                                           AttributeNames=["All"], MessageSystemAttributeNames=["All"])
                 event = lambda_sqs_event(got["Messages"], arn, "us-east-1")
-                started = time.perf_counter()
-                result = entry_points.handle_inbound_queue(event, None)
-                worker_ms.append((time.perf_counter() - started) * 1000)
+                work, result = counter.sample(lambda: entry_points.handle_inbound_queue(event, None))
+                worker_ms.append(work.wall_ms)
+                samples.append((hook, work))
                 assert result == {"batchItemFailures": []}, result
                 esm.delete_message(QueueUrl=resources.inbound_queue_url,
                                    ReceiptHandle=got["Messages"][0]["ReceiptHandle"])
@@ -169,7 +167,7 @@ def _whatsapp_scenario(tenants: int, bindings: int) -> dict[str, Any]:
             deliver(json.loads(token.body)["token"])  # pairs the chat, as a user sending the token would
             for n in range(MESSAGES + 5):
                 if n == 5:  # the first five warm imports, pools and the key cache
-                    counter.counts.clear()
+                    counter.clear()
                 deliver(f"message {n}")
         delivered = len(openclaw.received)
         notices = len(graph.sent)
@@ -182,6 +180,8 @@ def _whatsapp_scenario(tenants: int, bindings: int) -> dict[str, Any]:
     return {
         "name": f"WhatsApp, {tenants} tenants / {bindings} bindings",
         "calls": counter.per(MESSAGES),
+        "units": counter.units_per(MESSAGES),
+        **_cpu(samples[6:]),
         "median": statistics.median(total),
         "p90": p90(total),
         "webhook": statistics.median(webhook_ms),
@@ -189,16 +189,28 @@ def _whatsapp_scenario(tenants: int, bindings: int) -> dict[str, Any]:
     }
 
 
+def run(tenants: int, bindings: int) -> dict[str, Any]:
+    """One Telegram row: the table holding `tenants` / `bindings`."""
+    return _scenario(tenants, bindings)
+
+
+def run_whatsapp(tenants: int, bindings: int) -> dict[str, Any]:
+    return _whatsapp_scenario(tenants, bindings)
+
+
 def main() -> None:
-    results = [_scenario(1, 1), _scenario(1000, 5000)]
+    show([_scenario(10, 50), _scenario(1000, 5000)], [_whatsapp_scenario(10, 50), _whatsapp_scenario(1000, 5000)])
+
+
+def show(results: list[dict[str, Any]], wa: list[dict[str, Any]]) -> None:
     print(
         f"\nInbound: one Telegram message → webhook → SQS → worker → OpenClaw, {MESSAGES} messages per row, "
         "AWS calls per message by the service (moto in-process), handler times via chalice.test.Client + "
         "handle_inbound_queue"
     )
     print(table(results, [SCENARIO, *call_columns(results), *COLUMNS]))
-    print("median / p90 ms = webhook + worker per message.")
-    wa = [_whatsapp_scenario(1, 1), _whatsapp_scenario(1000, 5000)]
+    print("median / p90 ms = webhook + worker per message; CPU = the handling thread's, per message (webhook + "
+          "worker), inside moto and outside it (ours).")
     print(
         f"\nInbound: one WhatsApp text message (signed `messages` webhook) → webhook → SQS → worker → OpenClaw, "
         f"{MESSAGES} messages per row, AWS calls per message by the service (moto in-process), fake Graph API"

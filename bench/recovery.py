@@ -55,9 +55,14 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def run_once() -> dict[str, float]:
+def run_once(tenants: int = 2, bindings: int = DOWN_CHATS + 1) -> dict[str, float]:
+    """One outage; the table also holds `tenants` / `bindings` in all (filler items written straight to the
+    embedded moto before the two tenants are set up)."""
+    import boto3
     import requests
 
+    from bench.harness import fill
+    from bench.throughput import _answer
     from tests.fakes.openclaw_server import FakeOpenClaw
     from tests.fakes.telegram_server import FakeTelegram
     from tests.inbound_support import private_update
@@ -68,11 +73,14 @@ def run_once() -> dict[str, float]:
     with FakeTelegram() as tg, FakeOpenClaw() as down, FakeOpenClaw() as healthy, LocalStack(
         {**env, "MUX_TELEGRAM_API_BASE_URL": tg.url}
     ) as stack:
+        ddb = boto3.client("dynamodb", endpoint_url=stack.banner("AWS (moto)"), region_name="us-east-1",
+                           aws_access_key_id="bench", aws_secret_access_key="bench")
+        fill(max(tenants - 2, 0), max(bindings - DOWN_CHATS - 1, 0), client=ddb, table_name=stack.banner("table"))
         session = requests.Session()
 
         def webhook(update: dict[str, Any]) -> None:
             resp = session.post(stack.url + "/v1/webhooks/telegram", json=update,
-                                headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}, timeout=10)
+                                headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}, timeout=30)
             resp.raise_for_status()
 
         chats: dict[str, list[int]] = {"down": [8100 + n for n in range(DOWN_CHATS)], "healthy": [8200]}
@@ -80,14 +88,14 @@ def run_once() -> dict[str, float]:
             key = f"bench-{tenant_id}-key-0123456789abcdefghij"
             session.post(stack.url + "/v1/admin/tenants/bootstrap", headers={"Authorization": f"Bearer {ADMIN}"},
                          json={"tenantId": tenant_id, "apiKey": key, "inboundUrl": fake.url,
-                               "inboundTimeoutMs": 5000}, timeout=10).raise_for_status()
+                               "inboundTimeoutMs": 5000}, timeout=30).raise_for_status()
             auth = {"Authorization": f"Bearer {key}"}
             for chat in chats[tenant_id]:
-                token = session.post(stack.url + "/v1/pairings/token", json={"channel": "telegram"}, headers=auth,
-                                     timeout=10).json()
+                token = _answer(lambda a=auth: session.post(stack.url + "/v1/pairings/token",
+                                                              json={"channel": "telegram"}, headers=a, timeout=30))
                 webhook(private_update(chat, token["startCommand"]))
             wait_until(lambda a=auth, n=len(chats[tenant_id]): len(session.get(
-                stack.url + "/v1/pairings", headers=a, timeout=10).json()["items"]) == n, timeout=60,
+                stack.url + "/v1/pairings", headers=a, timeout=30).json()["items"]) == n, timeout=60,
                 what=f"{tenant_id}'s pairings")
 
         down_at, healthy_at = Arrivals(down), Arrivals(healthy)
@@ -105,7 +113,7 @@ def run_once() -> dict[str, float]:
                     due = started + n * OUTAGE_SEC / HEALTHY_MESSAGES
                     time.sleep(max(0.0, due - time.monotonic()))
                     sent[f"h{n}"] = time.monotonic()
-                    own.post(stack.url + "/v1/webhooks/telegram", timeout=10,
+                    own.post(stack.url + "/v1/webhooks/telegram", timeout=30,
                              json=private_update(chats["healthy"][0], f"h{n}"),
                              headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}).raise_for_status()
 

@@ -70,8 +70,13 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
-def run(*, tenants: int = 10, chats_per_tenant: int = 10, messages: int = 1000) -> dict[str, Any]:
-    """One measurement. Returns:
+def run(
+    *, tenants: int = 10, chats_per_tenant: int = 10, messages: int = 1000, filler_tenants: int = 0,
+    filler_bindings: int = 0,
+) -> dict[str, Any]:
+    """One measurement; `filler_tenants` / `filler_bindings` more tenants and bindings are written straight to
+    the embedded DynamoDB first (bench.harness.fill: never read by the measured messages, they only make the
+    table big, for `make bench`'s 1,000 tenants / 5,000 bindings row). Returns:
 
     * `messages` (also `queued`), `tenants`, `chats`: the workload; `delivered`, `complete` (all of them);
     * `msgs_per_sec`, `drain_sec`, `enqueue_per_sec`: the same figures as below under the names `make bench`'s
@@ -120,6 +125,14 @@ def run(*, tenants: int = 10, chats_per_tenant: int = 10, messages: int = 1000) 
                 resp.raise_for_status()
                 return took * 1000
 
+            if filler_tenants or filler_bindings:
+                import boto3
+
+                from bench.harness import fill
+
+                ddb = boto3.client("dynamodb", endpoint_url=stack.banner("AWS (moto)"), region_name="us-east-1",
+                                   aws_access_key_id="bench", aws_secret_access_key="bench")
+                fill(filler_tenants, filler_bindings, client=ddb, table_name=stack.banner("table"))
             chats: list[int] = []
             for t in range(tenants):
                 key = f"bench-tp-{t}-key-0123456789abcdefghij"

@@ -81,6 +81,9 @@ def _reset_caches() -> None:
     from chalicelib.services import recovery
 
     recovery.reset()
+    from chalicelib.services import outbound
+
+    outbound.reset_hints()
     from chalicelib.channels.whatsapp import api as whatsapp_api
 
     whatsapp_api._display_numbers.clear()

@@ -6,8 +6,10 @@ from typing import Any
 
 from chalice.app import Blueprint, Response
 
+from chalicelib import secrets, signing
+from chalicelib.errors import MuxError
 from chalicelib.models import Ok, OutboundRequest, SendResponse, TypingRequest
-from chalicelib.routes.http import endpoint, json_object, json_response, raw_body, require_tenant_id
+from chalicelib.routes.http import bearer_token, endpoint, json_object, json_response, raw_body, require_tenant_id
 from chalicelib.services import outbound
 
 bp = Blueprint(__name__)
@@ -25,6 +27,23 @@ def _idempotency_key() -> str | None:
     return value
 
 
+def _caller() -> outbound.Caller:
+    """A runtime JWT is verified here (no read); a tenant key is checked by the send itself, in the same
+    BatchGetItem as its destination (the hot path's one round trip)."""
+    token = bearer_token(bp)
+    if token is not None and signing.looks_like_jwt(token):
+        return outbound.Caller(tenant_id=require_tenant_id(bp))
+    return outbound.Caller(key_hash=secrets.key_hash(token) if token else None)
+
+
+def _body(caller: outbound.Caller) -> dict[str, Any]:
+    try:
+        return json_object(raw_body(bp))
+    except MuxError:
+        outbound.authenticate(caller)  # a wrong key is answered 401 whatever the body
+        raise
+
+
 @endpoint(
     bp,
     "/v1/mux/outbound/send",
@@ -36,9 +55,8 @@ def _idempotency_key() -> str | None:
     errors=_ERRORS,
 )
 def send() -> Any:
-    tenant_id = require_tenant_id(bp)
-    data = json_object(raw_body(bp))
-    return _answer(outbound.send(tenant_id, data, idempotency_key=_idempotency_key()))
+    caller = _caller()
+    return _answer(outbound.send(caller, _body(caller), idempotency_key=_idempotency_key()))
 
 
 @endpoint(
@@ -52,6 +70,5 @@ def send() -> Any:
     errors=_ERRORS,
 )
 def typing() -> Any:
-    tenant_id = require_tenant_id(bp)
-    data = json_object(raw_body(bp))
-    return _answer(outbound.typing(tenant_id, data, idempotency_key=_idempotency_key()))
+    caller = _caller()
+    return _answer(outbound.typing(caller, _body(caller), idempotency_key=_idempotency_key()))

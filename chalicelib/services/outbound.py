@@ -32,8 +32,10 @@ raw body are ignored or overwritten by the sender.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib import observability
@@ -48,10 +50,12 @@ from chalicelib.errors import (
     ProviderError,
     ProviderOutcomeUnknownError,
     TextTooLongError,
+    UnauthorizedError,
 )
 from chalicelib.models import Binding, OutboundRequest, TypingRequest
 from chalicelib.storage import bindings, messages, table
 from chalicelib.storage import idempotency as store
+from chalicelib.storage import tenants as tenant_store
 
 # Longer than the function timeout (60 s): by the time a lock expires, the attempt holding it is dead.
 IDEMPOTENCY_LOCK_MS = 60_000
@@ -78,18 +82,58 @@ def response_json(body: dict[str, Any]) -> str:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Who sends: a tenant already authenticated (`tenant_id`: a runtime JWT, verified without a read) or a tenant
+    key still to check (`key_hash`, its SHA-256), which the send checks in its one BatchGetItem."""
+
+    tenant_id: str | None = None
+    key_hash: str | None = None
+
+
 # --- entry points -------------------------------------------------------------------------------
-def send(tenant_id: str, data: dict[str, Any], *, idempotency_key: str | None = None) -> Outcome:
+def send(caller: Caller | str, data: dict[str, Any], *, idempotency_key: str | None = None) -> Outcome:
     """`POST /v1/mux/outbound/send`: a send (`op: send`) or an action (`op: action`)."""
-    request = OutboundRequest.model_validate(_normalise(data))
-    return _execute(tenant_id, request, data, idempotency_key)
+    who = _caller(caller)
+    try:
+        request = OutboundRequest.model_validate(_normalise(data))
+    except Exception:
+        authenticate(who)  # 401 comes before any complaint about the body
+        raise
+    return _execute(who, request, data, idempotency_key)
 
 
-def typing(tenant_id: str, data: dict[str, Any], *, idempotency_key: str | None = None) -> Outcome:
+def typing(caller: Caller | str, data: dict[str, Any], *, idempotency_key: str | None = None) -> Outcome:
     """`POST /v1/mux/outbound/typing` `{channel, sessionKey}`."""
-    req = TypingRequest.model_validate(data)
+    who = _caller(caller)
+    try:
+        req = TypingRequest.model_validate(data)
+    except Exception:
+        authenticate(who)
+        raise
     request = OutboundRequest(channel=req.channel, sessionKey=req.sessionKey, op="action", action="typing")
-    return _execute(tenant_id, request, data, idempotency_key)
+    return _execute(who, request, data, idempotency_key)
+
+
+def _caller(caller: Caller | str) -> Caller:
+    return Caller(tenant_id=caller) if isinstance(caller, str) else caller
+
+
+def authenticate(caller: Caller, reads: table.ReadSet | None = None) -> str:
+    """The tenant id the caller stands for, or 401: a tenant key is valid exactly while its key-hash item exists
+    (rotation, disable and delete remove it in their transactions), read strongly consistent for this request."""
+    tenant_id = caller.tenant_id
+    if tenant_id is None and caller.key_hash is not None:
+        tenant_id = tenant_store.tenant_id_for_key_hash(caller.key_hash, reads)
+    if tenant_id is None:
+        if caller.key_hash is not None:
+            _TENANT_OF_KEY.drop(caller.key_hash)  # a rotated-out key names nothing more to read ahead
+        observability.count("AuthFailures", route="tenant")
+        raise UnauthorizedError("A valid tenant bearer key is required.")
+    if caller.key_hash is not None:
+        _TENANT_OF_KEY.put(caller.key_hash, tenant_id)
+    observability.log_keys(tenant_id=tenant_id)
+    return tenant_id
 
 
 # --- the pipeline -------------------------------------------------------------------------------
@@ -117,30 +161,47 @@ def _sender(channel: str) -> Sender:
 
 
 class _Progress:
-    """The parts of one logical send delivered so far (by earlier attempts too), and where to save them."""
+    """The parts of one logical send delivered so far (by earlier attempts too), and where to save them;
+    with `defer_records`, the message records of the parts wait in `records` for the caller to write."""
 
-    def __init__(self, delivered: tuple[str, ...] = (), save: Callable[[list[str]], Any] | None = None) -> None:
+    def __init__(
+        self, delivered: tuple[str, ...] = (), save: Callable[[list[str]], Any] | None = None,
+        defer_records: bool = False,
+    ) -> None:
         self.ids = list(delivered)
         self.save = save
+        self.defer_records = defer_records
+        self.records: list[dict[str, Any]] = []
+
+    def write_records(self) -> None:
+        records, self.records = self.records, []
+        if records:
+            _safely(table.batch_put, records)
 
 
-def _execute(tenant_id: str, request: OutboundRequest, data: dict[str, Any], idempotency_key: str | None) -> Outcome:
-    sender = _sender(request.channel)
-    if request.op == "action":
-        if request.action not in SUPPORTED_ACTIONS:
-            raise InvalidInputError(
-                f"Unsupported action {request.action!r}; supported: typing.", code="UNSUPPORTED_ACTION"
-            )
-    else:
-        sender.validate(request)
+def _execute(caller: Caller, request: OutboundRequest, data: dict[str, Any], idempotency_key: str | None) -> Outcome:
+    try:
+        sender = _sender(request.channel)
+        if request.op == "action":
+            if request.action not in SUPPORTED_ACTIONS:
+                raise InvalidInputError(
+                    f"Unsupported action {request.action!r}; supported: typing.", code="UNSUPPORTED_ACTION"
+                )
+        else:
+            sender.validate(request)
+    except MuxError:
+        authenticate(caller)
+        raise
+    reads = _read_ahead(caller, request, sender)
+    tenant_id = authenticate(caller, reads)
 
     def run(progress: _Progress) -> Outcome:
-        destination = _destination(tenant_id, request.channel, request.sessionKey)
+        destination = _destination(tenant_id, request.channel, request.sessionKey, reads)
         if request.op == "action":
             sender.typing(destination, request)
             return Outcome(200, {"ok": True})
         plan = sender.plan(destination, request)
-        _check_reach(tenant_id, destination, plan)
+        _check_reach(tenant_id, destination, plan, reads)
         ids = _deliver(tenant_id, destination.binding, plan, progress)
         return Outcome(200, plan.result(ids).body())
 
@@ -156,7 +217,7 @@ def _execute(tenant_id: str, request: OutboundRequest, data: dict[str, Any], ide
     return _count(request, _run_idempotent(tenant_id, key, data, run))
 
 
-def _check_reach(tenant_id: str, destination: Destination, plan: SendPlan) -> None:
+def _check_reach(tenant_id: str, destination: Destination, plan: SendPlan, reads: table.ReadSet | None = None) -> None:
     """The route lock below the route: messages acted on must be this tenant's on this route, and a send into
     a more specific route (a topic of the bound chat) must not land in another tenant's binding."""
     binding = destination.binding
@@ -168,7 +229,7 @@ def _check_reach(tenant_id: str, destination: Destination, plan: SendPlan) -> No
                 code="ROUTE_NOT_BOUND",
             )
     if plan.posts_into and plan.posts_into != binding.route_key:
-        other = bindings.get_route(plan.posts_into)
+        other = bindings.get_route(plan.posts_into, reads)
         if other is not None and other.tenant_id != tenant_id:
             raise ForbiddenError(
                 "That topic of the bound chat is bound to another tenant.", code="ROUTE_NOT_BOUND"
@@ -194,7 +255,11 @@ def _deliver(tenant_id: str, binding: Binding, plan: SendPlan, progress: _Progre
         raise
     finally:
         if plan.new_messages and ids:
-            _safely(messages.record, binding.route_key, list(ids), tenant_id, now_ms())
+            records = [messages.item(binding.route_key, ref, tenant_id, now_ms()) for ref in dict.fromkeys(ids)]
+            if progress.defer_records:
+                progress.records = records  # written beside the idempotency record's final write
+            else:
+                _safely(table.batch_put, records)
     return list(ids)
 
 
@@ -232,16 +297,24 @@ def _run_idempotent(
         )
     if got.delivered:
         observability.count("OutboundResumed")
-    progress = _Progress(got.delivered, save=lambda ids: store.progress(got, ids))
+    progress = _Progress(got.delivered, save=lambda ids: store.progress(got, ids), defer_records=True)
     try:
         outcome = _run_plain(run, progress)
     except BaseException:
+        progress.write_records()
         _safely(_retryable, got, progress.ids)
         raise
     if outcome.status < 500 or outcome.body.get("code") == ProviderOutcomeUnknownError.code:
         # An unknown outcome is an answer too: replaying it is what keeps a blind retry from sending twice.
+        # The stored answer and the message records are independent writes, made side by side (one round trip
+        # of latency). Not one TransactWriteItems: that would double the write units of both, on every send
+        # OpenClaw makes (it sends an Idempotency-Key with each).
+        records = threading.Thread(target=progress.write_records, name="outbound-records")
+        records.start()
         _safely(store.finish, got, outcome.status, response_json(outcome.body))
+        records.join()
     else:
+        progress.write_records()
         _safely(_retryable, got, progress.ids)
     return outcome
 
@@ -278,34 +351,130 @@ def _not_bound() -> ForbiddenError:
     return ForbiddenError("No chat is bound to this sessionKey for this tenant and channel.", code="ROUTE_NOT_BOUND")
 
 
-def resolve_binding(tenant_id: str, channel: str, session_key: str) -> Binding:
+def resolve_binding(tenant_id: str, channel: str, session_key: str, reads: table.ReadSet | None = None) -> Binding:
     """The binding a session key sends to; the route item (the global lock) must still name this tenant
     and the binding the session route points at. A per-thread session under a chat binding (a private
-    chat's thread) carries its thread in the session route: sends to that session go to that thread."""
-    session = bindings.session_route(tenant_id, channel, session_key)
+    chat's thread) carries its thread in the session route: sends to that session go to that thread.
+
+    Both items come from the request's read set when the send named them up front (`_read_ahead`), else
+    they are read here: the same two strongly consistent reads, the same checks, either way."""
+    session = bindings.session_route(tenant_id, channel, session_key, reads)
     if not session or not session.get("routeKey"):
+        _BINDING_OF_SESSION.drop((tenant_id, channel, session_key))
         raise _not_bound()
-    binding = bindings.get_route(str(session["routeKey"]))
+    binding = bindings.get_route(str(session["routeKey"]), reads)
     if (
         binding is None
         or binding.tenant_id != tenant_id
         or binding.binding_id != session.get("bindingId")
         or binding.channel != channel
     ):
+        _BINDING_OF_SESSION.drop((tenant_id, channel, session_key))
         raise _not_bound()
     thread = session.get("topicId")
     if thread and binding.topic_id is None:
         binding = binding.model_copy(update={"topic_id": str(thread)})
+    _BINDING_OF_SESSION.put((tenant_id, channel, session_key), binding)
     return binding
 
 
-def _destination(tenant_id: str, channel: str, session_key: str) -> Destination:
-    binding = resolve_binding(tenant_id, channel, session_key)
+def _destination(tenant_id: str, channel: str, session_key: str, reads: table.ReadSet | None = None) -> Destination:
+    binding = resolve_binding(tenant_id, channel, session_key, reads)
 
     def owns(ref: str) -> bool:
-        return messages.owns(binding.route_key, ref, tenant_id, now_ms())
+        return messages.owns(binding.route_key, ref, tenant_id, now_ms(), reads)
 
     return Destination(binding=binding, relocate=_relocator(binding), owns=owns)
+
+
+# --- one round trip ---------------------------------------------------------------------------------
+class _Hints:
+    """A bounded, thread-safe LRU map of what earlier requests in this container learnt."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._limit:
+                self._items.popitem(last=False)
+
+    def drop(self, key: Hashable) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+# Names, not answers. A send's reads depend on each other (key → tenant → session route → route lock →
+# messages acted on), so this container remembers which tenant a key hash named and which binding a session
+# resolved to, only to *name* every item of the next send's single BatchGetItem. Nothing is ever answered from
+# here: each named item is read strongly consistent for the request and checked exactly as before (key-hash
+# item present, session route → route lock naming this tenant and binding, message records). A remembered name
+# that went stale (key rotated, chat unbound, session moved) names an item that is not the one checked, which
+# is then read on its own: one more round trip, never a send the tenant may no longer make.
+HINT_LIMIT = 4096
+_TENANT_OF_KEY = _Hints(HINT_LIMIT)  # key hash → tenant id
+_BINDING_OF_SESSION = _Hints(HINT_LIMIT)  # (tenant id, channel, session key) → Binding
+
+
+def reset_hints() -> None:
+    """Forget what earlier sends learnt (tests that need a cold container)."""
+    _TENANT_OF_KEY.clear()
+    _BINDING_OF_SESSION.clear()
+
+
+@dataclass
+class _Noted:
+    refs: list[str] = field(default_factory=list)
+
+    def owns(self, ref: str) -> bool:
+        self.refs.append(ref)
+        return True
+
+
+def _read_ahead(caller: Caller, request: OutboundRequest, sender: Sender) -> table.ReadSet:
+    """Every item this send will read that can be named before reading anything, in one BatchGetItem: the
+    key-hash item, the session route, the route lock it named last time, and the message records and topic
+    route that the plan for that route would check (the plan is pure: drawn up here once on the remembered
+    binding just to learn those names, and drawn up again on the binding actually read)."""
+    keys: list[dict[str, str]] = []
+    if caller.tenant_id is None and caller.key_hash is not None:
+        keys.append(table.key_hash_key(caller.key_hash))
+    tenant_id = caller.tenant_id or (_TENANT_OF_KEY.get(caller.key_hash) if caller.key_hash else None)
+    if tenant_id is not None:
+        keys.append(table.session_key(tenant_id, request.channel, request.sessionKey))
+        hinted: Binding | None = _BINDING_OF_SESSION.get((tenant_id, request.channel, request.sessionKey))
+        if hinted is not None:
+            keys.append(table.route_key(hinted.route_key))
+            if request.op != "action":
+                keys.extend(_plan_keys(sender, hinted, request))
+    return table.ReadSet(keys)
+
+
+def _plan_keys(sender: Sender, binding: Binding, request: OutboundRequest) -> list[dict[str, str]]:
+    noted = _Noted()
+    try:
+        plan = sender.plan(Destination(binding=binding, owns=noted.owns), request)
+    except MuxError:
+        return []  # the real plan will say so
+    keys = [table.message_key(binding.route_key, ref) for ref in [*noted.refs, *plan.acts_on]]
+    if plan.posts_into and plan.posts_into != binding.route_key:
+        keys.append(table.route_key(plan.posts_into))
+    return keys
 
 
 def _relocator(binding: Binding) -> Callable[[str, str], Binding]:

@@ -27,7 +27,8 @@ binding of a route (BatchGetItem of the topic route and its chat route: one roun
 bindings newest first (Query on gsi1, descending, paginated); tenants by status then id (Query on the gsi1
 partitions `TENANTS#enabled` / `TENANTS#disabled`); a tenant's session routes and tokens, for its delete (Query
 on gsi1); a binding by id (GetItem); the route of
-`(tenant, channel, sessionKey)` (GetItem); may a tenant act on a message of its route (GetItem on the
+`(tenant, channel, sessionKey)` (GetItem, or with everything else an outbound send checks in its one BatchGetItem:
+`table.ReadSet`); may a tenant act on a message of its route (GetItem on the
 message record, written with the send or in the inbound dedupe write's BatchWriteItem); token claim, unbind and key rotation are TransactWriteItems
 with conditions, so no window exists where two tenants own one route or a token is consumed twice. A session
 switch (`/bot_use`) is one TransactWriteItems too: the route lock's session key, the new session route (only if

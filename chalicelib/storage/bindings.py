@@ -86,8 +86,8 @@ def routes_for(route_keys: list[str]) -> dict[str, Binding]:
     return {i["routeKey"]: binding_from_item(i) for i in items if i.get("type") == "route"}
 
 
-def get_route(route_key: str) -> Binding | None:
-    item = table.get(table.route_key(route_key))
+def get_route(route_key: str, reads: table.ReadSet | None = None) -> Binding | None:
+    item = table.read(table.route_key(route_key), reads)
     return binding_from_item(item) if item else None
 
 
@@ -101,9 +101,16 @@ def get_by_id(binding_id: str) -> Binding | None:
     return binding
 
 
-def session_route(tenant_id: str, channel: str, session_key: str) -> dict[str, Any] | None:
-    """The route a session key resolves to for outbound sends: routeKey, bindingId, chatId, topicId."""
-    return table.get(table.session_key(tenant_id, channel, session_key))
+def session_route(
+    tenant_id: str, channel: str, session_key: str, reads: table.ReadSet | None = None
+) -> dict[str, Any] | None:
+    """The route a session key resolves to for outbound sends: routeKey, bindingId, chatId, topicId.
+
+    A pointer, not an authority: it is written outside the claim transaction too (activity refreshes, thread
+    sessions), so outbound trusts it only together with the route lock it names (ROUTE#routeKey still holding
+    this tenant and bindingId). Any writer of session routes (claim, relocate, a session switch) may therefore
+    leave a stale one behind without risk: it resolves to nothing once the route lock says otherwise."""
+    return table.read(table.session_key(tenant_id, channel, session_key), reads)
 
 
 def claim(

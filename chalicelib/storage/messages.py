@@ -37,11 +37,11 @@ def record(route_key: str, refs: list[str], tenant_id: str, now_ms: int) -> None
     table.batch_put([item(route_key, ref, tenant_id, now_ms) for ref in dict.fromkeys(refs)])
 
 
-def owns(route_key: str, ref: str, tenant_id: str, now_ms: int) -> bool:
+def owns(route_key: str, ref: str, tenant_id: str, now_ms: int, reads: table.ReadSet | None = None) -> bool:
     """Whether the mux sent `ref` to, or forwarded it from, `route_key` for `tenant_id`, within the TTL."""
     if ref == LATEST_INBOUND_REF:
         return False  # the pointer item, not a message
-    found = table.get(table.message_key(route_key, ref))
+    found = table.read(table.message_key(route_key, ref), reads)
     return (
         found is not None
         and found.get("tenantId") == tenant_id

@@ -149,6 +149,34 @@ def batch_get(keys: list[dict[str, str]]) -> list[dict[str, Any]]:
     return found
 
 
+class ReadSet:
+    """Items read together, for one request: the keys it will need (as far as it can name them up front) are read
+    in one strongly consistent BatchGetItem; `get` answers those from the batch and reads any other key on its
+    own (GetItem). Each item is read after the request arrived, as a GetItem in sequence would be (a batch is not
+    a snapshot across items, and neither was the sequence), so naming a key up front changes the number of round
+    trips, never an answer: a key guessed wrong is simply not asked for, and a key not guessed is read."""
+
+    def __init__(self, keys: list[dict[str, str]] | None = None) -> None:
+        wanted = list(dict.fromkeys((k["pk"], k["sk"]) for k in keys or []))[:100]  # BatchGetItem's limit
+        self._items: dict[tuple[str, str], dict[str, Any] | None] = dict.fromkeys(wanted)
+        if len(wanted) == 1:
+            self._items[wanted[0]] = get({"pk": wanted[0][0], "sk": wanted[0][1]})
+        elif wanted:
+            for item in batch_get([{"pk": pk, "sk": sk} for pk, sk in wanted]):
+                self._items[(item["pk"], item["sk"])] = item
+
+    def get(self, key: dict[str, str]) -> dict[str, Any] | None:
+        name = (key["pk"], key["sk"])
+        if name not in self._items:
+            self._items[name] = get(key)
+        return self._items[name]
+
+
+def read(key: dict[str, str], reads: ReadSet | None) -> dict[str, Any] | None:
+    """One item, strongly consistent: from the request's ReadSet when it has one, else a GetItem."""
+    return reads.get(key) if reads is not None else get(key)
+
+
 def put(item: dict[str, Any], condition: str | None = None, **expr: Any) -> None:
     kwargs: dict[str, Any] = {"TableName": table_name(), "Item": to_ddb(item)}
     if condition:

@@ -94,8 +94,8 @@ def is_deleting(tenant_id: str) -> bool:
     return bool(item and item.get("deleting"))
 
 
-def tenant_id_for_key_hash(key_hash: str) -> str | None:
-    item = table.get(table.key_hash_key(key_hash))
+def tenant_id_for_key_hash(key_hash: str, reads: table.ReadSet | None = None) -> str | None:
+    item = table.read(table.key_hash_key(key_hash), reads)
     return str(item["tenantId"]) if item else None
 
 
