@@ -301,3 +301,15 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column]) -> str:
     lines = [" | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)), "-+-".join("-" * w for w in widths)]
     lines += [" | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in cells]
     return "\n".join(line.rstrip() for line in lines)
+
+
+def setup_answer(call: Any, attempts: int = 3) -> Any:
+    """The JSON of a setup call answered 200; a 5xx (an overloaded local stack) is tried again."""
+    for attempt in range(attempts):
+        resp = call()
+        if resp.status_code == 200:
+            return resp.json()
+        if resp.status_code < 500 or attempt == attempts - 1:
+            raise RuntimeError(f"setup call answered {resp.status_code}: {resp.text[:300]}")
+        time.sleep(1)
+    raise AssertionError("unreachable")

@@ -62,7 +62,7 @@ def run_once(tenants: int = 2, bindings: int = DOWN_CHATS + 1) -> dict[str, floa
     import requests
 
     from bench.harness import fill
-    from bench.throughput import _answer
+    from bench.harness import setup_answer as _answer
     from tests.fakes.openclaw_server import FakeOpenClaw
     from tests.fakes.telegram_server import FakeTelegram
     from tests.inbound_support import private_update
