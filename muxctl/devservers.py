@@ -61,6 +61,17 @@ class StandInHandler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+def _block_until_interrupted(thread: threading.Thread, finish: Callable[[], None]) -> None:
+    """Wait on a server thread until it ends or Ctrl-C (the `muxctl dev` commands), then `finish`."""
+    try:
+        while thread.is_alive():
+            thread.join(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        finish()
+
+
 class _Server:
     """A ThreadingHTTPServer in a daemon thread."""
 
@@ -95,13 +106,7 @@ class _Server:
         if self._httpd is None:
             self.start()
         assert self._thread is not None
-        try:
-            while self._thread.is_alive():
-                self._thread.join(0.5)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self.stop()
+        _block_until_interrupted(self._thread, self.stop)
 
     def stop(self) -> None:
         if self._httpd is not None:
@@ -142,13 +147,7 @@ class BoundServer:
     def serve_forever(self) -> None:
         self.start()
         assert self._thread is not None
-        try:
-            while self._thread.is_alive():
-                self._thread.join(0.5)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self.close()
+        _block_until_interrupted(self._thread, self.close)
 
     def close(self) -> None:
         self._released.set()
