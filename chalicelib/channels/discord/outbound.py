@@ -254,13 +254,8 @@ def _fetch(url: str, timeout: float) -> tuple[bytes, str | None] | None:
 
     if timeout <= 0.5:
         return None
-    try:
-        resp = egress.request("GET", url, timeout_s=timeout, max_bytes=MEDIA_MAX_BYTES, guard=True)
-    except egress.EgressError:
-        return None
-    if resp.status_code != 200 or resp.truncated or not resp.content:
-        return None
-    return resp.content, resp.headers.get("Content-Type")
+    got = egress.fetch(url, timeout_s=timeout, max_bytes=MEDIA_MAX_BYTES, guard=True)
+    return got if got is not None and got[0] else None
 
 
 def attachments(urls: list[str]) -> tuple[list[api.File], list[dict[str, Any]], list[dict[str, Any]]]:

@@ -143,14 +143,9 @@ def download(media_id: str, max_bytes: int, *, timeout: float = 12.0) -> tuple[b
         return None
     if media.size is not None and media.size > max_bytes:
         return None
-    try:
-        resp = egress.request("GET", media.url, headers={"Authorization": f"Bearer {_token()}"},
-                              timeout_s=timeout, max_bytes=max_bytes, guard=False)
-    except egress.EgressError:
-        return None
-    if resp.status_code != 200 or resp.truncated:
-        return None
-    return resp.content, media.mime_type or resp.headers.get("Content-Type")
+    got = egress.fetch(media.url, headers={"Authorization": f"Bearer {_token()}"}, timeout_s=timeout,
+                       max_bytes=max_bytes, guard=False)
+    return None if got is None else (got[0], media.mime_type or got[1])
 
 
 _display_numbers: dict[str, str] = {}
