@@ -38,6 +38,10 @@ _READ_CHUNK = 65536
 class EgressError(Exception):
     """An exchange that produced no answer. The message names the failure, never the URL."""
 
+    # Whether the whole request had been written (the peer may have acted on it); only timeouts and
+    # connection failures can say yes.
+    sent: bool = False
+
 
 class EgressTimeoutError(EgressError):
     """The deadline passed. `sent` = the whole request had been written (the peer may have acted on it)."""

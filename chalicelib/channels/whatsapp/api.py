@@ -78,8 +78,7 @@ def _exchange(method: str, url: str, *, body: dict[str, Any] | None, timeout: fl
         resp = egress.request(method, url, headers=headers, body=payload, timeout_s=timeout,
                               max_bytes=MAX_ANSWER_BYTES, guard=False)
     except egress.EgressError as exc:
-        sent = isinstance(exc, (egress.EgressTimeoutError, egress.EgressConnectionError)) and exc.sent
-        raise WhatsAppApiError(0, 0, f"WhatsApp Cloud API unreachable: {exc}", outcome_unknown=sent) from None
+        raise WhatsAppApiError(0, 0, f"WhatsApp Cloud API unreachable: {exc}", outcome_unknown=exc.sent) from None
     try:
         data = json.loads(resp.content) if not resp.truncated else None
     except ValueError:
