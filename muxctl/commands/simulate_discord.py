@@ -56,11 +56,7 @@ def _snowflake_option(value: str | None, option: str) -> str | None:
 @click.option("--discord-api", envvar="MUX_DISCORD_API_BASE_URL", show_envvar=True,
               help="The Discord REST stand-in (`muxctl dev discord`), to show what the mux posted back "
                    f"[default with a local mux: {DEFAULT_DISCORD_API}].")
-@click.option("--observe", envvar="MUX_OBSERVE_URL", show_envvar=True,
-              help="The tenant's OpenClaw stand-in (`muxctl dev openclaw`), to show what reached the tenant "
-                   f"[default with a local mux: {outcome.DEFAULT_TENANT}].")
-@click.option("--wait", type=click.FloatRange(0, 120), default=3.0, show_default=True, envvar="MUX_SIMULATE_WAIT",
-              help="Seconds to wait for the mux's reply or the delivery (0: do not wait).")
+@outcome.watch_options()
 @connection_options(admin=False, key=False)
 @pass_state
 def discord_cmd(
