@@ -143,3 +143,16 @@ def watch_options(reply: str = "the mux's reply") -> Callable[[_Command], _Comma
         return command
 
     return decorate
+
+
+def echo_seen(seen: dict[str, Any], describe_reply: Callable[[dict[str, Any]], str]) -> None:
+    """The lines after a simulate command's "Sent …": the mux's replies in the chat, what reached the tenant,
+    and why a side was not observed."""
+    for body in seen["botReplies"] or []:
+        click.echo(f"  mux in the chat: {describe_reply(body)}")
+    for record in seen["tenant"] or []:
+        click.echo(f"  reached the tenant: {describe_delivery(record)}")
+    if seen["tenant"] == [] and not seen["botReplies"]:
+        click.echo(f"  reached the tenant: nothing within {seen['waited']:.1f} s (not forwarded, or still queued)")
+    for note in seen["notes"]:
+        click.echo(f"  ({note})")

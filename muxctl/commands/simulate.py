@@ -171,14 +171,7 @@ def whatsapp_cmd(
             click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
         click.echo(f"Sent {event_id} from {sender} to number {phone_number_id}; the mux's webhook accepted it "
                    f"({status}).")
-        for reply in seen["botReplies"] or []:
-            click.echo(f"  mux in the chat: {_describe_wa(reply)}")
-        for record in seen["tenant"] or []:
-            click.echo(f"  reached the tenant: {outcome.describe_delivery(record)}")
-        if seen["tenant"] == [] and not seen["botReplies"]:
-            click.echo(f"  reached the tenant: nothing within {seen['waited']:.1f} s (not forwarded, or still queued)")
-        for note in seen["notes"]:
-            click.echo(f"  ({note})")
+        outcome.echo_seen(seen, _describe_wa)
 
     state.emit(data, human)
 

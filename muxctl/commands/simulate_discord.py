@@ -119,14 +119,7 @@ def discord_cmd(
         what = f"/{slash}" if slash else "message"
         click.echo(f"Sent {event_id} ({what}) from user {user_id} in channel {channel}; the mux's webhook "
                    f"accepted it ({reply.status}{' ' + json.dumps(reply.body) if slash else ''}).")
-        for body in seen["botReplies"] or []:
-            click.echo(f"  mux in the chat: replied {json.dumps(body.get('content'), ensure_ascii=False)}")
-        for record in seen["tenant"] or []:
-            click.echo(f"  reached the tenant: {outcome.describe_delivery(record)}")
-        if seen["tenant"] == [] and not seen["botReplies"]:
-            click.echo(f"  reached the tenant: nothing within {seen['waited']:.1f} s (not forwarded, or still queued)")
-        for note in seen["notes"]:
-            click.echo(f"  ({note})")
+        outcome.echo_seen(seen, lambda body: f"replied {json.dumps(body.get('content'), ensure_ascii=False)}")
 
     state.emit(data, human)
 
