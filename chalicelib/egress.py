@@ -38,6 +38,10 @@ _READ_CHUNK = 65536
 class EgressError(Exception):
     """An exchange that produced no answer. The message names the failure, never the URL."""
 
+    # Whether the whole request had been written (the peer may have acted on it); only timeouts and
+    # connection failures can say yes.
+    sent: bool = False
+
 
 class EgressTimeoutError(EgressError):
     """The deadline passed. `sent` = the whole request had been written (the peer may have acted on it)."""
@@ -375,3 +379,16 @@ def request(
     if expired:
         raise EgressTimeoutError(f"timed out after {timeout_s:g} s", sent=True)
     return Answer(resp.status, resp.headers, bytes(content[:max_bytes]), truncated)
+
+
+def fetch(url: str, *, headers: Mapping[str, str] | None = None, timeout_s: float, max_bytes: int,
+          guard: bool) -> tuple[bytes, str | None] | None:
+    """GET `url`: its bytes and Content-Type, or None when they cannot be had whole (no answer, not 200, or more
+    than `max_bytes`) — what every media download wants, since a missing file is skipped, never an error."""
+    try:
+        resp = request("GET", url, headers=headers, timeout_s=timeout_s, max_bytes=max_bytes, guard=guard)
+    except EgressError:
+        return None
+    if resp.status_code != 200 or resp.truncated:
+        return None
+    return resp.content, resp.headers.get("Content-Type")

@@ -32,18 +32,24 @@ def enqueue(event: QueuedEvent) -> str:
     return str(resp["MessageId"])
 
 
-def dead_letter(record: dict[str, Any], *, reason: str, status: int | None, attempts: int) -> None:
-    """Move a record to the dead-letter queue with why it failed (the original is then deleted)."""
-    attrs = record.get("attributes", {})
-    group = attrs.get("MessageGroupId") or "dead-letter"
+def dead_letter_attributes(*, reason: str, status: int | None, attempts: int) -> dict[str, Any]:
+    """The message attributes saying why a record was dead-lettered (shared by the inbound and events queues)."""
     attributes: dict[str, Any] = {
         "muxReason": {"DataType": "String", "StringValue": reason[:1000] or "unknown"},
         "muxAttempts": {"DataType": "Number", "StringValue": str(attempts)},
         "muxDeadLetteredAtMs": {"DataType": "Number", "StringValue": str(int(time.time() * 1000))},
-        "muxSourceMessageId": {"DataType": "String", "StringValue": str(record.get("messageId", ""))},
     }
     if status is not None:
         attributes["muxStatus"] = {"DataType": "Number", "StringValue": str(status)}
+    return attributes
+
+
+def dead_letter(record: dict[str, Any], *, reason: str, status: int | None, attempts: int) -> None:
+    """Move a record to the dead-letter queue with why it failed (the original is then deleted)."""
+    attrs = record.get("attributes", {})
+    group = attrs.get("MessageGroupId") or "dead-letter"
+    attributes = dead_letter_attributes(reason=reason, status=status, attempts=attempts)
+    attributes["muxSourceMessageId"] = {"DataType": "String", "StringValue": str(record.get("messageId", ""))}
     aws.sqs().send_message(
         QueueUrl=get_settings().require("dead_letter_queue_url"),
         MessageBody=record["body"],
@@ -54,10 +60,13 @@ def dead_letter(record: dict[str, Any], *, reason: str, status: int | None, atte
 
 
 def change_visibility(receipt_handle: str, seconds: int) -> None:
+    change_visibility_on(get_settings().require("inbound_queue_url"), receipt_handle, seconds)
+
+
+def change_visibility_on(url: str, receipt_handle: str, seconds: int) -> None:
+    """ChangeMessageVisibility on queue `url`, clamped to what SQS accepts (0 s to 12 h)."""
     aws.sqs().change_message_visibility(
-        QueueUrl=get_settings().require("inbound_queue_url"),
-        ReceiptHandle=receipt_handle,
-        VisibilityTimeout=max(0, min(seconds, 43_200)),
+        QueueUrl=url, ReceiptHandle=receipt_handle, VisibilityTimeout=max(0, min(seconds, 43_200))
     )
 
 
@@ -216,7 +225,11 @@ def redrive(
 
 def delete_batch(receipt_handles: list[str]) -> int:
     """DeleteMessageBatch on the inbound queue, ten per call; returns how many SQS did not delete."""
-    url = get_settings().require("inbound_queue_url")
+    return delete_batch_from(get_settings().require("inbound_queue_url"), receipt_handles)
+
+
+def delete_batch_from(url: str, receipt_handles: list[str]) -> int:
+    """DeleteMessageBatch on queue `url`, ten per call; returns how many SQS did not delete."""
     undeleted = 0
     for start in range(0, len(receipt_handles), 10):
         chunk = receipt_handles[start : start + 10]

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 Printer = Callable[[str], None]
@@ -22,7 +22,7 @@ def _quiet(_line: str) -> None:
     return None
 
 
-class _Handler(BaseHTTPRequestHandler):
+class StandInHandler(BaseHTTPRequestHandler):
     server_version = "muxctl-dev/0.1"
     protocol_version = "HTTP/1.1"
 
@@ -33,6 +33,20 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         return None
+
+    def write_answer(self, status: int, payload: bytes, content_type: str = "application/json",
+                     headers: dict[str, str] | None = None) -> None:
+        """The whole answer in one write: no Nagle/delayed-ACK stall on loopback."""
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+        head = (
+            f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n"
+            f"Content-Type: {content_type}\r\nContent-Length: {len(payload)}\r\n{extra}"
+            "Connection: keep-alive\r\n\r\n"
+        ).encode("latin-1")
+        try:
+            self.wfile.write(head + payload)
+        except OSError:
+            pass  # the client gave up waiting
 
     def read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
@@ -47,10 +61,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+def _block_until_interrupted(thread: threading.Thread, finish: Callable[[], None]) -> None:
+    """Wait on a server thread until it ends or Ctrl-C (the `muxctl dev` commands), then `finish`."""
+    try:
+        while thread.is_alive():
+            thread.join(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        finish()
+
+
 class _Server:
     """A ThreadingHTTPServer in a daemon thread."""
 
-    handler: type[_Handler]
+    handler: type[StandInHandler]
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
         self.host = host
@@ -81,13 +106,7 @@ class _Server:
         if self._httpd is None:
             self.start()
         assert self._thread is not None
-        try:
-            while self._thread.is_alive():
-                self._thread.join(0.5)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self.stop()
+        _block_until_interrupted(self._thread, self.stop)
 
     def stop(self) -> None:
         if self._httpd is not None:
@@ -100,6 +119,46 @@ class _Server:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+class BoundServer:
+    """A stand-in bound on 127.0.0.1 when made (its port known at once) and served from a daemon thread;
+    `_released` is set at close so answers held back on purpose (a scripted delay) end at once."""
+
+    def __init__(self, port: int, handler: type[BaseHTTPRequestHandler], name: str) -> None:
+        self._released = threading.Event()
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+        self._thread_name = name
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> Self:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                                            name=self._thread_name, daemon=True)
+            self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self.start()
+        assert self._thread is not None
+        _block_until_interrupted(self._thread, self.close)
+
+    def close(self) -> None:
+        self._released.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 # --- the tenant's OpenClaw ----------------------------------------------------------------------
@@ -117,7 +176,7 @@ def summarize_envelope(envelope: dict[str, Any], status: int) -> str:
     )
 
 
-class _InboundHandler(_Handler):
+class _InboundHandler(StandInHandler):
     app: InboundReceiver
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib naming
@@ -293,7 +352,7 @@ def describe_call(method: str, body: dict[str, Any]) -> str:
     return f"{method} {json.dumps({k: v for k, v in body.items() if k != 'secret_token'}, ensure_ascii=False)}"
 
 
-class _TelegramHandler(_Handler):
+class _TelegramHandler(StandInHandler):
     app: FakeTelegram
 
     def _split(self) -> tuple[str, str] | None:

@@ -38,15 +38,16 @@ import itertools
 import json
 import math
 import re
-import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from muxctl.devservers import BoundServer, StandInHandler
 
 CONTENT_LIMIT = 2000
 EMBED_LIMIT = 10
@@ -211,7 +212,7 @@ def _major(route: str, params: dict[str, str]) -> str:
     return route
 
 
-class FakeDiscord:
+class FakeDiscord(BoundServer):
     def __init__(
         self,
         port: int = 0,
@@ -244,50 +245,13 @@ class FakeDiscord:
         self._limits: dict[str, tuple[int, float]] = {}  # route template → (requests, per seconds)
         self._windows: dict[str, tuple[float, int]] = {}  # bucket → (window end, used)
         self._ids = itertools.count(1)
-        self._released = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        super().__init__(port, _handler(self), "fake-discord")
 
     # --- lifecycle ----------------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
     @property
     def base_url(self) -> str:
         """What MUX_DISCORD_API_BASE_URL is set to (Discord's own is https://discord.com/api/v10)."""
         return f"{self.url}/api/v10"
-
-    def start(self) -> FakeDiscord:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                            name="fake-discord", daemon=True)
-            self._thread.start()
-        return self
-
-    def serve_forever(self) -> None:
-        self.start()
-        assert self._thread is not None
-        try:
-            while self._thread.is_alive():
-                self._thread.join(0.5)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        self._released.set()
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> FakeDiscord:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- world --------------------------------------------------------------------------------
     def snowflake(self) -> str:
@@ -884,32 +848,13 @@ def describe(call: Call) -> str:
 
 
 def _handler(fake: FakeDiscord) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:
-            super().setup()
-            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            return None
-
+    class Handler(StandInHandler):
         def _reply(self, status: int, answer: Any, headers: dict[str, str] | None = None) -> None:
             payload = b"" if status == 204 else json.dumps(answer, ensure_ascii=False).encode("utf-8")
-            extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-            head = (
-                f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n{extra}"
-                "Connection: keep-alive\r\n\r\n"
-            ).encode("latin-1")
-            try:
-                self.wfile.write(head + payload)  # one write: no Nagle/delayed-ACK stall on loopback
-            except OSError:
-                pass  # the client gave up waiting
+            self.write_answer(status, payload, headers=headers)
 
         def _serve(self, method: str) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
+            raw = self.read_body()
             if method == "GET" and urlsplit(self.path).path == "/_fake/calls":
                 items = [{**asdict(c), "ok": c.ok} for c in fake.calls()]
                 self._reply(200, {"ok": True, "count": len(items), "items": items})

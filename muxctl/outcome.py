@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import click
 import requests
 
 from muxctl.acceptance import Observer, ObserverError, read_items
@@ -122,3 +124,35 @@ class Watch:
             notes=self.notes,
             waited=time.monotonic() - started,
         )
+
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def watch_options(reply: str = "the mux's reply") -> Callable[[_Command], _Command]:
+    """`--observe` and `--wait`, as every `muxctl simulate` command takes them; `reply` names what it waits for."""
+
+    def decorate(command: _Command) -> _Command:
+        command = click.option(
+            "--wait", type=click.FloatRange(0, 120), default=3.0, show_default=True, envvar="MUX_SIMULATE_WAIT",
+            help=f"Seconds to wait for {reply} or the delivery (0: do not wait).")(command)
+        command = click.option(
+            "--observe", envvar="MUX_OBSERVE_URL", show_envvar=True,
+            help="The tenant's OpenClaw stand-in (`muxctl dev openclaw`), to show what reached the tenant "
+                 f"[default with a local mux: {DEFAULT_TENANT}].")(command)
+        return command
+
+    return decorate
+
+
+def echo_seen(seen: dict[str, Any], describe_reply: Callable[[dict[str, Any]], str]) -> None:
+    """The lines after a simulate command's "Sent …": the mux's replies in the chat, what reached the tenant,
+    and why a side was not observed."""
+    for body in seen["botReplies"] or []:
+        click.echo(f"  mux in the chat: {describe_reply(body)}")
+    for record in seen["tenant"] or []:
+        click.echo(f"  reached the tenant: {describe_delivery(record)}")
+    if seen["tenant"] == [] and not seen["botReplies"]:
+        click.echo(f"  reached the tenant: nothing within {seen['waited']:.1f} s (not forwarded, or still queued)")
+    for note in seen["notes"]:
+        click.echo(f"  ({note})")

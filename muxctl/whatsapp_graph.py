@@ -25,15 +25,16 @@ import hashlib
 import hmac
 import itertools
 import json
-import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from muxctl.devservers import BoundServer, StandInHandler
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -81,7 +82,7 @@ class Call:
         return self.status // 100 == 2
 
 
-class FakeGraph:
+class FakeGraph(BoundServer):
     def __init__(self, port: int = 0, *, access_token: str | None = None, printer: Printer | None = None) -> None:
         self.access_token = access_token
         self.printer = printer
@@ -92,50 +93,13 @@ class FakeGraph:
         self._calls: list[Call] = []
         self._script: deque[tuple[int, dict[str, Any], float]] = deque()
         self._ids = itertools.count(1)
-        self._released = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        super().__init__(port, _handler(self), "fake-whatsapp")
 
     # --- lifecycle ----------------------------------------------------------------------------
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
     @property
     def base_url(self) -> str:
         """What MUX_WHATSAPP_API_BASE_URL is set to (with a version segment, like Meta's)."""
         return f"{self.url}/v23.0"
-
-    def start(self) -> FakeGraph:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                            name="fake-whatsapp", daemon=True)
-            self._thread.start()
-        return self
-
-    def serve_forever(self) -> None:
-        self.start()
-        assert self._thread is not None
-        try:
-            while self._thread.is_alive():
-                self._thread.join(0.5)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        self._released.set()
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> FakeGraph:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # --- scripting and inspection ---------------------------------------------------------------
     def fail(self, error: dict[str, Any], *, status: int = 400, times: int = 1) -> None:
@@ -285,28 +249,9 @@ def describe(call: Call) -> str:
 
 
 def _handler(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def setup(self) -> None:
-            super().setup()
-            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            return None
-
-        def _reply(self, status: int, payload: bytes, content_type: str = "application/json") -> None:
-            head = (
-                f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n"
-                f"Content-Type: {content_type}\r\nContent-Length: {len(payload)}\r\nConnection: keep-alive\r\n\r\n"
-            ).encode("latin-1")
-            try:
-                self.wfile.write(head + payload)  # one write: no Nagle/delayed-ACK stall on loopback
-            except OSError:
-                pass  # the client gave up waiting
-
+    class Handler(StandInHandler):
         def _json(self, status: int, body: dict[str, Any]) -> None:
-            self._reply(status, json.dumps(body, ensure_ascii=False).encode("utf-8"))
+            self.write_answer(status, json.dumps(body, ensure_ascii=False).encode("utf-8"))
 
         def _segments(self) -> list[str]:
             parts = [p for p in urlsplit(self.path).path.split("/") if p]
@@ -329,7 +274,7 @@ def _handler(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
                 status = 200 if allowed and media else (401 if not allowed else 404)
                 fake.record(Call("GET", self.path, None, {}, token, status, {}, time.time()))
                 if status == 200 and media is not None:
-                    self._reply(200, media[0], media[1])
+                    self.write_answer(200, media[0], media[1])
                 else:
                     self._json(status, self._unauthorized() if status == 401 else graph_error(100, "not found"))
                 return
@@ -358,8 +303,7 @@ def _handler(fake: FakeGraph) -> type[BaseHTTPRequestHandler]:
             self._json(status, answer)
 
         def do_POST(self) -> None:  # noqa: N802
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
+            raw = self.read_body()
             parts = self._segments()
             if len(parts) != 2 or parts[1] != "messages":
                 self._json(404, graph_error(100, "Unsupported post request."))

@@ -36,11 +36,7 @@ def simulate() -> None:
 @click.option("--bot-api", "bot_api", envvar="MUX_TELEGRAM_API_BASE_URL", show_envvar=True,
               help="A fake Bot API recording the mux's calls (`muxctl dev telegram`), to show the bot's reply "
                    f"[default with a local mux: {outcome.DEFAULT_BOT_API}].")
-@click.option("--observe", envvar="MUX_OBSERVE_URL", show_envvar=True,
-              help="The tenant's OpenClaw stand-in (`muxctl dev openclaw`), to show what reached the tenant "
-                   f"[default with a local mux: {outcome.DEFAULT_TENANT}].")
-@click.option("--wait", type=click.FloatRange(0, 120), default=3.0, show_default=True, envvar="MUX_SIMULATE_WAIT",
-              help="Seconds to wait for the bot's reply or the delivery (0: do not wait).")
+@outcome.watch_options("the bot's reply")
 @connection_options(admin=False, key=False)
 @pass_state
 def telegram_cmd(
@@ -130,11 +126,7 @@ DEFAULT_GRAPH_API = "http://127.0.0.1:18904"  # `muxctl dev whatsapp`
 @click.option("--graph-api", envvar="MUX_WHATSAPP_API_BASE_URL", show_envvar=True,
               help="The Cloud API stand-in (`muxctl dev whatsapp`), to show what the mux sent back "
                    f"[default with a local mux: {DEFAULT_GRAPH_API}].")
-@click.option("--observe", envvar="MUX_OBSERVE_URL", show_envvar=True,
-              help="The tenant's OpenClaw stand-in (`muxctl dev openclaw`), to show what reached the tenant "
-                   f"[default with a local mux: {outcome.DEFAULT_TENANT}].")
-@click.option("--wait", type=click.FloatRange(0, 120), default=3.0, show_default=True, envvar="MUX_SIMULATE_WAIT",
-              help="Seconds to wait for the mux's reply or the delivery (0: do not wait).")
+@outcome.watch_options()
 @connection_options(admin=False, key=False)
 @pass_state
 def whatsapp_cmd(
@@ -179,14 +171,7 @@ def whatsapp_cmd(
             click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
         click.echo(f"Sent {event_id} from {sender} to number {phone_number_id}; the mux's webhook accepted it "
                    f"({status}).")
-        for reply in seen["botReplies"] or []:
-            click.echo(f"  mux in the chat: {_describe_wa(reply)}")
-        for record in seen["tenant"] or []:
-            click.echo(f"  reached the tenant: {outcome.describe_delivery(record)}")
-        if seen["tenant"] == [] and not seen["botReplies"]:
-            click.echo(f"  reached the tenant: nothing within {seen['waited']:.1f} s (not forwarded, or still queued)")
-        for note in seen["notes"]:
-            click.echo(f"  ({note})")
+        outcome.echo_seen(seen, _describe_wa)
 
     state.emit(data, human)
 

@@ -56,11 +56,7 @@ def _snowflake_option(value: str | None, option: str) -> str | None:
 @click.option("--discord-api", envvar="MUX_DISCORD_API_BASE_URL", show_envvar=True,
               help="The Discord REST stand-in (`muxctl dev discord`), to show what the mux posted back "
                    f"[default with a local mux: {DEFAULT_DISCORD_API}].")
-@click.option("--observe", envvar="MUX_OBSERVE_URL", show_envvar=True,
-              help="The tenant's OpenClaw stand-in (`muxctl dev openclaw`), to show what reached the tenant "
-                   f"[default with a local mux: {outcome.DEFAULT_TENANT}].")
-@click.option("--wait", type=click.FloatRange(0, 120), default=3.0, show_default=True, envvar="MUX_SIMULATE_WAIT",
-              help="Seconds to wait for the mux's reply or the delivery (0: do not wait).")
+@outcome.watch_options()
 @connection_options(admin=False, key=False)
 @pass_state
 def discord_cmd(
@@ -123,14 +119,7 @@ def discord_cmd(
         what = f"/{slash}" if slash else "message"
         click.echo(f"Sent {event_id} ({what}) from user {user_id} in channel {channel}; the mux's webhook "
                    f"accepted it ({reply.status}{' ' + json.dumps(reply.body) if slash else ''}).")
-        for body in seen["botReplies"] or []:
-            click.echo(f"  mux in the chat: replied {json.dumps(body.get('content'), ensure_ascii=False)}")
-        for record in seen["tenant"] or []:
-            click.echo(f"  reached the tenant: {outcome.describe_delivery(record)}")
-        if seen["tenant"] == [] and not seen["botReplies"]:
-            click.echo(f"  reached the tenant: nothing within {seen['waited']:.1f} s (not forwarded, or still queued)")
-        for note in seen["notes"]:
-            click.echo(f"  ({note})")
+        outcome.echo_seen(seen, lambda body: f"replied {json.dumps(body.get('content'), ensure_ascii=False)}")
 
     state.emit(data, human)
 

@@ -158,9 +158,8 @@ def request(
         resp = egress.request(method, _base() + path, headers=headers, body=payload, timeout_s=timeout,
                               max_bytes=MAX_ANSWER_BYTES, guard=False)
     except egress.EgressError as exc:
-        sent = isinstance(exc, (egress.EgressTimeoutError, egress.EgressConnectionError)) and exc.sent
         raise DiscordApiError(0, 0, f"Discord API unreachable: {exc}", bot_route=bot,
-                              outcome_unknown=sent) from None
+                              outcome_unknown=exc.sent) from None
     if resp.status_code == 204:
         return None
     try:

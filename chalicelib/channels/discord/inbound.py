@@ -22,6 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from chalicelib.channels import filenotes
 from chalicelib.channels.base import UnusableEventError
 
 SNOWFLAKE = r"^[0-9]{1,20}$"
@@ -391,16 +392,6 @@ def ephemeral(payload: dict[str, Any]) -> bool:
     return not (isinstance(data, dict) and str(data.get("name", "")).lower() == "ask")
 
 
-def describe_file(item: dict[str, Any]) -> str:
-    """One line naming a file that was sent: kind, file name, size."""
-    parts = [str(item["fileName"])] if item.get("fileName") else []
-    size = item.get("size")
-    if isinstance(size, int) and size > 0:
-        parts.append(f"{size / 10**6:.1f} MB" if size >= 10**6 else f"{size / 10**3:.1f} KB" if size >= 10**3
-                     else f"{size} B")
-    return f"[{item.get('kind') or item.get('type')}{': ' + ', '.join(parts) if parts else ''}]"
-
-
 def envelope(msg: DiscordMessage, *, session_key: str, account_id: str, route_key: str,
              attachments: list[dict[str, Any]]) -> dict[str, Any]:
     """The CONTRACT §8 envelope: `body` is the text, the /ask prompt or the button's custom_id exactly as sent."""
@@ -444,7 +435,7 @@ def envelope(msg: DiscordMessage, *, session_key: str, account_id: str, route_ke
         "raw": msg.payload,
         "sessionKey": session_key,
         "accountId": account_id,
-        "body": _body(msg, attachments),
+        "body": filenotes.body(msg.text, msg.summary, attachments),
         "from": f"discord:{msg.user_id}",
         "to": f"channel:{msg.channel_id}",
         "chatType": "direct" if msg.is_dm else "group",
@@ -457,16 +448,3 @@ def envelope(msg: DiscordMessage, *, session_key: str, account_id: str, route_ke
     if attachments:
         out["attachments"] = attachments
     return out
-
-
-def _body(msg: DiscordMessage, attachments: list[dict[str, Any]]) -> str:
-    if msg.text.strip():
-        return msg.text
-    if msg.summary is not None:
-        return msg.summary
-    # OpenClaw passes the agent only images among the attachments: a text-less file of any other kind (or one
-    # over the inline cap) would be an empty turn, so the body names what was sent.
-    unseen = [a for a in attachments if not a.get("content") or not str(a.get("mimeType") or "").startswith("image/")]
-    if unseen:
-        return " ".join(describe_file(m) for m in unseen)
-    return msg.text

@@ -56,6 +56,7 @@ from urllib.parse import unquote, urlsplit
 from chalicelib import observability
 from chalicelib.channels.base import MAX_PARTS, Destination, SendPlan, SendResult
 from chalicelib.channels.discord import api
+from chalicelib.channels.sendfields import send_fields
 from chalicelib.channels.text import split_text, utf16_len
 from chalicelib.clock import now_ms
 from chalicelib.config import Settings
@@ -189,31 +190,14 @@ class SendFields:
 
 def _send_fields(request: OutboundRequest) -> SendFields:
     """Text, media links and the message replied to: `raw.discord.send` first, then the top-level fields."""
-    raw = _raw_discord(request) or {}
-    send = raw.get("send")
-    if send is not None and not isinstance(send, dict):
-        raise InvalidInputError("raw.discord.send must be an object {text, mediaUrl?, replyTo?}.",
-                                details={"fields": ["raw.discord.send"]})
-    send = send or {}
-    text = send["text"] if isinstance(send.get("text"), str) else (request.text or "")
-    if "mediaUrl" in send or "mediaUrls" in send:
-        listed = send.get("mediaUrls")
-        candidates = [send.get("mediaUrl"), *(listed if isinstance(listed, list) else [])]
-    else:
-        candidates = [request.mediaUrl, *(request.mediaUrls or [])]
-    urls: list[str] = []
-    for url in candidates:
-        if isinstance(url, str) and url.strip() and url.strip() not in urls:
-            urls.append(url.strip())
-    for url in urls:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise InvalidInputError("Media links must be absolute http(s) URLs.", details={"fields": ["mediaUrl"]})
+    read = send_fields(request, _raw_discord(request) or {}, channel="discord",
+                       shape="{text, mediaUrl?, replyTo?}", media_error="Media links must be absolute http(s) URLs.")
+    send, urls = read.send, read.media
     if len(urls) > ATTACHMENT_LIMIT:
         raise InvalidInputError(f"At most {ATTACHMENT_LIMIT} media per Discord message.",
                                 details={"fields": ["mediaUrls"], "limit": ATTACHMENT_LIMIT})
     reply = send.get("replyTo") if send.get("replyTo") not in (None, "") else request.replyToId
-    return SendFields(text, urls, _snowflake(reply) if reply not in (None, "") else None)
+    return SendFields(read.text, urls, _snowflake(reply) if reply not in (None, "") else None)
 
 
 @dataclass
@@ -270,13 +254,8 @@ def _fetch(url: str, timeout: float) -> tuple[bytes, str | None] | None:
 
     if timeout <= 0.5:
         return None
-    try:
-        resp = egress.request("GET", url, timeout_s=timeout, max_bytes=MEDIA_MAX_BYTES, guard=True)
-    except egress.EgressError:
-        return None
-    if resp.status_code != 200 or resp.truncated or not resp.content:
-        return None
-    return resp.content, resp.headers.get("Content-Type")
+    got = egress.fetch(url, timeout_s=timeout, max_bytes=MEDIA_MAX_BYTES, guard=True)
+    return got if got is not None and got[0] else None
 
 
 def attachments(urls: list[str]) -> tuple[list[api.File], list[dict[str, Any]], list[dict[str, Any]]]:

@@ -88,13 +88,7 @@ def fetch(url: str, max_bytes: int, *, timeout: float = MEDIA_TIMEOUT_S) -> tupl
 
     if not _allowed(url):
         return None
-    try:
-        resp = egress.request("GET", url, timeout_s=timeout, max_bytes=max_bytes, guard=False)
-    except egress.EgressError:
-        return None
-    if resp.status_code != 200 or resp.truncated:
-        return None
-    return resp.content, resp.headers.get("Content-Type")
+    return egress.fetch(url, timeout_s=timeout, max_bytes=max_bytes, guard=False)
 
 
 def download(file_id: str, max_bytes: int, *, timeout: float) -> tuple[bytes, str | None] | None:

@@ -51,8 +51,7 @@ def call(method: str, body: dict[str, Any], *, timeout: float = 15.0) -> Any:
                               timeout_s=timeout, max_bytes=MAX_ANSWER_BYTES, guard=False)
     except egress.EgressError as exc:
         # egress messages never hold the URL (it carries the bot token).
-        sent = isinstance(exc, (egress.EgressTimeoutError, egress.EgressConnectionError)) and exc.sent
-        raise TelegramApiError(method, 0, f"Telegram API unreachable: {exc}", outcome_unknown=sent) from None
+        raise TelegramApiError(method, 0, f"Telegram API unreachable: {exc}", outcome_unknown=exc.sent) from None
     if resp.truncated:
         raise TelegramApiError(method, resp.status_code, f"answer larger than {MAX_ANSWER_BYTES} bytes")
     try:

@@ -39,13 +39,7 @@ def download(file_id: str, max_bytes: int, *, timeout: float = 15.0) -> tuple[by
     if not path or (isinstance(size, int) and size > max_bytes):
         return None
     url = f"{settings.telegram_api_base_url.rstrip('/')}/file/bot{settings.require('telegram_bot_token')}/{path}"
-    try:
-        resp = egress.request("GET", url, timeout_s=timeout, max_bytes=max_bytes, guard=False)
-    except egress.EgressError:
-        return None
-    if resp.status_code != 200 or resp.truncated:
-        return None
-    return resp.content, resp.headers.get("Content-Type")
+    return egress.fetch(url, timeout_s=timeout, max_bytes=max_bytes, guard=False)
 
 
 # OpenClaw 022 (src/gateway/chat-attachments.ts): decoded bytes per attachment, 0 < size ≤ this.

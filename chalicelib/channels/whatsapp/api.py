@@ -78,8 +78,7 @@ def _exchange(method: str, url: str, *, body: dict[str, Any] | None, timeout: fl
         resp = egress.request(method, url, headers=headers, body=payload, timeout_s=timeout,
                               max_bytes=MAX_ANSWER_BYTES, guard=False)
     except egress.EgressError as exc:
-        sent = isinstance(exc, (egress.EgressTimeoutError, egress.EgressConnectionError)) and exc.sent
-        raise WhatsAppApiError(0, 0, f"WhatsApp Cloud API unreachable: {exc}", outcome_unknown=sent) from None
+        raise WhatsAppApiError(0, 0, f"WhatsApp Cloud API unreachable: {exc}", outcome_unknown=exc.sent) from None
     try:
         data = json.loads(resp.content) if not resp.truncated else None
     except ValueError:
@@ -143,14 +142,9 @@ def download(media_id: str, max_bytes: int, *, timeout: float = 12.0) -> tuple[b
         return None
     if media.size is not None and media.size > max_bytes:
         return None
-    try:
-        resp = egress.request("GET", media.url, headers={"Authorization": f"Bearer {_token()}"},
-                              timeout_s=timeout, max_bytes=max_bytes, guard=False)
-    except egress.EgressError:
-        return None
-    if resp.status_code != 200 or resp.truncated:
-        return None
-    return resp.content, media.mime_type or resp.headers.get("Content-Type")
+    got = egress.fetch(media.url, headers={"Authorization": f"Bearer {_token()}"}, timeout_s=timeout,
+                       max_bytes=max_bytes, guard=False)
+    return None if got is None else (got[0], media.mime_type or got[1])
 
 
 _display_numbers: dict[str, str] = {}

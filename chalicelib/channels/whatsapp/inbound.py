@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from chalicelib.channels import filenotes
 from chalicelib.channels.base import UnusableEventError
 
 # Media message types → (attachment type of CONTRACT §8, how a one-line body names it)
@@ -354,16 +355,6 @@ def _content(msg: WhatsAppMessage, model: _Message) -> None:
         msg.extra["contacts"] = msg.message.get("contacts")
 
 
-def describe_file(item: dict[str, Any]) -> str:
-    """One line naming a file that was sent: kind, file name, size."""
-    parts = [str(item["fileName"])] if item.get("fileName") else []
-    size = item.get("size")
-    if isinstance(size, int) and size > 0:
-        parts.append(f"{size / 10**6:.1f} MB" if size >= 10**6 else f"{size / 10**3:.1f} KB" if size >= 10**3
-                     else f"{size} B")
-    return f"[{item.get('kind') or item.get('type')}{': ' + ', '.join(parts) if parts else ''}]"
-
-
 def envelope(
     msg: WhatsAppMessage,
     *,
@@ -406,7 +397,7 @@ def envelope(
         "raw": msg.payload,
         "sessionKey": session_key,
         "accountId": account_id,
-        "body": _body(msg, attachments),
+        "body": filenotes.body(msg.text, msg.summary, attachments),
         "from": f"whatsapp:{msg.user}",
         "to": f"whatsapp:{msg.chat_id}",
         "chatType": "group" if msg.is_group else "direct",
@@ -417,16 +408,3 @@ def envelope(
     if attachments:
         out["attachments"] = attachments
     return out
-
-
-def _body(msg: WhatsAppMessage, attachments: list[dict[str, Any]]) -> str:
-    if msg.text.strip():
-        return msg.text
-    if msg.summary is not None:
-        return msg.summary
-    # OpenClaw passes the agent only images (by MIME type) among the attachments: a caption-less file of any
-    # other kind (or one over the inline cap) would be an empty turn, so the body names what was sent.
-    unseen = [a for a in attachments if not a.get("content") or not str(a.get("mimeType") or "").startswith("image/")]
-    if unseen:
-        return " ".join(describe_file(m) for m in unseen)
-    return msg.text

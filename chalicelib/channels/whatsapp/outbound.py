@@ -43,6 +43,7 @@ from urllib.parse import unquote, urlsplit
 
 from chalicelib import observability
 from chalicelib.channels.base import MAX_PARTS, Destination, SendPlan, SendResult
+from chalicelib.channels.sendfields import send_fields
 from chalicelib.channels.text import split_text, utf16_len
 from chalicelib.channels.whatsapp import api
 from chalicelib.clock import now_ms
@@ -117,27 +118,10 @@ def _raw_whatsapp(request: OutboundRequest) -> dict[str, Any] | None:
 
 def _send_fields(request: OutboundRequest) -> tuple[str, list[str]]:
     """The text and media links of a send: `raw.whatsapp.send` first, then the top-level fields."""
-    raw = _raw_whatsapp(request) or {}
-    send = raw.get("send")
-    if send is not None and not isinstance(send, dict):
-        raise InvalidInputError("raw.whatsapp.send must be an object {text?, mediaUrl?, mediaUrls?}.",
-                                details={"fields": ["raw.whatsapp.send"]})
-    send = send or {}
-    text = send["text"] if isinstance(send.get("text"), str) else (request.text or "")
-    if "mediaUrl" in send or "mediaUrls" in send:
-        listed = send.get("mediaUrls")
-        candidates = [send.get("mediaUrl"), *(listed if isinstance(listed, list) else [])]
-    else:
-        candidates = [request.mediaUrl, *(request.mediaUrls or [])]
-    urls: list[str] = []
-    for url in candidates:
-        if isinstance(url, str) and url.strip() and url.strip() not in urls:
-            urls.append(url.strip())
-    for url in urls:
-        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
-            raise InvalidInputError("Media links must be absolute http(s) URLs WhatsApp can fetch.",
-                                    details={"fields": ["mediaUrl"]})
-    return text, urls
+    read = send_fields(request, _raw_whatsapp(request) or {}, channel="whatsapp",
+                       shape="{text?, mediaUrl?, mediaUrls?}",
+                       media_error="Media links must be absolute http(s) URLs WhatsApp can fetch.")
+    return read.text, read.media
 
 
 def _template(request: OutboundRequest) -> dict[str, Any] | None:

@@ -49,12 +49,9 @@ def download(media_id: str, max_bytes: int, *, timeout: float = MEDIA_TIMEOUT_S)
         if size.isdigit() and int(size) > max_bytes:
             return None
         # The URL is Meta's CDN, named by the Graph API answer (not by a tenant): no SSRF guard, like the API.
-        resp = egress.request("GET", url, headers=auth, timeout_s=timeout, max_bytes=max_bytes, guard=False)
+        return egress.fetch(url, headers=auth, timeout_s=timeout, max_bytes=max_bytes, guard=False)
     except (egress.EgressError, ValueError):
         return None
-    if resp.status_code != 200 or resp.truncated:
-        return None
-    return resp.content, resp.headers.get("Content-Type")
 
 
 def attachments(native: wa.WhatsAppMessage, settings: Settings) -> list[dict[str, Any]]:
