@@ -19,6 +19,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 STAGE ?= dev
 PYTEST_ARGS ?=
+# Test files run in parallel processes, a file's tests together (its module-scoped local stack started once).
+PYTEST_WORKERS ?= 2
 
 .PHONY: venv run run-fresh test lint typecheck pytest package infra bench fuzz load relay browser-deps clean
 
@@ -49,7 +51,7 @@ typecheck: $(STAMP)
 
 # pytest exits 5 when it collects no tests; an empty suite is not a failure.
 pytest: $(STAMP)
-	@set +e; $(VENV)/bin/pytest $(PYTEST_ARGS); rc=$$?; \
+	@set +e; $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
 
 test: lint pytest
