@@ -13,7 +13,6 @@ from typing import Any
 from urllib.parse import quote
 
 from chalicelib.config import get_settings
-from chalicelib.errors import ConfigurationError
 
 # Graph answers to a send or a media lookup are a few hundred bytes; anything larger is refused.
 MAX_ANSWER_BYTES = 1_048_576
@@ -55,11 +54,7 @@ class Media:
 
 
 def _token() -> str:
-    token = get_settings().whatsapp_access_token
-    if not token:
-        raise ConfigurationError("WHATSAPP_ACCESS_TOKEN is not set; WhatsApp is disabled.",
-                                 variable="WHATSAPP_ACCESS_TOKEN")
-    return token
+    return get_settings().require("whatsapp_access_token")
 
 
 def _base() -> str:
