@@ -27,8 +27,6 @@ QUEUE_MESSAGE_MAX_BYTES = 262_144
 )
 def telegram_webhook() -> Any:
     from chalicelib.channels.telegram import inbound as telegram
-    from chalicelib.models import QueuedEvent
-    from chalicelib.queue import enqueue
     from chalicelib.secrets import same_secret
 
     settings = get_settings()
@@ -55,24 +53,10 @@ def telegram_webhook() -> Any:
     if msg is None:
         observability.count("UpdatesIgnored", channel="telegram")
         return {"ok": True, "ignored": True}
-    observability.log_keys(event_id=msg.event_id, route_key=msg.route_key)
-    event = QueuedEvent(
-        eventId=msg.event_id,
-        channel="telegram",
-        routeKey=msg.route_key,
-        receivedAtMs=int(time.time() * 1000),
-        payload=update,
-    )
-    if len(event.model_dump_json().encode("utf-8")) > QUEUE_MESSAGE_MAX_BYTES:
-        return _unusable("too_large", [])
-    try:
-        enqueue(event)
-    except Exception:
-        observability.logger().exception("enqueue failed")
-        observability.count("EnqueueFailures", channel="telegram")
-        # 5xx so Telegram delivers the update again later: nothing authentic is dropped.
-        raise ServiceUnavailableError("The update could not be queued; retry later.") from None
-    observability.count("Received", channel="telegram")
+    event = _queued_event("telegram", msg.event_id, msg.route_key, update)
+    if event is None:
+        return {"ok": True, "ignored": True}
+    _enqueue(event)
     return {"ok": True}
 
 
@@ -120,7 +104,6 @@ def whatsapp_webhook() -> Any:
     from chalicelib.channels.base import UnusableEventError, check_payload
     from chalicelib.channels.whatsapp import inbound as whatsapp
     from chalicelib.channels.whatsapp import verify
-    from chalicelib.models import QueuedEvent
 
     settings = get_settings()
     if not settings.whatsapp_enabled:
@@ -141,20 +124,15 @@ def whatsapp_webhook() -> Any:
     for problem in unusable:
         _unusable(problem.reason, problem.fields, channel="whatsapp")
     _report_statuses(statuses)
-    now = int(time.time() * 1000)
+    # Every message checked before any is queued; a failed enqueue (503) brings the whole POST back, and what was
+    # queued already is deduped by its event id.
     events = []
     for single in singles:
         msg = whatsapp.parse(single)
-        event = QueuedEvent(
-            eventId=msg.event_id, channel="whatsapp", routeKey=msg.route_candidates()[0], receivedAtMs=now,
-            payload=single,
-        )
-        if len(event.model_dump_json().encode("utf-8")) > QUEUE_MESSAGE_MAX_BYTES:
-            _unusable("too_large", [], channel="whatsapp")
-            continue
-        events.append(event)
+        event = _queued_event("whatsapp", msg.event_id, msg.route_candidates()[0], single)
+        if event is not None:
+            events.append(event)
     for event in events:
-        observability.log_keys(event_id=event.eventId, route_key=event.routeKey)
         _enqueue(event)
     if not events:
         return {"ok": True, "ignored": True}
@@ -253,16 +231,25 @@ def discord_gateway() -> Any:
 def _queue_discord(msg: Any, payload: dict[str, Any]) -> bool:
     """Queue a Discord event, grouped by the channel or thread it happened in (its order kept); False when it
     is too big for the queue (counted as unusable). 503 when the queue fails."""
-    from chalicelib.models import QueuedEvent
-
-    event = QueuedEvent(eventId=msg.event_id, channel="discord", routeKey=msg.route_candidates()[0],
-                        receivedAtMs=int(time.time() * 1000), payload=payload)
-    if len(event.model_dump_json().encode("utf-8")) > QUEUE_MESSAGE_MAX_BYTES:
-        _unusable("too_large", [], channel="discord")
+    event = _queued_event("discord", msg.event_id, msg.route_candidates()[0], payload)
+    if event is None:
         return False
-    observability.log_keys(event_id=event.eventId, route_key=event.routeKey)
     _enqueue(event)
     return True
+
+
+def _queued_event(channel: str, event_id: str, route_key: str, payload: dict[str, Any]) -> Any:
+    """The queue message of one platform event (grouped by `route_key`), or None when it is too big for SQS
+    (counted as unusable: a 5xx would only bring it back)."""
+    from chalicelib.models import QueuedEvent
+
+    event = QueuedEvent(eventId=event_id, channel=channel, routeKey=route_key,
+                        receivedAtMs=int(time.time() * 1000), payload=payload)
+    if len(event.model_dump_json().encode("utf-8")) > QUEUE_MESSAGE_MAX_BYTES:
+        _unusable("too_large", [], channel=channel)
+        return None
+    observability.log_keys(event_id=event_id, route_key=route_key)
+    return event
 
 
 def _report_statuses(statuses: list[dict[str, Any]]) -> None:
