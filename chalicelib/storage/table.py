@@ -146,6 +146,13 @@ def batch_get(keys: list[dict[str, str]]) -> list[dict[str, Any]]:
         request = resp.get("UnprocessedKeys") or {}
         if not request:
             break
+    # A key still unprocessed (throttling) must not read as absent: callers take absence as "not bound" or
+    # "unknown key" and answer (or store, or drop a message) on it. GetItem each instead: its own retries
+    # apply, and it raises when DynamoDB still refuses.
+    for raw in request.get(name, {}).get("Keys", []):
+        item = get(from_ddb(raw))
+        if item is not None:
+            found.append(item)
     return found
 
 

@@ -104,3 +104,28 @@ def test_a_wrong_key_is_401_before_any_complaint_about_the_body(client: Any, war
         assert resp.status_code == 401, raw
         resp = client.http.post("/v1/mux/outbound/send", body=raw, headers={"Authorization": f"Bearer {KEY}"})
         assert resp.status_code == 400, raw
+
+
+class _Throttled:
+    """The DynamoDB client, except that every BatchGetItem leaves all its keys unprocessed (as under throttling)."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803 - boto3's spelling
+        return {"Responses": {}, "UnprocessedKeys": RequestItems}
+
+
+def test_keys_a_batch_left_unprocessed_are_read_not_taken_as_absent(
+    client: Any, warm: Any, tg: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib import aws
+
+    real = aws.dynamodb()
+    monkeypatch.setattr(aws, "dynamodb", lambda: _Throttled(real))
+    status, body = send(client)
+    assert (status, body.get("code")) == (200, None)
+    assert [c.body["chat_id"] for c in tg.calls("sendMessage")] == [int(DM)]
