@@ -262,6 +262,14 @@ def fill(tenants: int, bindings: int, client: Any = None, table_name: str | None
             request = ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
 
 
+def percentile(values: Sequence[float], q: float) -> float:
+    """The nearest-rank `q` quantile (0 < q ≤ 1); NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
 def p90(values: Sequence[float]) -> float:
     ordered = sorted(values)
     return ordered[int(len(ordered) * 0.9) - 1]

@@ -21,13 +21,12 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
 
-from bench.harness import SCENARIO, Column, table
+from bench.harness import SCENARIO, Column, percentile, table
 
 ADMIN = "load-admin-token-0123456789abcdef"
 
@@ -35,13 +34,6 @@ ADMIN = "load-admin-token-0123456789abcdef"
 def _int_env(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
     return int(raw) if raw else default
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
 @dataclass

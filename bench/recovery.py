@@ -16,6 +16,8 @@ import threading
 import time
 from typing import Any
 
+from bench.harness import percentile
+
 OUTAGE_SEC = 10.0
 DOWN_CHATS = 8
 BACKLOG_PER_CHAT = 2
@@ -48,11 +50,6 @@ class Arrivals:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(2)
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 def run_once(tenants: int = 2, bindings: int = DOWN_CHATS + 1) -> dict[str, float]:
@@ -134,7 +131,7 @@ def run_once(tenants: int = 2, bindings: int = DOWN_CHATS + 1) -> dict[str, floa
     latencies = [(healthy_at.at[b] - t) * 1000 for b, t in sent.items() if b in healthy_at.at]
     return {
         "lag_median": statistics.median(lags),
-        "lag_p95": _percentile(lags, 0.95),
+        "lag_p95": percentile(lags, 0.95),
         "first_delivery": first,
         "attempts_per_sec": attempts_while_down / OUTAGE_SEC,
         "attempts": attempts_while_down,

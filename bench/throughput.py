@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.harness import percentile
+
 ADMIN = "bench-throughput-admin-0123456789"
 SECRET = "bench-throughput-webhook-secret"
 BOT_TOKEN = "7012345678:bench-throughput-token"
@@ -63,11 +65,6 @@ def _started(stack: Any) -> float:
     began = time.monotonic()
     stack.start()
     return time.monotonic() - began
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 def run(
@@ -217,7 +214,7 @@ def run(
         "message_cpu_ms": warm_cpu_ms,
         "enqueue_msgs_per_s": messages / enqueue_s,
         "webhook_median_ms": statistics.median(webhook_ms),
-        "webhook_p90_ms": _percentile(webhook_ms, 0.9),
+        "webhook_p90_ms": percentile(webhook_ms, 0.9),
         "order_kept": order_kept,
         "start_fresh_s": start_fresh,
         "start_restart_s": start_restart,

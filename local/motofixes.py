@@ -21,8 +21,8 @@ item included — is appended to a class-level `instances_tracked` list, kept fo
 hundreds of MiB over a thousand messages. `BaseModel.__new__` stops tracking (it only creates the object).
 
 Everything else — FIFO groups and their in-flight blocking, visibility, deduplication, redrive to the DLQ,
-receipt handles — is moto's own code, unchanged; tests/unit/test_motofixes.py runs the same scenarios with
-and without the fixes and compares the results.
+receipt handles — is moto's own code, unchanged; tests/integration/test_local_moto_fixes.py runs the same
+scenarios with and without the fixes and compares the results.
 """
 
 from __future__ import annotations

@@ -84,9 +84,14 @@ class Deliverer:
             return record
         return None
 
-    def _delay(self) -> float:
+    def _back_off(self) -> float:
+        """Count a failed attempt and hold every new attempt back by the next delay; returns that delay."""
+        self._failures += 1
+        self.counters.attempts_failed += 1
         raw = min(self.max_delay, self.base_delay * (2 ** min(self._failures - 1, 30)))
-        return float(raw * random.uniform(0.5, 1.0))
+        delay = float(raw * random.uniform(0.5, 1.0))
+        self._not_before = max(self._not_before, time.monotonic() + delay)
+        return delay
 
     async def run(self, session: aiohttp.ClientSession) -> None:
         try:
@@ -112,7 +117,16 @@ class Deliverer:
     async def _deliver(self, session: aiohttp.ClientSession, record: Record) -> None:
         try:
             status, answer = await self._post(session, record)
-            self._settle(record, status, answer)
+            try:
+                self._settle(record, status, answer)
+            except OSError as exc:
+                # The outcome is not on disk, so the record stays pending; backing off keeps a failing disk from
+                # turning into a loop of re-posts (the mux drops the duplicate once the spool can record it).
+                delay = self._back_off()
+                text = (f"cannot record the outcome of message {record.message} in the spool ({exc}); "
+                        f"kept in the spool, retrying in {delay:.2f} s")
+                log.error("%s", text)
+                self.note_error(text)
         finally:
             self._in_flight.discard(record.id)
             self._busy_channels.discard(record.channel)
@@ -147,10 +161,7 @@ class Deliverer:
             self.note_error(f"mux refused {where} with HTTP {status}; dead-lettered in rejected.log")
             log.error("mux refused %s with HTTP %s for good; dead-lettered in rejected.log: %s", where, status, answer)
             return
-        self._failures += 1
-        self.counters.attempts_failed += 1
-        delay = self._delay()
-        self._not_before = max(self._not_before, time.monotonic() + delay)
+        delay = self._back_off()
         if status in CONFIG_STATUSES:
             text = (f"mux answered HTTP {status} for {where}: check MUX_DISCORD_RELAY_SECRET, the clock and "
                     f"MUX_PUBLIC_URL ({self.url}); kept in the spool, retrying in {delay:.2f} s")

@@ -44,11 +44,17 @@ def _retry(settings: RelaySettings, state: GatewayState, failures: int, exc: Bas
     return delay
 
 
+def _failures(state: GatewayState, sessions_before: int, failures: int) -> int:
+    """Consecutive failed starts: a client that got READY or RESUMED held the gateway, so the count starts over."""
+    return 1 if state.ready_count + state.resumed_count > sessions_before else failures + 1
+
+
 async def _hold_gateway(settings: RelaySettings, spool: Spool, state: GatewayState, deliverer: Deliverer) -> None:
     """Keep a gateway client running; a failed start (Discord unreachable) is retried with backoff, forever."""
     failures = 0
     while True:
         client = RelayClient(settings, spool, state, deliverer.wake)
+        sessions = state.ready_count + state.resumed_count
         try:
             await client.start(settings.bot_token)
             raise RuntimeError("the gateway client stopped")  # discord.py gave up; a fresh client takes over
@@ -62,9 +68,9 @@ async def _hold_gateway(settings: RelaySettings, spool: Spool, state: GatewaySta
             if exc.code in FATAL_CLOSE_CODES:
                 raise FatalGatewayError(f"Discord closed the gateway with {exc.code}: {FATAL_CLOSE_CODES[exc.code]}"
                                         ) from None
-            delay = _retry(settings, state, failures := failures + 1, exc)
+            delay = _retry(settings, state, failures := _failures(state, sessions, failures), exc)
         except Exception as exc:  # Discord unreachable, or discord.py failing on a first connection: retried
-            delay = _retry(settings, state, failures := failures + 1, exc)
+            delay = _retry(settings, state, failures := _failures(state, sessions, failures), exc)
         finally:
             with contextlib.suppress(Exception):
                 await client.suspend()
