@@ -76,13 +76,11 @@ def run(
     table big, for `make bench`'s 1,000 tenants / 5,000 bindings row). Returns:
 
     * `messages` (also `queued`), `tenants`, `chats`: the workload; `delivered`, `complete` (all of them);
-    * `msgs_per_sec`, `drain_sec`, `enqueue_per_sec`: the same figures as below under the names `make bench`'s
-      table (bench/__main__.py) reads;
-    * `throughput_msgs_per_s`: messages / `drain_s` (OpenClaw released → last message delivered);
+    * `msgs_per_sec`: messages / `drain_sec` (OpenClaw released → last message delivered);
     * `drain_cpu_ms_per_msg`: the stack process's CPU time (all its threads: moto, worker, poller) during the
       drain, per message — the figure other load on the machine does not inflate much;
     * `message_cpu_ms`: the same per message, webhook to delivery, one at a time on an idle stack;
-    * `enqueue_msgs_per_s`: how fast ENQUEUE_CLIENTS concurrent webhook clients got the 1,000 accepted;
+    * `enqueue_per_sec`: how fast ENQUEUE_CLIENTS concurrent webhook clients got the 1,000 accepted;
     * `webhook_median_ms`, `webhook_p90_ms`: one client's webhook answer times (WEBHOOK_SAMPLES, stack idle);
     * `order_kept`: every chat's messages reached OpenClaw in the order sent, none lost or duplicated;
     * `start_fresh_s`, `start_restart_s`: launch → GET /health 200, new state folder / restart on it;
@@ -198,7 +196,6 @@ def run(
         finally:
             stack.stop()
     return {
-        # The names p1-hotpath's `make bench` table reads.
         "queued": messages,
         "delivered": len(got),
         "complete": len(got) >= messages,
@@ -208,11 +205,8 @@ def run(
         "messages": messages,
         "tenants": tenants,
         "chats": len(chats),
-        "throughput_msgs_per_s": messages / drain,
-        "drain_s": drain,
         "drain_cpu_ms_per_msg": drain_cpu_ms,
         "message_cpu_ms": warm_cpu_ms,
-        "enqueue_msgs_per_s": messages / enqueue_s,
         "webhook_median_ms": statistics.median(webhook_ms),
         "webhook_p90_ms": percentile(webhook_ms, 0.9),
         "order_kept": order_kept,
@@ -244,14 +238,14 @@ def main(argv: list[str] | None = None) -> None:
     print(f"\nLocal stack throughput: {r['messages']} Telegram webhooks across {r['tenants']} tenants × "
           f"{r['chats'] // r['tenants']} chats queued (OpenClaw holding), then drained; real local stack"
           + (f"; median over {runs} runs" if runs > 1 else ""))
-    print(f"  inbound throughput with {r['messages']} queued: {show('throughput_msgs_per_s', '.0f')} msgs/s "
-          f"(drain {show('drain_s', '.1f')} s, stack CPU {show('drain_cpu_ms_per_msg', '.1f')} ms per message); "
+    print(f"  inbound throughput with {r['messages']} queued: {show('msgs_per_sec', '.0f')} msgs/s "
+          f"(drain {show('drain_sec', '.1f')} s, stack CPU {show('drain_cpu_ms_per_msg', '.1f')} ms per message); "
           "per-chat order kept: "
           f"{'yes' if all(x['order_kept'] for x in results) else 'NO'}")
     print(f"  webhook answered (1 client, {WEBHOOK_SAMPLES} requests): median "
           f"{show('webhook_median_ms', '.1f')} ms, p90 {show('webhook_p90_ms', '.1f')} ms; "
           f"stack CPU per message (webhook → OpenClaw) {show('message_cpu_ms', '.1f')} ms; "
-          f"{ENQUEUE_CLIENTS} clients enqueued at {show('enqueue_msgs_per_s', '.0f')} msgs/s")
+          f"{ENQUEUE_CLIENTS} clients enqueued at {show('enqueue_per_sec', '.0f')} msgs/s")
     print(f"  start to /health: fresh state {show('start_fresh_s', '.2f')} s, restart on saved state "
           f"{show('start_restart_s', '.2f')} s")
     print(f"  RSS of the stack process: {show('rss_start_mib', '.0f')} MiB after start-up, peak "
