@@ -61,6 +61,10 @@ def test_content_over_2000_is_50035_as_discord_answers(dc: FakeDiscord) -> None:
     ({"content": ""}, 400, 50006),
     ({"embeds": [{"title": "t"}] * 11}, 400, 50035),
     ({"embeds": [{"image": {"url": "ftp://x/y.png"}}]}, 400, 50035),
+    ({"embeds": [{"description": "d" * 4000}] * 2}, 400, 50035),  # 6000 is for all the embeds together
+    ({"embeds": [{"fields": [{"name": "n", "value": "v" * 1025}]}]}, 400, 50035),
+    ({"embeds": [{"footer": {"text": "f" * 2049}}]}, 400, 50035),
+    ({"embeds": [{"description": "d" * 3000}] * 2}, 200, None),
     ({"content": "a", "nonce": "n" * 26}, 400, 50035),
     ({"content": "a", "allowed_mentions": {"parse": ["all"]}}, 400, 50035),
     ({"content": "a", "message_reference": {"message_id": "999"}}, 400, 50035),
