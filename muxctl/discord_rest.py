@@ -581,8 +581,7 @@ class FakeDiscord(BoundServer):
                 placeholder["flags"] |= 1 << 7  # LOADING: "<bot> is thinking…"
             mid = self.snowflake()
             self.messages[mid] = {**placeholder, "id": mid, "channel_id": ix.channel_id, "type": 20,
-                                  "author": self.bot_user(), "webhook_id": ix.application_id,
-                                  "interaction_token": ix.token, "attachments": []}
+                                  "author": self.bot_user(), "webhook_id": ix.application_id, "attachments": []}
             ix.original = mid
 
     # --- request handling -----------------------------------------------------------------------

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -134,6 +135,7 @@ def test_interaction_token_lifetime(dc: FakeDiscord) -> None:
     edited = requests.patch(original, json=load("edit_original_request.json"), timeout=5).json()
     assert edited["content"] == load("edit_original_request.json")["content"] and not edited["flags"] & 128
     assert requests.get(original, timeout=5).json()["id"] == edited["id"]
+    assert ix.token not in json.dumps(edited)  # Discord's message objects never carry the interaction token
     assert post(dc, f"/webhooks/{APPLICATION_ID}/{ix.token}", {"content": "more"}, {}).json()["channel_id"] == \
         DM_CHANNEL_ID
     ix.created -= 15 * 60 + 1
