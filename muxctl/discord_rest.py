@@ -19,7 +19,8 @@ Served under `/api/v10` (what MUX_DISCORD_API_BASE_URL is set to; a bare path wo
   description ≤ 4096, ≤ 25 fields, field name/value ≤ 256/1024, footer ≤ 2048, author ≤ 256; image/thumbnail
   URLs http(s) or `attachment://`), ≤ 5 component rows,
   `nonce` ≤ 25 characters, `message_reference.message_id` a message of that channel (unless
-  `fail_if_not_exists: false`), `allowed_mentions.parse` ⊆ users/roles/everyone, an attachment ≤ 10 MiB
+  `fail_if_not_exists: false`), `allowed_mentions.parse` ⊆ users/roles/everyone (not
+  naming a kind also listed by id), an attachment ≤ 10 MiB
   (413 40005) and each `attachments[].id` naming a sent `files[n]`; violations answer 400 50035 "Invalid Form
   Body" with Discord's nested `errors`. A message to the DM channel of a user in `dm_blocked` answers 403 50007
   (Discord creates the DM channel; it is the message that is refused).
@@ -474,6 +475,10 @@ class FakeDiscord(BoundServer):
             if not isinstance(parse, list) or any(p not in ("users", "roles", "everyone") for p in parse):
                 raise Refusal(400, form_error(["allowed_mentions", "parse"], "BASE_TYPE_CHOICES",
                                               "Value must be one of ('users', 'roles', 'everyone')."))
+            for kind in ("users", "roles"):
+                if kind in parse and mentions.get(kind):
+                    raise Refusal(400, form_error(["allowed_mentions"], "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE",
+                                                  f'parse:["{kind}"] and {kind}: [ids...] are mutually exclusive.'))
         for upload in uploads:
             if upload.size > ATTACHMENT_LIMIT:
                 raise Refusal(413, error_body(40005, "Request entity too large"))

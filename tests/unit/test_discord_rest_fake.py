@@ -68,6 +68,8 @@ def test_content_over_2000_is_50035_as_discord_answers(dc: FakeDiscord) -> None:
     ({"embeds": [{"description": "d" * 3000}] * 2}, 200, None),
     ({"content": "a", "nonce": "n" * 26}, 400, 50035),
     ({"content": "a", "allowed_mentions": {"parse": ["all"]}}, 400, 50035),
+    ({"content": "a", "allowed_mentions": {"parse": ["users"], "users": ["412345678901234567"]}}, 400, 50035),
+    ({"content": "a", "allowed_mentions": {"parse": ["roles"], "users": ["412345678901234567"]}}, 200, None),
     ({"content": "a", "message_reference": {"message_id": "999"}}, 400, 50035),
     ({"content": "a", "message_reference": {"message_id": "999", "fail_if_not_exists": False}}, 200, None),
     ({"embeds": [{"image": {"url": "https://x/y.png"}}]}, 200, None),
