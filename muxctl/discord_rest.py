@@ -15,10 +15,12 @@ Served under `/api/v10` (what MUX_DISCORD_API_BASE_URL is set to; a bare path wo
   (or a followup's id) and `POST /webhooks/{app}/{token}` (followups) while the token is valid — 15 minutes
   from the interaction; after that (or an unknown token) 401 50027 "Invalid Webhook Token", as Discord answers.
 * Message rules: some content (`content`, `embeds`, `attachments`/files, `components`, `sticker_ids`, `poll`)
-  else 400 50006; `content` ≤ 2000 characters, ≤ 10 `embeds` (each ≤ 6000 characters in total, title ≤ 256,
-  description ≤ 4096, ≤ 25 fields; image/thumbnail URLs http(s) or `attachment://`), ≤ 5 component rows,
+  else 400 50006; `content` ≤ 2000 characters, ≤ 10 `embeds` (≤ 6000 characters over all of them; title ≤ 256,
+  description ≤ 4096, ≤ 25 fields, field name/value ≤ 256/1024, footer ≤ 2048, author ≤ 256; image/thumbnail
+  URLs http(s) or `attachment://`), ≤ 5 component rows,
   `nonce` ≤ 25 characters, `message_reference.message_id` a message of that channel (unless
-  `fail_if_not_exists: false`), `allowed_mentions.parse` ⊆ users/roles/everyone, an attachment ≤ 10 MiB
+  `fail_if_not_exists: false`), `allowed_mentions.parse` ⊆ users/roles/everyone (not
+  naming a kind also listed by id), an attachment ≤ 10 MiB
   (413 40005) and each `attachments[].id` naming a sent `files[n]`; violations answer 400 50035 "Invalid Form
   Body" with Discord's nested `errors`. A message to the DM channel of a user in `dm_blocked` answers 403 50007
   (Discord creates the DM channel; it is the message that is refused).
@@ -455,8 +457,10 @@ class FakeDiscord(BoundServer):
             if len(embeds) > EMBED_LIMIT:
                 raise Refusal(400, form_error(["embeds"], "BASE_TYPE_MAX_LENGTH",
                                               f"Must be {EMBED_LIMIT} or fewer in length."))
-            for index, embed in enumerate(embeds):
-                _check_embed(index, embed)
+            # Discord's 6000 is the sum over every embed of the message, not a per-embed allowance.
+            if sum(_check_embed(index, embed) for index, embed in enumerate(embeds)) > EMBED_TOTAL_LIMIT:
+                raise Refusal(400, form_error(["embeds"], "MAX_EMBED_SIZE_EXCEEDED",
+                                              f"Embed size exceeds maximum size of {EMBED_TOTAL_LIMIT}"))
         components = body.get("components")
         if components is not None and (not isinstance(components, list) or len(components) > COMPONENT_ROWS_LIMIT):
             raise Refusal(400, form_error(["components"], "BASE_TYPE_MAX_LENGTH",
@@ -471,6 +475,10 @@ class FakeDiscord(BoundServer):
             if not isinstance(parse, list) or any(p not in ("users", "roles", "everyone") for p in parse):
                 raise Refusal(400, form_error(["allowed_mentions", "parse"], "BASE_TYPE_CHOICES",
                                               "Value must be one of ('users', 'roles', 'everyone')."))
+            for kind in ("users", "roles"):
+                if kind in parse and mentions.get(kind):
+                    raise Refusal(400, form_error(["allowed_mentions"], "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE",
+                                                  f'parse:["{kind}"] and {kind}: [ids...] are mutually exclusive.'))
         for upload in uploads:
             if upload.size > ATTACHMENT_LIMIT:
                 raise Refusal(413, error_body(40005, "Request entity too large"))
@@ -578,8 +586,7 @@ class FakeDiscord(BoundServer):
                 placeholder["flags"] |= 1 << 7  # LOADING: "<bot> is thinking…"
             mid = self.snowflake()
             self.messages[mid] = {**placeholder, "id": mid, "channel_id": ix.channel_id, "type": 20,
-                                  "author": self.bot_user(), "webhook_id": ix.application_id,
-                                  "interaction_token": ix.token, "attachments": []}
+                                  "author": self.bot_user(), "webhook_id": ix.application_id, "attachments": []}
             ix.original = mid
 
     # --- request handling -----------------------------------------------------------------------
@@ -728,7 +735,8 @@ class FakeDiscord(BoundServer):
         return out
 
 
-def _check_embed(index: int, embed: Any) -> None:
+def _check_embed(index: int, embed: Any) -> int:
+    """Discord's rules for one embed (raise Refusal); its characters toward the message's 6000."""
     if not isinstance(embed, dict):
         raise Refusal(400, form_error(["embeds", index], "DICT_TYPE_CONVERT", "Only dictionaries may be used."))
     limits = {"title": 256, "description": 4096}
@@ -744,15 +752,20 @@ def _check_embed(index: int, embed: Any) -> None:
     if not isinstance(fields, list) or len(fields) > 25:
         raise Refusal(400, form_error(["embeds", index, "fields"], "BASE_TYPE_MAX_LENGTH",
                                       "Must be 25 or fewer in length."))
-    for item in fields:
+    nested: list[tuple[list[str | int], Any, int]] = []
+    for f_index, item in enumerate(fields):
         if isinstance(item, dict):
-            total += len(str(item.get("name", ""))) + len(str(item.get("value", "")))
-    for part in ("footer", "author"):
+            nested += [(["fields", f_index, "name"], item.get("name", ""), 256),
+                       (["fields", f_index, "value"], item.get("value", ""), 1024)]
+    for part, key, limit in (("footer", "text", 2048), ("author", "name", 256)):
         value = embed.get(part)
         if isinstance(value, dict):
-            total += len(str(value.get("text" if part == "footer" else "name", "")))
-    if total > EMBED_TOTAL_LIMIT:
-        raise Refusal(400, form_error(["embeds"], "MAX_EMBED_SIZE_EXCEEDED", "Embed size exceeds maximum size of 6000"))
+            nested.append(([part, key], value.get(key, ""), limit))
+    for path, value, limit in nested:
+        if len(str(value)) > limit:
+            raise Refusal(400, form_error(["embeds", index, *path], "BASE_TYPE_MAX_LENGTH",
+                                          f"Must be {limit} or fewer in length."))
+        total += len(str(value))
     for part in ("image", "thumbnail"):
         value = embed.get(part)
         if value is None:
@@ -763,6 +776,7 @@ def _check_embed(index: int, embed: Any) -> None:
             raise Refusal(400, form_error(["embeds", index, part, "url"], "URL_TYPE_INVALID_SCHEME",
                                           f"Scheme \"{scheme}\" is not supported. Scheme must be one of "
                                           "('http', 'https', 'attachment')."))
+    return total
 
 
 def _check_command(index: int, command: dict[str, Any]) -> None:

@@ -6,13 +6,19 @@ from typing import Any
 
 
 def describe_file(item: dict[str, Any]) -> str:
-    """One line naming a file that was sent: kind, file name, size."""
-    parts = [str(item["fileName"])] if item.get("fileName") else []
+    """One line naming a file that was sent: kind, emoji (a sticker's), file name, size."""
+    parts = [str(p) for p in (item.get("emoji"), item.get("fileName")) if p]
     size = item.get("size")
     if isinstance(size, int) and size > 0:
-        parts.append(f"{size / 10**6:.1f} MB" if size >= 10**6 else f"{size / 10**3:.1f} KB" if size >= 10**3
-                     else f"{size} B")
+        parts.append(_human_size(size))
     return f"[{item.get('kind') or item.get('type')}{': ' + ', '.join(parts) if parts else ''}]"
+
+
+def _human_size(size: int) -> str:
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
 
 
 def body(text: str, summary: str | None, attachments: list[dict[str, Any]]) -> str:

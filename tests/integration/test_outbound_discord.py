@@ -190,6 +190,18 @@ def test_raw_body_is_posted_verbatim_to_the_bound_channel(client: Any, tenants: 
     assert answer["details"]["fields"] == ["raw.discord.body.content"] and len(dc.calls()) == 1
 
 
+def test_raw_body_embeds_over_6000_characters_together_are_refused_before_any_call(
+        client: Any, tenants: None, dc: FakeDiscord) -> None:
+    bind_guild()
+    embeds = [{"description": "d" * 3000}, {"description": "e" * 2000, "fields": [{"name": "n", "value": "v" * 1000}]}]
+    status, answer = post(client, send(GUILD_SESSION, raw={"discord": {"body": {"embeds": embeds}}}))
+    assert (status, answer["code"]) == (400, "INVALID_REQUEST"), answer
+    assert answer["details"]["fields"] == ["raw.discord.body.embeds"] and posted(dc) == []
+    embeds[1]["fields"][0]["value"] = "v" * 999  # 6000 exactly: Discord takes it
+    status, answer = post(client, send(GUILD_SESSION, raw={"discord": {"body": {"embeds": embeds}}}))
+    assert status == 200, answer
+
+
 def test_raw_send_with_media_uploads_an_attachment_captioned_and_replies_to_own_messages(
         client: Any, tenants: None, dc: FakeDiscord, media: str) -> None:
     bind_dm()

@@ -201,3 +201,12 @@ def _settings() -> Any:
     from chalicelib.config import Settings
 
     return Settings.model_validate({"MUX_INBOUND_MEDIA_MAX_BYTES": "0"})
+
+
+def test_file_notes_are_one_description_for_every_channel() -> None:
+    from chalicelib.channels import filenotes
+    from chalicelib.channels.telegram import inbound as telegram
+
+    assert telegram.describe_file is filenotes.describe_file
+    assert filenotes.describe_file({"type": "document", "fileName": "disk.img", "size": 2 * 10**9}) == \
+        "[document: disk.img, 2.0 GB]"

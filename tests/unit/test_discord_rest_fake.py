@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -61,8 +62,14 @@ def test_content_over_2000_is_50035_as_discord_answers(dc: FakeDiscord) -> None:
     ({"content": ""}, 400, 50006),
     ({"embeds": [{"title": "t"}] * 11}, 400, 50035),
     ({"embeds": [{"image": {"url": "ftp://x/y.png"}}]}, 400, 50035),
+    ({"embeds": [{"description": "d" * 4000}] * 2}, 400, 50035),  # 6000 is for all the embeds together
+    ({"embeds": [{"fields": [{"name": "n", "value": "v" * 1025}]}]}, 400, 50035),
+    ({"embeds": [{"footer": {"text": "f" * 2049}}]}, 400, 50035),
+    ({"embeds": [{"description": "d" * 3000}] * 2}, 200, None),
     ({"content": "a", "nonce": "n" * 26}, 400, 50035),
     ({"content": "a", "allowed_mentions": {"parse": ["all"]}}, 400, 50035),
+    ({"content": "a", "allowed_mentions": {"parse": ["users"], "users": ["412345678901234567"]}}, 400, 50035),
+    ({"content": "a", "allowed_mentions": {"parse": ["roles"], "users": ["412345678901234567"]}}, 200, None),
     ({"content": "a", "message_reference": {"message_id": "999"}}, 400, 50035),
     ({"content": "a", "message_reference": {"message_id": "999", "fail_if_not_exists": False}}, 200, None),
     ({"embeds": [{"image": {"url": "https://x/y.png"}}]}, 200, None),
@@ -130,6 +137,7 @@ def test_interaction_token_lifetime(dc: FakeDiscord) -> None:
     edited = requests.patch(original, json=load("edit_original_request.json"), timeout=5).json()
     assert edited["content"] == load("edit_original_request.json")["content"] and not edited["flags"] & 128
     assert requests.get(original, timeout=5).json()["id"] == edited["id"]
+    assert ix.token not in json.dumps(edited)  # Discord's message objects never carry the interaction token
     assert post(dc, f"/webhooks/{APPLICATION_ID}/{ix.token}", {"content": "more"}, {}).json()["channel_id"] == \
         DM_CHANNEL_ID
     ix.created -= 15 * 60 + 1

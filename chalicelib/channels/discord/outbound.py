@@ -15,8 +15,9 @@ Decisions worth knowing:
   (`op: action`). No edits, reactions, deletes or polls go through the mux for Discord, so none are offered.
 * **Raw body** `raw.discord.body`: posted as the message body, verbatim, to the resolved channel (a `channel_id`
   in it is dropped). Checked before any call the way Discord would refuse it (400 50035 / 50006): `content`
-  over 2,000 characters, more than 10 embeds, or nothing to show answer 400 INVALID_REQUEST — the request is
-  wrong, not the platform, so no 502 and nothing is spent on a call Discord refuses.
+  over 2,000 characters, more than 10 embeds (or over 6,000 characters in them), or nothing to show answer
+  400 INVALID_REQUEST — the request is wrong, not the platform, so no 502 and nothing is spent on a call
+  Discord refuses.
 * **Send / text mode** (`raw.discord.send` fields win over the top-level ones, as in the reference mux): the text
   split at 2,000 characters (channels/text.split_text, at most 20 messages); mentions limited to users
   (`allowed_mentions.parse = ["users"]`: an agent's text cannot ping @everyone or a role).
@@ -66,6 +67,7 @@ from chalicelib.storage import messages
 
 TEXT_LIMIT = 2000
 EMBED_LIMIT = 10
+EMBED_CHARS_LIMIT = 6000  # over all the embeds of one message
 ATTACHMENT_LIMIT = 10
 MEDIA_MAX_BYTES = 10 * 1024 * 1024  # Discord's upload limit for a bot (attachment_size_limit)
 MEDIA_BUDGET_SEC = 15.0  # every download of one send together (the API function has 30 s)
@@ -175,10 +177,34 @@ def _raw_body(request: OutboundRequest) -> dict[str, Any] | None:
     if embeds is not None and (not isinstance(embeds, list) or len(embeds) > EMBED_LIMIT):
         raise InvalidInputError(f"raw.discord.body.embeds must be a list of at most {EMBED_LIMIT} embeds.",
                                 details={"fields": ["raw.discord.body.embeds"]})
+    chars = sum(_embed_chars(e) for e in embeds or [])
+    if chars > EMBED_CHARS_LIMIT:
+        raise InvalidInputError(
+            f"raw.discord.body.embeds hold {chars} characters; Discord takes at most {EMBED_CHARS_LIMIT} over all "
+            "the embeds of a message (it answers 50035).",
+            details={"fields": ["raw.discord.body.embeds"], "limit": EMBED_CHARS_LIMIT},
+        )
     if not (content or embeds or body.get("components") or body.get("sticker_ids") or body.get("poll")):
         raise InvalidInputError("raw.discord.body has nothing to show: give content, embeds, components, "
                                 "sticker_ids or a poll.", details=fields)
     return body
+
+
+def _embed_chars(embed: Any) -> int:
+    """An embed's characters toward Discord's per-message total: title, description, field names and values,
+    footer text, author name."""
+    if not isinstance(embed, dict):
+        return 0
+    texts = [embed.get("title"), embed.get("description")]
+    fields = embed.get("fields")
+    for item in fields if isinstance(fields, list) else []:
+        if isinstance(item, dict):
+            texts += [item.get("name"), item.get("value")]
+    for part, key in (("footer", "text"), ("author", "name")):
+        value = embed.get(part)
+        if isinstance(value, dict):
+            texts.append(value.get(key))
+    return sum(len(t) for t in texts if isinstance(t, str))
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from chalicelib.channels.base import UnusableEventError
 from chalicelib.channels.base import check_payload as check_payload
 from chalicelib.channels.base import command as command
 from chalicelib.channels.base import find_token as find_token
+from chalicelib.channels.filenotes import describe_file
 
 # Kept under its old name: the webhook, the worker and tests catch it.
 UnusableUpdateError = UnusableEventError
@@ -397,22 +398,6 @@ def _shared(model: _Message, message: dict[str, Any]) -> dict[str, Any] | None:
     if summary is None:
         return None
     return {"kind": kind, "summary": summary, "data": message.get(kind)}
-
-
-def describe_file(item: dict[str, Any]) -> str:
-    """One line naming a file that was sent: kind, file name, size."""
-    parts = [str(p) for p in (item.get("emoji"), item.get("fileName")) if p]
-    size = item.get("size")
-    if isinstance(size, int) and size > 0:
-        parts.append(_human_size(size))
-    return f"[{item.get('kind') or item.get('type')}{': ' + ', '.join(parts) if parts else ''}]"
-
-
-def _human_size(size: int) -> str:
-    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
-        if size >= scale:
-            return f"{size / scale:.1f} {unit}"
-    return f"{size} B"
 
 
 def addressed_to_other_bot(cmd: Command, bot_username: str | None) -> bool:
