@@ -17,7 +17,6 @@ from urllib.parse import quote
 
 from chalicelib.config import get_settings
 from chalicelib.errors import (
-    ConfigurationError,
     ProviderAuthError,
     ProviderError,
     ProviderOutcomeUnknownError,
@@ -84,18 +83,11 @@ class File:
 
 
 def _token() -> str:
-    token = get_settings().discord_bot_token
-    if not token:
-        raise ConfigurationError("DISCORD_BOT_TOKEN is not set; Discord is disabled.", variable="DISCORD_BOT_TOKEN")
-    return token
+    return get_settings().require("discord_bot_token")
 
 
 def application_id() -> str:
-    app = get_settings().discord_application_id
-    if not app:
-        raise ConfigurationError("DISCORD_APPLICATION_ID is not set; interaction replies need it.",
-                                 variable="DISCORD_APPLICATION_ID")
-    return app
+    return get_settings().require("discord_application_id")
 
 
 def _base() -> str:
