@@ -59,6 +59,14 @@ def dead_letter(record: dict[str, Any], *, reason: str, status: int | None, atte
     )
 
 
+def receive_count(record: dict[str, Any]) -> int:
+    """SQS's ApproximateReceiveCount of a Lambda record (1 when absent or unreadable)."""
+    try:
+        return max(1, int(record.get("attributes", {}).get("ApproximateReceiveCount", "1")))
+    except ValueError:
+        return 1
+
+
 def change_visibility(receipt_handle: str, seconds: int) -> None:
     change_visibility_on(get_settings().require("inbound_queue_url"), receipt_handle, seconds)
 

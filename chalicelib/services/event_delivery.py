@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib import events_queue, observability, secrets
+from chalicelib import events_queue, observability, queue, secrets
 from chalicelib.config import get_settings
 from chalicelib.delivery import status_dimension
 from chalicelib.services.notify_events import TYPES
@@ -95,16 +95,9 @@ def handle_batch(event: dict[str, Any]) -> dict[str, Any]:
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]}
 
 
-def _attempt(record: dict[str, Any]) -> int:
-    try:
-        return max(1, int(record.get("attributes", {}).get("ApproximateReceiveCount", "1")))
-    except ValueError:
-        return 1
-
-
 def handle_record(record: dict[str, Any]) -> bool:
     """Deliver one queued event; True when the record is finished (delivered, dropped or dead-lettered)."""
-    attempt = _attempt(record)
+    attempt = queue.receive_count(record)
     try:
         message = json.loads(record["body"])
         event = message["event"]

@@ -172,9 +172,9 @@ def delete(tenant_id: str) -> TenantDeleteResponse:
     now = now_ms()
     store.mark_deleting(tenant, now)
     tokens = store.delete_tokens(tenant_id)
-    removed = store.delete_routes(tenant_id, now)
-    for binding in removed:
-        notify_events.binding_removed(tenant, binding, notify_events.BY_TENANT_DELETE)
+    removed = store.delete_routes(
+        tenant_id, now, on_removed=lambda b: notify_events.binding_removed(tenant, b, notify_events.BY_TENANT_DELETE)
+    )
     sessions = store.delete_sessions(tenant_id)
     store.delete_tenant_item(tenant_id)
     return TenantDeleteResponse(

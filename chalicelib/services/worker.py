@@ -45,19 +45,11 @@ from chalicelib import observability
 from chalicelib.clock import now_ms
 from chalicelib.config import get_settings
 from chalicelib.models import QueuedEvent
-from chalicelib.queue import change_visibility, dead_letter, set_visibility_batch
+from chalicelib.queue import change_visibility, dead_letter, receive_count, set_visibility_batch
 from chalicelib.services import notify_events
 from chalicelib.services.inbound import DeferredError, RejectedError, RetryLaterError, process
 from chalicelib.services.recovery import ForwardGate, ParkedError
 from chalicelib.storage import events
-
-
-def _receive_count(record: dict[str, Any]) -> int:
-    try:
-        return max(1, int(record.get("attributes", {}).get("ApproximateReceiveCount", "1")))
-    except ValueError:
-        return 1
-
 
 MAX_PARALLEL_GROUPS = 10  # a Lambda SQS batch holds at most 10 records
 
@@ -140,7 +132,7 @@ def handle_record(record: dict[str, Any], time_left_ms: Callable[[], int] | None
     settings = get_settings()
     # "precounted": this attempt is counted before it is tried; False → counted only if it fails (first
     # receive: nothing to read or write on the success path); None → the counter is unavailable.
-    precounted: bool | None = _receive_count(record) > 1
+    precounted: bool | None = receive_count(record) > 1
     attempt = 1
     if precounted:
         # Received before: count this attempt now, so one that never finishes is charged too.
@@ -149,7 +141,7 @@ def handle_record(record: dict[str, Any], time_left_ms: Callable[[], int] | None
         except Exception:  # noqa: BLE001 - tried anyway, uncharged; the queue's redrive is the net
             observability.logger().warning("attempt counter unavailable", exc_info=True)
             observability.count("AttemptCounterFailures")
-            precounted, attempt = None, _receive_count(record)  # > 1: a callback is not answered again
+            precounted, attempt = None, receive_count(record)  # > 1: a callback is not answered again
         if attempt > settings.retry_max_attempts and precounted:
             _dead_letter(
                 record,
@@ -159,7 +151,7 @@ def handle_record(record: dict[str, Any], time_left_ms: Callable[[], int] | None
             )
             return None
     observability.log_keys(event_id=event.eventId, route_key=event.routeKey, attempt=attempt)
-    gate = ForwardGate(record["messageId"], record["receiptHandle"], retried=_receive_count(record) > 1)
+    gate = ForwardGate(record["messageId"], record["receiptHandle"], retried=receive_count(record) > 1)
     try:
         outcome = process(event, attempt, time_left_ms, gate)
     except ParkedError:
@@ -257,7 +249,7 @@ def _retry(record: dict[str, Any], reason: str, status: int | None, attempt: int
 def _schedule(record: dict[str, Any], reason: str, status: int | None, attempt: int, channel: str) -> int:
     settings = get_settings()
     # Uncounted (the counter failed): back off by receives, the best estimate left.
-    delay = settings.retry_delay_sec(attempt or min(_receive_count(record), settings.retry_max_attempts))
+    delay = settings.retry_delay_sec(attempt or min(receive_count(record), settings.retry_max_attempts))
     observability.count("Retries", channel=channel)
     observability.logger().warning("will retry", extra={"reason": reason, "status": status, "delaySec": delay})
     try:

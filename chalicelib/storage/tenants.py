@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from chalicelib import aws
@@ -303,9 +304,13 @@ def delete_tokens(tenant_id: str) -> int:
     return sum(1 for i in found if i.get("type") != "pairtokenid")
 
 
-def delete_routes(tenant_id: str, now_ms: int) -> list[Binding]:
+def delete_routes(
+    tenant_id: str, now_ms: int, on_removed: Callable[[Binding], None] | None = None
+) -> list[Binding]:
     """Remove every route lock and binding id of the tenant, leaving a marker per route that records the
-    deletion (the worker dead-letters messages that arrived before it). Returns the bindings removed."""
+    deletion (the worker dead-letters messages that arrived before it). Returns the bindings removed;
+    `on_removed` is told of each one as it goes (a failure half-way must not forget those already gone:
+    a repeated delete no longer finds them)."""
     found = [i for i in _query_keys(table.tenant_bindings_gsi(tenant_id)) if i.get("tenantId") == tenant_id]
     removed: list[Binding] = []
     for item in found:
@@ -337,9 +342,12 @@ def delete_routes(tenant_id: str, now_ms: int) -> list[Binding]:
                 raise
             continue
         try:
-            removed.append(binding_from_item(item))
+            binding = binding_from_item(item)
         except (KeyError, ValueError):  # a route item written before a field existed: removed, not reported
             continue
+        removed.append(binding)
+        if on_removed is not None:
+            on_removed(binding)
     return removed
 
 

@@ -436,3 +436,31 @@ def _events_dead_letters() -> list[dict[str, Any]]:
         MessageAttributeNames=["All"],
     )
     return list(resp.get("Messages", []))
+
+
+def test_a_tenant_delete_failing_half_way_still_reports_the_bindings_it_removed(
+    client: Any, sqs_event: Any, tg: FakeTelegram, openclaw: FakeOpenClaw, make_tenant: Any,
+    receiver: EventsReceiver, admin_headers: dict[str, str], aws_env: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from chalicelib.storage import table
+
+    key = tenant_with_events(make_tenant, receiver, "alpha", openclaw.url)
+    for chat in (4401, 4402):
+        pair(client, sqs_event, key, chat)
+    real_transact = table.transact
+    route_deletes: list[int] = []
+
+    def transact(items: Any, *args: Any, **kwargs: Any) -> Any:
+        if any(i.get("Put", {}).get("Item", {}).get("type") == "routegone" for i in items):
+            route_deletes.append(1)
+            if len(route_deletes) == 2:
+                raise RuntimeError("throttled")  # not a conditional failure: the delete stops half-way
+        return real_transact(items, *args, **kwargs)
+
+    monkeypatch.setattr(table, "transact", transact)
+    assert client.http.delete("/v1/admin/tenants/alpha", headers=admin_headers).status_code >= 500
+    monkeypatch.setattr(table, "transact", real_transact)
+    assert client.http.delete("/v1/admin/tenants/alpha", headers=admin_headers).status_code == 200
+    pump_events(aws_env)
+    removed = {e["data"]["routeKey"]: e["data"]["reason"] for e in receiver.of_type("binding.removed")}
+    assert removed == {"telegram:default:chat:4401": "tenant_deleted", "telegram:default:chat:4402": "tenant_deleted"}
