@@ -21,6 +21,7 @@ from tests.fakes.events_receiver import EventsReceiver
 from tests.fakes.openclaw_server import FakeOpenClaw
 from tests.fakes.telegram_server import FakeTelegram
 from tests.inbound_support import drain, group_update, post_update, private_update, queue_depth
+from tests.localstack import wait_until
 
 
 def auth(key: str) -> dict[str, str]:
@@ -259,11 +260,13 @@ def test_an_outage_emits_delivery_failing_once_and_delivery_recovered_once(
     openclaw.status = 503
     for chat in (4501, 4502, 4501):
         post_update(client, private_update(chat, f"while down {chat}"))
-    for _ in range(3):  # several failed probes of one outage (probe interval 0 in tests)
-        drain(sqs_event, max_rounds=1)
+    # Several failed probes of one outage (probe interval 0 in tests); polled, since a parked message comes
+    # back only when its visibility ends.
+    wait_until(lambda: drain(sqs_event, max_rounds=1) is not None and len(openclaw.attempts) >= 3, 15,
+               "three failed attempts")
     assert len(openclaw.attempts) >= 3
     openclaw.status = 202
-    drain(sqs_event)
+    wait_until(lambda: drain(sqs_event) is not None and len(openclaw.received) >= 3, 15, "the backlog delivered")
     assert len(openclaw.received) == 3
     pump_events(aws_env)
     (failing,) = receiver.of_type("delivery.failing")
