@@ -10,7 +10,8 @@ messages must arrive in the order they were sent, none lost or twice (checked, p
 time is measured before that, one client sending WEBHOOK_SAMPLES updates one at a time.
 
 Also measured: start to GET /health = 200 (a fresh state folder, and a restart on that state, as `make run`
-does), and the stack process's RSS (after start-up, and its peak by the end).
+does), the stack's RSS (both processes: after start-up, and the peaks by the end), and an outbound send
+through the local stack (one client, one at a time).
 
     python -m bench.throughput [--runs 3] [--tenants 10] [--chats 10] [--messages 1000]
 
@@ -34,6 +35,7 @@ SECRET = "bench-throughput-webhook-secret"
 BOT_TOKEN = "7012345678:bench-throughput-token"
 GATE_SECONDS = 300.0
 WEBHOOK_SAMPLES = 100
+OUTBOUND_SAMPLES = 100
 ENQUEUE_CLIENTS = 4
 
 
@@ -44,20 +46,38 @@ class _Gate(threading.Event):
         return super().wait(GATE_SECONDS)
 
 
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants (the stack process and its queue worker process), from /proc."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            todo += [int(c) for c in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
 def _rss_mib(pid: int) -> tuple[float, float]:
-    """(current, peak) resident set size of `pid` in MiB, from /proc."""
-    fields: dict[str, float] = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            fields[name] = int(value.split()[0]) / 1024
-    return fields.get("VmRSS", 0.0), fields.get("VmHWM", 0.0)
+    """(current, peak) resident set size of `pid` and its child processes together, in MiB, from /proc."""
+    fields: dict[str, float] = {"VmRSS": 0.0, "VmHWM": 0.0}
+    for member in _tree(pid):
+        for line in Path(f"/proc/{member}/status").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name in fields:
+                fields[name] += int(value.split()[0]) / 1024
+    return fields["VmRSS"], fields["VmHWM"]
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time `pid` has used so far (its threads included), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _cpu_seconds(pid: int, *, own_only: bool = False) -> float:
+    """User + system CPU time `pid` (its threads) and, unless `own_only`, its child processes have used
+    so far, from /proc."""
+    total = 0.0
+    for member in [pid] if own_only else _tree(pid):
+        fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def _started(stack: Any) -> float:
@@ -77,14 +97,19 @@ def run(
 
     * `messages` (also `queued`), `tenants`, `chats`: the workload; `delivered`, `complete` (all of them);
     * `msgs_per_sec`: messages / `drain_sec` (OpenClaw released → last message delivered);
-    * `drain_cpu_ms_per_msg`: the stack process's CPU time (all its threads: moto, worker, poller) during the
-      drain, per message — the figure other load on the machine does not inflate much;
+    * `drain_cpu_ms_per_msg`: the stack's CPU time (both processes, all threads: moto, API, worker, poller)
+      during the drain, per message — the figure other load on the machine does not inflate much;
+      `drain_aws_api_cpu_ms_per_msg`: the part of it spent in the stack process (embedded AWS and HTTP API),
+      the rest being the queue worker process's;
+    * `outbound_median_ms`, `outbound_p90_ms`: POST /v1/mux/outbound/send (text, a new Idempotency-Key each)
+      through the local stack, one client, OUTBOUND_SAMPLES one at a time, the stack otherwise idle;
     * `message_cpu_ms`: the same per message, webhook to delivery, one at a time on an idle stack;
     * `enqueue_per_sec`: how fast ENQUEUE_CLIENTS concurrent webhook clients got the 1,000 accepted;
     * `webhook_median_ms`, `webhook_p90_ms`: one client's webhook answer times (WEBHOOK_SAMPLES, stack idle);
     * `order_kept`: every chat's messages reached OpenClaw in the order sent, none lost or duplicated;
     * `start_fresh_s`, `start_restart_s`: launch → GET /health 200, new state folder / restart on it;
-    * `rss_start_mib`: the stack process's RSS after the restart; `rss_peak_mib`: its peak by the end.
+    * `rss_start_mib`: the stack's RSS (both processes) after the restart; `rss_peak_mib`: the sum of their
+      peaks by the end.
     """
     import tempfile
 
@@ -155,6 +180,20 @@ def run(
             with openclaw._lock:
                 openclaw.received.clear()
 
+            # One OpenClaw sending replies through the local stack, one at a time (each with its own
+            # Idempotency-Key, as OpenClaw's mux client sends them).
+            reply_key = "bench-tp-0-key-0123456789abcdefghij"
+            send_ms = []
+            for n in range(OUTBOUND_SAMPLES):
+                began = time.perf_counter()
+                resp = session.post(stack.url + "/v1/mux/outbound/send", json={
+                    "channel": "telegram", "sessionKey": f"agent:main:telegram:direct:{chats[n % chats_per_tenant]}",
+                    "text": f"reply {n}"}, headers={"Authorization": f"Bearer {reply_key}",
+                                                    "Idempotency-Key": f"bench-{n}-{time.time_ns()}"}, timeout=30)
+                send_ms.append((time.perf_counter() - began) * 1000)
+                if resp.status_code != 200:
+                    raise RuntimeError(f"outbound send {n}: {resp.status_code} {resp.text}")
+
             openclaw.gate = _Gate()
             sent: dict[int, list[str]] = {chat: [] for chat in chats}
             for n in range(messages):
@@ -179,12 +218,13 @@ def run(
             for client in clients:
                 client.join()
             enqueue_s = time.monotonic() - began
-            released, cpu = time.monotonic(), _cpu_seconds(pid)
+            released, cpu, api_cpu = time.monotonic(), _cpu_seconds(pid), _cpu_seconds(pid, own_only=True)
             openclaw.gate.set()
             if not openclaw.wait_for(lambda got: len(got) >= messages, timeout=600):
                 raise RuntimeError(f"OpenClaw got {len(openclaw.received)} of {messages}")
             drain = time.monotonic() - released
             drain_cpu_ms = (_cpu_seconds(pid) - cpu) * 1000 / messages
+            drain_api_cpu_ms = (_cpu_seconds(pid, own_only=True) - api_cpu) * 1000 / messages
             _, rss_peak = _rss_mib(pid)
             got = openclaw.bodies()
             order_kept = len(got) == messages and all(
@@ -206,6 +246,9 @@ def run(
         "tenants": tenants,
         "chats": len(chats),
         "drain_cpu_ms_per_msg": drain_cpu_ms,
+        "drain_aws_api_cpu_ms_per_msg": drain_api_cpu_ms,
+        "outbound_median_ms": statistics.median(send_ms),
+        "outbound_p90_ms": percentile(send_ms, 0.9),
         "message_cpu_ms": warm_cpu_ms,
         "webhook_median_ms": statistics.median(webhook_ms),
         "webhook_p90_ms": percentile(webhook_ms, 0.9),
@@ -239,16 +282,19 @@ def main(argv: list[str] | None = None) -> None:
           f"{r['chats'] // r['tenants']} chats queued (OpenClaw holding), then drained; real local stack"
           + (f"; median over {runs} runs" if runs > 1 else ""))
     print(f"  inbound throughput with {r['messages']} queued: {show('msgs_per_sec', '.0f')} msgs/s "
-          f"(drain {show('drain_sec', '.1f')} s, stack CPU {show('drain_cpu_ms_per_msg', '.1f')} ms per message); "
+          f"(drain {show('drain_sec', '.1f')} s, stack CPU {show('drain_cpu_ms_per_msg', '.1f')} ms per message, "
+          f"{show('drain_aws_api_cpu_ms_per_msg', '.1f')} of it in the AWS + API process); "
           "per-chat order kept: "
           f"{'yes' if all(x['order_kept'] for x in results) else 'NO'}")
     print(f"  webhook answered (1 client, {WEBHOOK_SAMPLES} requests): median "
           f"{show('webhook_median_ms', '.1f')} ms, p90 {show('webhook_p90_ms', '.1f')} ms; "
           f"stack CPU per message (webhook → OpenClaw) {show('message_cpu_ms', '.1f')} ms; "
           f"{ENQUEUE_CLIENTS} clients enqueued at {show('enqueue_per_sec', '.0f')} msgs/s")
+    print(f"  outbound send through the local stack (1 client, {OUTBOUND_SAMPLES} requests, new Idempotency-Key "
+          f"each): median {show('outbound_median_ms', '.1f')} ms, p90 {show('outbound_p90_ms', '.1f')} ms")
     print(f"  start to /health: fresh state {show('start_fresh_s', '.2f')} s, restart on saved state "
           f"{show('start_restart_s', '.2f')} s")
-    print(f"  RSS of the stack process: {show('rss_start_mib', '.0f')} MiB after start-up, peak "
+    print(f"  RSS of the stack (both processes): {show('rss_start_mib', '.0f')} MiB after start-up, peak "
           f"{show('rss_peak_mib', '.0f')} MiB")
 
 

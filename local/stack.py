@@ -1,5 +1,7 @@
-"""The local stack in one process: embedded moto, resources from infra/resources.json, the Chalice app
-served over HTTP, and a poller feeding the inbound queue to `handle_inbound_queue` like Lambda would.
+"""The local stack: embedded moto, resources from infra/resources.json and the Chalice app served over HTTP
+in this process; in a child process (local/worker.py, as the queue-triggered functions are separate Lambda
+functions in AWS) the pollers feeding the inbound and events queues to `handle_inbound_queue` and
+`handle_events_queue` like Lambda would.
 
 Configuration is the environment only. `.chalice/config.json`'s `local` stage supplies defaults; a
 variable set in the environment that starts the stack wins over them. AWS is always the embedded moto
@@ -21,20 +23,15 @@ from typing import Any
 
 from local.awsstate import EmbeddedAws, StateDir, StateError
 from local.httpserver import create_server, install_contract_errors
-from local.poller import QueuePoller
 from local.provision import TEMPLATE_PATH, Resources, provision
+from local.worker import POLLER_CONCURRENCY, QUEUE_HANDLER, WorkerProcess
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 STAGE = "local"
 DEFAULT_STATE_DIR = PROJECT_DIR / ".local-state"
 HOST = "127.0.0.1"
-QUEUE_HANDLER = "handle_inbound_queue"
-EVENTS_HANDLER = "handle_events_queue"
 # The worker sets each retry's delay itself; this only bounds how long a crashed batch stays hidden.
 LOCAL_VISIBILITY_TIMEOUT_SEC = 30
-# Batches in flight at once, as Lambda runs several invocations per queue (FIFO keeps each chat in order).
-# Beyond 4 nothing is gained on a 2-core machine: the embedded AWS serialises its requests.
-POLLER_CONCURRENCY = 4
 FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 REMOVED_AWS = (
     "AWS_PROFILE",
@@ -110,8 +107,7 @@ class LocalStack:
     moto: Any = None
     server: Any = None
     server_thread: threading.Thread | None = None
-    poller: QueuePoller | None = None
-    events_poller: QueuePoller | None = None
+    worker: Any = None
     resources: Resources | None = None
     settings: Any = None
     app: Any = None
@@ -131,6 +127,9 @@ class LocalStack:
     def start(self) -> LocalStack:
         check_configuration()
         try:
+            # The worker process imports its modules while this one starts the embedded AWS.
+            self.worker = WorkerProcess()
+            self.worker.spawn()
             # Configuration and ports first, so their errors are the ones reported, before any state is touched.
             self._load_app()
             self._bind_server()
@@ -139,7 +138,7 @@ class LocalStack:
             self._provision()
             self._apply_resources()
             self._serve()
-            self._start_poller()
+            self._start_worker()
         except BaseException:
             self.stop()
             raise
@@ -244,12 +243,12 @@ class LocalStack:
         self._read_settings()
 
     def _install_health_guard(self) -> None:
-        """`GET /health` answers 503 unless the queue poller is running (registered from here, so the
-        Lambda code has no local-only branch)."""
+        """`GET /health` answers 503 unless the queue worker process runs its pollers (registered from here,
+        so the Lambda code has no local-only branch)."""
         from chalice.app import Response
 
         def poller_health(event: Any, get_response: Any) -> Any:
-            if event.path == "/health" and not (self.poller is not None and self.poller.is_alive()):
+            if event.path == "/health" and not (self.worker is not None and self.worker.is_alive()):
                 body = {"ok": False, "error": "The local queue poller is not running.", "code": "UNAVAILABLE"}
                 return Response(
                     body=json.dumps(body),
@@ -272,57 +271,19 @@ class LocalStack:
         self.server_thread = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)
         self.server_thread.start()
 
-    def _start_poller(self) -> None:
-        import boto3
-        from chalice.local import LambdaContext
-
-        assert self.resources is not None
-        handler = self.app.handler_map[QUEUE_HANDLER]
-        scoped = self.config.scope(self.config.chalice_stage, QUEUE_HANDLER)
-        timeout_ms = int(scoped.lambda_timeout or 60) * 1000
-        memory = int(scoped.lambda_memory_size or 512)
-        region = os.environ["AWS_DEFAULT_REGION"]
-        self.poller = QueuePoller(
-            boto3.session.Session().client("sqs", region_name=region),
-            self.resources.inbound_queue_url,
-            handler,
-            region=region,
-            context_factory=lambda: LambdaContext(QUEUE_HANDLER, memory_size=memory, max_runtime_ms=timeout_ms),
-            concurrency=POLLER_CONCURRENCY,
-        )
-        self.poller.start()
-        self.events_poller = self._events_poller(region)
-
-    def _events_poller(self, region: str) -> QueuePoller | None:
-        """The control-plane events queue's stand-in trigger (when the template has that queue)."""
-        import boto3
-        from chalice.local import LambdaContext
-
-        assert self.resources is not None
-        url = self.resources.env.get("MUX_EVENTS_QUEUE_URL")
-        if not url:
-            return None
-        scoped = self.config.scope(self.config.chalice_stage, EVENTS_HANDLER)
-        timeout_ms = int(scoped.lambda_timeout or 60) * 1000
-        poller = QueuePoller(
-            boto3.session.Session().client("sqs", region_name=region),
-            url,
-            self.app.handler_map[EVENTS_HANDLER],
-            region=region,
-            context_factory=lambda: LambdaContext(EVENTS_HANDLER, memory_size=512, max_runtime_ms=timeout_ms),
-        )
-        poller.start()
-        return poller
+    def _start_worker(self) -> None:
+        try:
+            self.worker.configure(dict(os.environ))
+        except (OSError, RuntimeError) as exc:
+            raise StackError(str(exc)) from None
 
     # --- stop -----------------------------------------------------------------------------
     def stop(self) -> None:
         if self._stopped:
             return
         self._stopped = True
-        if self.poller is not None:
-            self.poller.stop(timeout=15)
-        if self.events_poller is not None:
-            self.events_poller.stop(timeout=15)
+        if self.worker is not None:
+            self.worker.stop(timeout=20)
         if self.server is not None:
             if self.server_thread is not None:
                 self.server.shutdown()
@@ -381,7 +342,8 @@ class LocalStack:
             f"  admin token     {token}",
             f"  telegram        {telegram}",
             f"  discord         {self._discord_line()}",
-            f"  queue poller    running ({QUEUE_HANDLER}, {POLLER_CONCURRENCY} batches of 10 at once, long poll 1 s)",
+            f"  queue poller    running in its own process ({QUEUE_HANDLER}, {POLLER_CONCURRENCY} batches of 10 at once, "
+            "long poll 1 s)",
             "",
             "Try:",
             f"  curl -s {url}/health",

@@ -299,9 +299,9 @@ def test_health_is_503_while_the_poller_is_not_running():
         assert response.status_code == 503
         assert response.json_body["code"] == "UNAVAILABLE"
         assert client.http.get("/other").status_code == 200
-        local_stack.poller = Alive(True)
+        local_stack.worker = Alive(True)
         assert client.http.get("/health").status_code == 200
-        local_stack.poller = Alive(False)
+        local_stack.worker = Alive(False)
         assert client.http.get("/health").status_code == 503
 
 
