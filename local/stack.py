@@ -259,6 +259,22 @@ class LocalStack:
 
         self.app.register_middleware(poller_health, "http")
 
+        def worker_counters(event: Any, get_response: Any) -> Any:
+            """The admin health report's counters are the process's own; locally, add the worker process's."""
+            response = get_response(event)
+            if event.path != "/v1/admin/health" or response.status_code != 200 or self.worker is None:
+                return response
+            body = response.body
+            parsed = json.loads(body) if isinstance(body, str | bytes) else body
+            if isinstance(parsed, dict) and isinstance(parsed.get("counters"), dict):
+                counts = parsed["counters"]
+                for name, value in self.worker.counters().items():
+                    counts[name] = counts.get(name, 0) + value
+                response.body = json.dumps(parsed) if isinstance(body, str | bytes) else parsed
+            return response
+
+        self.app.register_middleware(worker_counters, "http")
+
     def _bind_server(self) -> None:
         try:
             self.server = create_server(self.app, self.config, HOST, self.settings.port)

@@ -13,6 +13,8 @@ Protocol with the parent (local/stack.py `WorkerProcess`), over two inherited pi
   environment once the AWS endpoint and the provisioned resource names are in it;
 * it loads the app for the `local` stage with that environment, starts the pollers and writes `ready`
   on the status pipe;
+* every COUNTERS_EVERY_SEC it writes its in-process counters (observability.counters()) on the status
+  pipe when they changed, for the stack's `GET /v1/admin/health`, which adds them to its own;
 * SIGTERM (or the control pipe closing) stops it: the pollers finish their batches, then it exits 0.
   If the parent dies without a word (SIGKILL), the kernel sends this process SIGKILL too
   (PR_SET_PDEATHSIG), so no orphan keeps polling; whatever it held in flight stays on the queue.
@@ -39,6 +41,7 @@ EVENTS_HANDLER = "handle_events_queue"
 # Batches in flight at once, as Lambda runs several invocations per queue (FIFO keeps each chat in order).
 POLLER_CONCURRENCY = 4
 PR_SET_PDEATHSIG = 1
+COUNTERS_EVERY_SEC = 0.25
 
 log = logging.getLogger("local.worker")
 
@@ -149,13 +152,23 @@ def main(argv: list[str]) -> int:
     for poller in pollers:
         poller.start()
     os.write(status_fd, b"ready\n")
-    os.close(status_fd)
     # The control pipe closes when the parent exits or stops the worker: stop then as well.
     threading.Thread(target=_until_closed, args=(control_fd, stop), name="control", daemon=True).start()
-    while not stop.wait(0.5):
+    from chalicelib import observability
+
+    reported: dict[str, int] = {}
+    while not stop.wait(COUNTERS_EVERY_SEC):
         if not all(poller.is_alive() for poller in pollers):
             log.error("a queue poller stopped; the worker exits so the stack restarts it")
             return 1
+        # The worker's in-process counters, for the stack's GET /v1/admin/health (the API process's own).
+        counts = observability.counters()
+        if counts != reported:
+            try:
+                os.write(status_fd, (json.dumps({"counters": counts}) + "\n").encode("utf-8"))
+            except OSError:
+                return 0  # the parent is gone
+            reported = counts
     for poller in pollers:
         poller.stop(timeout=15)
     return 0
@@ -176,6 +189,9 @@ class WorkerProcess:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._supervisor: threading.Thread | None = None
+        self._counts: dict[str, int] = {}
+        self._counts_lock = threading.Lock()
+        self._earlier: dict[str, int] = {}  # the counts of worker processes that exited
 
     def spawn(self) -> None:
         import subprocess
@@ -200,17 +216,40 @@ class WorkerProcess:
         self._environ = dict(environ)
         os.write(self._control, (json.dumps({"env": self._environ}) + "\n").encode("utf-8"))
         ready, _, _ = select.select([self._status], [], [], timeout)
-        answer = os.read(self._status, 64) if ready else b""
-        if answer.strip() != b"ready":
+        answer = os.read(self._status, 6) if ready else b""
+        if answer != b"ready\n":
             code = self.process.poll()
             raise RuntimeError(
                 "the queue worker process did not start"
                 + (f" (exit status {code}; its error is in the log above)" if code is not None else f" in {timeout:g} s")
             )
         self._ready = True
+        threading.Thread(target=self._read_counters, args=(self._status,), name="worker-counters", daemon=True).start()
         if self._supervisor is None:
             self._supervisor = threading.Thread(target=self._supervise, name="worker-supervisor", daemon=True)
             self._supervisor.start()
+
+    def _read_counters(self, fd: int) -> None:
+        with os.fdopen(os.dup(fd), "rb") as status:
+            for line in status:
+                try:
+                    counts = json.loads(line)["counters"]
+                except (ValueError, KeyError, TypeError):
+                    continue
+                with self._counts_lock:
+                    self._counts = {str(k): int(v) for k, v in counts.items()}
+        with self._counts_lock:  # that process is gone: keep what it counted
+            for name, value in self._counts.items():
+                self._earlier[name] = self._earlier.get(name, 0) + value
+            self._counts = {}
+
+    def counters(self) -> dict[str, int]:
+        """What the worker processes counted so far (the exited ones included)."""
+        with self._counts_lock:
+            merged = dict(self._earlier)
+            for name, value in self._counts.items():
+                merged[name] = merged.get(name, 0) + value
+        return merged
 
     def is_alive(self) -> bool:
         return self._ready and self.process is not None and self.process.poll() is None

@@ -50,8 +50,10 @@ INBOUND_SCOPE = "mux:inbound"
 # OpenClaw re-registers when less than max(6 h, 10 %) of a token's life is left: 24 h gives 18 h of reuse.
 RUNTIME_TTL_SEC = 86_400
 INBOUND_TTL_SEC = 300
-# How long a container trusts its copy of the key set; an unknown kid reloads it, at most this often.
-KEYSET_CACHE_MS = 60_000
+# How long a container trusts its copy of the key set (one Query per this long per busy container): a rotation
+# or an emergency retirement made through another container (the API function vs the queue worker) takes effect
+# here within it. An unknown kid reloads it, at most every KEYSET_RELOAD_MIN_MS.
+KEYSET_CACHE_MS = 5_000
 KEYSET_RELOAD_MIN_MS = 2_000
 WRITE_ATTEMPTS = 5
 INBOUND_TIMEOUT_RANGE = (100, 60_000)

@@ -191,22 +191,41 @@ def test_jwt_instance_beside_a_shared_key_tenant(
     again = register(stack, {"openclawId": OPENCLAW_ID, "inboundUrl": instance.url})
     assert header(again.json()["runtimeToken"])["kid"] == new_kid
     assert runtime_post(stack, again.json()["runtimeToken"], {**body, "text": "new token"}).status_code == 200
-    # Inbound is now signed by the new key: the fake OpenClaw refetches the JWKS for the unknown kid.
+    # Inbound is then signed by the new key, once the queue worker (another process, as another Lambda function
+    # in AWS) reloads its key set (every 5 s): until then by the old one, which OpenClaw still trusts. The fake
+    # OpenClaw refetches the JWKS once, for the unknown kid.
     fetches = check.jwks_fetches
-    webhook(stack, private_update(JWT_CHAT, "after the rotation"))
-    assert instance.wait_for(lambda r: any(e["body"] == "after the rotation" for e in r)), check.refusals
-    assert header(instance.headers[-1]["authorization"].split(" ", 1)[1])["kid"] == new_kid
+    kids: list[str] = []
+
+    def signed_by_the_new_key() -> bool:
+        text = f"after the rotation {len(kids)}"
+        webhook(stack, private_update(JWT_CHAT, text))
+        assert instance.wait_for(lambda r: any(e["body"] == text for e in r)), check.refusals
+        kids.append(header(instance.headers[-1]["authorization"].split(" ", 1)[1])["kid"])
+        return kids[-1] == new_kid
+
+    wait_until(signed_by_the_new_key, 30, "inbound signed by the new key", interval=0.5)
+    assert set(kids) <= {first_kid, new_kid}
     assert check.jwks_fetches == fetches + 1 and check.refusals == []
 
     # An emergency rotation (signing at once) meets OpenClaw's JWKS cooldown: the instance refuses the unknown kid
     # with 401 JWT_INVALID, and the mux retries the forward until the instance may refetch.
+    # (Until the worker reloads its key set, within 5 s, the old key signs and the instance accepts.)
     check.cooldown_sec = 300
     assert admin(stack, "/v1/admin/signing-keys/rotate", {"activateAfterSec": 0}).status_code == 200
-    webhook(stack, private_update(JWT_CHAT, "during the cooldown"))
-    wait_until(lambda: check.refusals, what="a refusal of the unknown kid")
+    sent: list[str] = []
+
+    def refused() -> bool:
+        if not check.refusals:
+            sent.append(f"during the cooldown {len(sent)}")
+            webhook(stack, private_update(JWT_CHAT, sent[-1]))
+            instance.wait_for(lambda r: bool(check.refusals) or any(e["body"] == sent[-1] for e in r), timeout=10)
+        return bool(check.refusals)
+
+    wait_until(refused, 30, "a refusal of the unknown kid", interval=0.5)
     assert [(s, c) for s, c, _ in check.refusals] == [(401, "JWT_INVALID")] and "cooling" in check.refusals[0][2]
     check.cooldown_sec = 0  # as if the 5 minutes had passed
-    assert instance.wait_for(lambda r: any(e["body"] == "during the cooldown" for e in r), timeout=20)
+    assert instance.wait_for(lambda r: all(any(e["body"] == text for e in r) for text in sent), timeout=20)
 
     # --- listing: the operator sees which tenants are JWT instances ----------------------------------
     listed = admin(stack, "/v1/admin/tenants", method="GET").json()["items"]
