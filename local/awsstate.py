@@ -657,6 +657,71 @@ def _dispatcher_class() -> type:
     return Dispatcher
 
 
+class _RawBody(io.BytesIO):
+    def stream(self, **_kwargs: Any) -> Iterable[bytes]:
+        chunk = self.read()
+        while chunk:
+            yield chunk
+            chunk = self.read()
+
+
+class _InProcess:
+    """botocore `before-send`: a request for the embedded AWS's endpoint is answered by its WSGI app directly."""
+
+    def __init__(self, aws: EmbeddedAws) -> None:
+        self._aws = aws
+
+    def __call__(self, request: Any, **_kwargs: Any) -> Any:
+        app = self._aws.app
+        prefix = self._aws.endpoint + "/"
+        if app is None or not (request.url + "/").startswith(prefix) or self._aws._server is None:
+            return None  # not ours (or stopped): botocore sends it over the network
+        from urllib.parse import urlsplit
+
+        from botocore.awsrequest import AWSResponse
+
+        url = urlsplit(request.url)
+        body = request.body or b""
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        elif not isinstance(body, bytes):
+            body = body.read()
+        environ: dict[str, Any] = {
+            "REQUEST_METHOD": request.method,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": url.path or "/",
+            "QUERY_STRING": url.query,
+            "SERVER_NAME": self._aws.host,
+            "SERVER_PORT": str(self._aws.port),
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "127.0.0.1",
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": io.StringIO(),
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            "CONTENT_LENGTH": str(len(body)),
+            "HTTP_HOST": url.netloc,
+        }
+        for name, value in request.headers.items():
+            value = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+            key = name.upper().replace("-", "_")
+            if key == "CONTENT_TYPE":
+                environ["CONTENT_TYPE"] = value
+            elif key != "CONTENT_LENGTH":
+                environ["HTTP_" + key] = value
+        captured: dict[str, Any] = {}
+
+        def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
+            captured["status"], captured["headers"] = status, headers
+
+        payload = b"".join(app(environ, start_response))
+        status = int(captured["status"].split(" ", 1)[0])
+        return AWSResponse(request.url, status, dict(captured["headers"]), _RawBody(payload))
+
+
 # --- the server -----------------------------------------------------------------------------
 class EmbeddedAws:
     """moto's server on `host:port` (0 = any free port) behind `DurableApp`; `state=None` keeps it in memory.
@@ -693,6 +758,18 @@ class EmbeddedAws:
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
         self._thread.start()
+
+    def serve_in_process(self) -> None:
+        """Let this process's own SDK clients reach the embedded AWS without a socket: a botocore `before-send`
+        handler, added for every session created from now on, hands each request for `endpoint` to the same
+        WSGI app the server runs (DurableApp: same lock, journal, snapshots and long polls), as moto's own
+        in-process mock does with its backends. Other processes (the worker, muxctl, the aws CLI) and every
+        other URL still go over HTTP."""
+        import botocore.handlers
+
+        handler = _InProcess(self)
+        if not any(isinstance(entry[1], _InProcess) for entry in botocore.handlers.BUILTIN_HANDLERS):
+            botocore.handlers.BUILTIN_HANDLERS.append(("before-send", handler))
 
     def stop(self) -> None:
         if self._server is not None:

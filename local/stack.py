@@ -179,6 +179,7 @@ class LocalStack:
         self.aws_port = self.moto.port
         self.aws_endpoint = self.moto.endpoint
         isolate_aws(os.environ, self.aws_endpoint)
+        self.moto.serve_in_process()
 
     def _provision(self) -> None:
         if self._saved is not None:

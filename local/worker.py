@@ -291,6 +291,9 @@ class WorkerProcess:
         self._stopping.set()
         with self._lock:
             process = self.process
+            if self._control >= 0:  # EOF on its control pipe stops it, even before it was configured
+                os.close(self._control)
+                self._control = -1
             if process is not None and process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 try:
