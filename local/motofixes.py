@@ -1,4 +1,4 @@
-"""Narrow fixes to moto for the local stack: SQS's cost per call (same answers), and no instance tracking.
+"""Narrow fixes to moto for the local stack: SQS's and DynamoDB's cost per call (same answers), no instance tracking.
 
 Measured with 1,000 messages on a FIFO queue (moto 5.2.5): a ReceiveMessage took ≈ 300 ms and a SendMessage
 ≈ 100 ms of CPU, 98 % of it in `moto.core.utils.unix_time`, which builds three `datetime` objects per call:
@@ -20,15 +20,41 @@ item included — is appended to a class-level `instances_tracked` list, kept fo
 (`/moto-api/data.json`) and S3's reset, neither of which the local stack uses: the stack's RSS grew by
 hundreds of MiB over a thousand messages. `BaseModel.__new__` stops tracking (it only creates the object).
 
+And moto's cost per request, measured on DynamoDB (bench/moto_overhead.py): answering took most of it.
+moto's `ResponseSerializer` walks the output shape value by value and, for every member of every
+structure — each DynamoDB attribute value is one, with ten members — asks its attribute picker which keys
+the value may be stored under (six alias providers and `xform_name`, each time); and `call_action` lists
+the handler class's methods with `inspect.getmembers` on every request.
+
+* `ActionResult.execute_result`, for the successful answers of GetItem, BatchGetItem, BatchWriteItem,
+  PutItem, UpdateItem, DeleteItem, Query, Scan and TransactWriteItems (moto's JSON serializer, no
+  response transformers): a converter compiled once per output shape does what the serializer does with
+  plain dicts — the picker's candidate keys are asked once per shape member (for a dict they depend on
+  the shape only), members come out in the shape's order, the first candidate present wins, None members
+  are left out, strings `str()`, blobs base64 (B, BS), integers `int()`, doubles `float()` (the
+  ConsumedCapacity units), booleans as they are — and the body is `json.dumps` of that, the same bytes.
+  Anything it was not written for falls back to moto's serializer for that answer: a value of another
+  type than exactly dict / list / str / bytes / int / float / bool where the shape has one, None inside a
+  list or map, an empty key in a map of attribute values (moto merges that value's members into the
+  map), shapes with timestamps, documents or renamed list members, and every error — DynamoDB's errors
+  never reach the serializer anyway (they are moto's JsonRESTError responses).
+* `method_names_from_class` (as moto.core.responses calls it): moto's own list, computed once per class
+  (a copy is returned each time). A method added to a response class after its first request would not
+  be seen; nothing in moto or here does that.
+
 Everything else — FIFO groups and their in-flight blocking, visibility, deduplication, redrive to the DLQ,
-receipt handles — is moto's own code, unchanged; tests/integration/test_local_moto_fixes.py runs the same
-scenarios with and without the fixes and compares the results.
+receipt handles, DynamoDB's reads, writes, conditions and transactions — is moto's own code, unchanged;
+tests/integration/test_local_moto_fixes.py and test_local_moto_fixes_dynamodb.py run the same scenarios
+with and without the fixes and compare the results (for DynamoDB: status, headers, raw body and parsed
+answer of every call).
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -91,12 +117,217 @@ def _untracked_new(cls: Any, *args: Any, **kwargs: Any) -> Any:
     return object.__new__(cls)
 
 
+# --- DynamoDB answers: moto's JSON serializer, specialised per output shape (see the module docstring) ----
+FAST_DYNAMODB_OPERATIONS = frozenset({"GetItem", "BatchGetItem", "BatchWriteItem", "PutItem", "UpdateItem",
+                                      "DeleteItem", "Query", "Scan", "TransactWriteItems"})
+
+
+class _Unsupported(Exception):
+    """A shape the specialised serializer was not written for (moto's serializer is used for the operation)."""
+
+
+class _Fallback(Exception):
+    """A value the specialised serializer was not written for (moto's serializer answers this request)."""
+
+
+Converter = Callable[[Any], Any]
+
+
+def _string(value: Any) -> Any:
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is int or kind is float:
+        return str(value)  # what moto does with a non-Enum value that is not None, {} or []
+    raise _Fallback
+
+
+def _blob(value: Any) -> str:
+    kind = type(value)
+    if kind is bytes:
+        return base64.b64encode(value).strip().decode("utf-8")
+    if kind is str:
+        return base64.b64encode(value.encode("utf-8")).strip().decode("utf-8")
+    raise _Fallback
+
+
+def _integer(value: Any) -> int:
+    if type(value) is int:
+        return value
+    raise _Fallback
+
+
+def _double(value: Any) -> float:
+    kind = type(value)
+    if kind is float or kind is int:
+        return float(value)
+    raise _Fallback
+
+
+def _boolean(value: Any) -> bool:
+    if type(value) is bool:
+        return value
+    raise _Fallback
+
+
+_SCALARS: dict[str, Converter] = {"string": _string, "blob": _blob, "integer": _integer, "long": _integer,
+                                  "float": _double, "double": _double, "boolean": _boolean}
+
+
+def _compile(shape: Any, memo: dict[str, Converter]) -> Converter:
+    """A converter doing for a value of `shape` what moto's JSON serializer does (memoised by shape name)."""
+    if shape.name in memo:
+        return memo[shape.name]
+    kind = shape.type_name
+    if kind in _SCALARS:
+        return _SCALARS[kind]
+    if kind == "structure":
+        return _compile_structure(shape, memo)
+    if kind == "list":
+        member = shape.member
+        if member.serialization.get("name", member.name) != member.name:
+            raise _Unsupported(shape.name)  # moto would append the raw item
+        item = _compile(member, memo)
+
+        def convert_list(value: Any) -> list[Any]:
+            if type(value) is not list:
+                raise _Fallback
+            out = []
+            for v in value:
+                if v is None:
+                    raise _Fallback
+                out.append(item(v))
+            return out
+
+        memo[shape.name] = convert_list
+        return convert_list
+    if kind == "map":
+        if "name" in shape.value.serialization:
+            raise _Unsupported(shape.name)  # moto would store every entry under that one name
+        entry = _compile(shape.value, memo)
+        structured = shape.value.type_name == "structure"
+
+        def convert_map(value: Any) -> dict[str, Any]:
+            if type(value) is not dict:
+                raise _Fallback
+            out = {}
+            for k, v in value.items():
+                if type(k) is not str or v is None or (structured and not k):
+                    raise _Fallback  # ("" as the key of a structure: moto merges its members into the map)
+                out[k] = entry(v)
+            return out
+
+        memo[shape.name] = convert_map
+        return convert_map
+    raise _Unsupported(f"{shape.name} ({kind})")
+
+
+def _compile_structure(shape: Any, memo: dict[str, Converter]) -> Converter:
+    from moto.core.serialize import AttributePickerContext, XFormedAttributePicker
+
+    if shape.is_document_type:
+        raise _Unsupported(shape.name)
+    members: list[tuple[str, Converter]] = []
+    # candidate key -> (member index, rank): moto takes, per member, the first of its candidates present.
+    candidates: dict[str, list[tuple[int, int]]] = {}
+
+    def convert_structure(value: Any) -> dict[str, Any]:
+        if type(value) is not dict:
+            raise _Fallback
+        chosen: dict[int, tuple[int, str]] = {}
+        for k in value:
+            for index, rank in candidates.get(k, ()):
+                best = chosen.get(index)
+                if best is None or rank < best[0]:
+                    chosen[index] = (rank, k)
+        out = {}
+        for index in sorted(chosen):
+            v = value[chosen[index][1]]
+            if v is not None:
+                name, convert = members[index]
+                out[name] = convert(v)
+        return out
+
+    memo[shape.name] = convert_structure  # before the members: the shapes are recursive (M, L)
+    picker = XFormedAttributePicker()
+    for index, (key, member) in enumerate(shape.members.items()):
+        member.parent = shape  # what moto's serializer sets before it picks the member (the aliases use it)
+        keys = list(picker.get_possible_keys(AttributePickerContext(obj={}, key=key, shape=member)))
+        if any(not isinstance(k, str) or "." in k for k in keys):
+            raise _Unsupported(f"{shape.name}.{key}")  # a dotted key is a path to moto's get_value
+        for rank, k in enumerate(keys):
+            candidates.setdefault(k, []).append((index, rank))
+        members.append((member.serialization.get("name", key), _compile(member, memo)))
+    return convert_structure
+
+
+# operation name -> (its operation model, the output converter, status code, content type), or None.
+_FAST: dict[str, tuple[Any, Converter, int, str] | None] = {}
+
+
+def _fast_answer(result: Any, context: Any) -> tuple[int, dict[str, str], str] | None:
+    from moto import settings
+    from moto.core.serialize import JSONSerializer
+
+    operation = context.operation_model
+    name = operation.name
+    if (name not in FAST_DYNAMODB_OPERATIONS or context.serializer_class is not JSONSerializer
+            or context.service_model.service_name != "dynamodb" or type(result) is not dict
+            or getattr(context.response, "RESPONSE_KEY_PATH_TO_TRANSFORMER", None)):
+        return None
+    compiled = _FAST.get(name)
+    if compiled is None or compiled[0] is not operation:
+        if name in _FAST and compiled is None:
+            return None
+        try:
+            if operation.has_event_stream_output or operation.output_shape is None:
+                raise _Unsupported(name)
+            serializer = JSONSerializer(operation_model=operation)
+            compiled = (operation, _compile_structure(operation.output_shape, {}),
+                        serializer._create_default_response()["status_code"],
+                        serializer._get_protocol_specific_content_type())
+        except _Unsupported:
+            compiled = None
+        _FAST[name] = compiled
+        if compiled is None:
+            return None
+    _, convert, status, content_type = compiled
+    try:
+        body = convert(result)
+    except _Fallback:
+        return None
+    return status, {"Content-Type": content_type}, json.dumps(body, indent=4 if settings.PRETTIFY_RESPONSES else None)
+
+
+def _execute_result(self: Any, context: Any) -> Any:
+    from moto.core.responses import ActionResult
+    from moto.dynamodb.responses import DynamoResult
+
+    if type(self) is ActionResult or type(self) is DynamoResult:
+        answer = _fast_answer(self.result, context)
+        if answer is not None:
+            return answer
+    return _ORIGINALS["ActionResult.execute_result"](self, context)
+
+
+# --- per-request lookups that depend only on the class --------------------------------------
+_METHOD_NAMES: dict[type, list[str]] = {}
+
+
+def _method_names_from_class(clazz: Any) -> list[str]:
+    """moto's list of a response class's function names (`inspect.getmembers` on every request), kept per class."""
+    names = _METHOD_NAMES.get(clazz)
+    if names is None:
+        names = _METHOD_NAMES[clazz] = _ORIGINALS["method_names_from_class"](clazz)
+    return list(names)
+
+
 def installed() -> bool:
     return bool(_ORIGINALS)
 
 
 def install() -> None:
-    """Apply the fixes to moto's SQS in this process (idempotent)."""
+    """Apply the fixes to moto in this process (idempotent)."""
     if _ORIGINALS:
         return
     from moto.sqs import models
@@ -113,6 +344,12 @@ def install() -> None:
 
     _ORIGINALS["BaseModel.__new__"] = BaseModel.__dict__["__new__"]
     BaseModel.__new__ = staticmethod(_untracked_new)  # type: ignore[method-assign]
+    from moto.core import responses
+
+    _ORIGINALS["ActionResult.execute_result"] = responses.ActionResult.execute_result
+    responses.ActionResult.execute_result = _execute_result  # type: ignore[method-assign]
+    _ORIGINALS["method_names_from_class"] = vars(responses)["method_names_from_class"]
+    setattr(responses, "method_names_from_class", _method_names_from_class)  # noqa: B010
 
 
 def uninstall() -> None:
@@ -129,6 +366,10 @@ def uninstall() -> None:
     from moto.core.common_models import BaseModel
 
     BaseModel.__new__ = _ORIGINALS.pop("BaseModel.__new__")  # type: ignore[method-assign]
+    from moto.core import responses
+
+    responses.ActionResult.execute_result = _ORIGINALS.pop("ActionResult.execute_result")  # type: ignore[method-assign]
+    setattr(responses, "method_names_from_class", _ORIGINALS.pop("method_names_from_class"))  # noqa: B010
 
 
 @contextmanager
