@@ -1,9 +1,12 @@
 """moto's cost per DynamoDB request as the local stack serves it, with and without local/motofixes.py.
 
-`python -m bench.moto_overhead [N]` (N calls of each operation, default 500): the requests go through the same
-WSGI chain as the local stack's server (`local.awsstate.DurableApp` around moto's dispatcher, in memory, no
-socket and no SDK), so the CPU measured is moto's and the wrapper's, not the client's. Printed: CPU ms per call
-for each operation with moto as released and with the fixes installed, and the ratio.
+`python -m bench.moto_overhead [N]` (N calls of each operation, default 300; each mode in its own process):
+the requests go through the same WSGI chain as the local stack's server (`local.awsstate.DurableApp` around
+moto's dispatcher, in memory, no socket and no SDK), so the CPU measured is moto's and the wrapper's, not
+a client's (process CPU time; the request environs are built inside the timed loop, a few µs each).
+Printed: CPU ms per call for each operation with moto as released, with only the fixes that predate the
+per-request ones, and with all of them, and the ratio; it stops if an operation's last answer differs
+between the modes.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -77,14 +81,35 @@ def _operations(n: int) -> dict[str, Callable[[int], dict[str, Any]]]:
     }
 
 
-def measure(n: int) -> dict[str, tuple[float, float]]:
-    """CPU ms per call of each operation: (moto as released, with the fixes)."""
-    import moto.server  # noqa: F401  (moto's server modules, as the stack loads them)
-
+MODES = {
+    "moto": "moto 5.2.5 as released",
+    "previous": "the SQS and instance-tracking fixes only",
+    "fixed": "all of local/motofixes.py",
+}
+def _set_mode(mode: str) -> None:
     from local import motofixes
+
+    if mode == "moto":
+        return
+    motofixes.install()
+    if mode == "previous":  # moto's own serializer, parser, method listing and request-id regex back in place
+        from moto.core import parse, responses
+
+        del parse.JSONParser.parse
+
+        originals = motofixes._ORIGINALS
+        responses.ActionResult.execute_result = originals["ActionResult.execute_result"]  # type: ignore[method-assign]
+        setattr(responses, "method_names_from_class", originals["method_names_from_class"])  # noqa: B010
+        responses.BaseResponse._enrich_response = originals["BaseResponse._enrich_response"]  # type: ignore[method-assign]
+
+
+def measure(n: int, mode: str) -> dict[str, Any]:
+    """CPU ms per call of each operation in this process, with moto in `mode`; and the last answer of each."""
+    import moto.server  # noqa: F401  (moto's server modules, as the stack loads them)
 
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    _set_mode(mode)
     app = _app()
     _call(app, "CreateTable", {
         "TableName": TABLE, "BillingMode": "PAY_PER_REQUEST",
@@ -93,29 +118,39 @@ def measure(n: int) -> dict[str, tuple[float, float]]:
                                  {"AttributeName": "sk", "AttributeType": "S"}]})
     for i in range(n):
         _call(app, "PutItem", {"TableName": TABLE, "Item": _item(i)})
-    results: dict[str, tuple[float, float]] = {}
+    results: dict[str, Any] = {}
     for operation, request in _operations(n).items():
         bodies = [request(i) for i in range(n)]
-        per_call = []
-        for fixed in (False, True):
-            with motofixes.fixes(fixed):
-                for body in bodies[:20]:  # warm: service models loaded, caches filled
-                    _call(app, operation, body)
-                start = time.process_time()
-                for body in bodies:
-                    _call(app, operation, body)
-                per_call.append((time.process_time() - start) * 1000 / n)
-        results[operation] = (per_call[0], per_call[1])
+        for body in bodies[:20]:  # warm: service models loaded, caches filled
+            _call(app, operation, body)
+        start = time.process_time()
+        for body in bodies:
+            answer = _call(app, operation, body)
+        results[operation] = {"ms": (time.process_time() - start) * 1000 / n, "answer": answer}
     return results
 
 
 def main(argv: list[str]) -> None:
-    n = int(argv[0]) if argv else 500
-    results = measure(n)
-    print(f"moto per-request CPU, {n} calls each (ms per call)")
-    print(f"{'operation':<16}{'moto':>10}{'fixed':>10}{'ratio':>8}")
-    for operation, (plain, fixed) in results.items():
-        print(f"{operation:<16}{plain:>10.3f}{fixed:>10.3f}{plain / fixed:>7.2f}x")
+    if argv[:1] == ["--mode"]:  # one measurement, in its own process (moto's state and GC load are per mode)
+        print(json.dumps(measure(int(argv[2]), argv[1])))
+        return
+    n = int(argv[0]) if argv else 300
+    runs = {}
+    for mode in MODES:
+        out = subprocess.run([sys.executable, "-m", "bench.moto_overhead", "--mode", mode, str(n)],
+                             check=True, capture_output=True, text=True).stdout
+        runs[mode] = json.loads(out)
+    for operation, plain in runs["moto"].items():
+        for mode in ("previous", "fixed"):
+            if runs[mode][operation]["answer"] != plain["answer"]:
+                raise AssertionError(f"{operation} answers differently in mode {mode}")
+    print(f"moto per-request CPU through the local stack's WSGI chain, {n} calls each (ms per call)")
+    for mode, meaning in MODES.items():
+        print(f"  {mode}: {meaning}")
+    print(f"{'operation':<16}{'moto':>9}{'previous':>10}{'fixed':>9}{'moto/fixed':>12}")
+    for operation in runs["moto"]:
+        plain, previous, fixed = (runs[mode][operation]["ms"] for mode in MODES)
+        print(f"{operation:<16}{plain:>9.3f}{previous:>10.3f}{fixed:>9.3f}{plain / fixed:>11.2f}x")
 
 
 if __name__ == "__main__":

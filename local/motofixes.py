@@ -38,21 +38,34 @@ the handler class's methods with `inspect.getmembers` on every request.
   list or map, an empty key in a map of attribute values (moto merges that value's members into the
   map), shapes with timestamps, documents or renamed list members, and every error — DynamoDB's errors
   never reach the serializer anyway (they are moto's JsonRESTError responses).
+* `JSONParser.parse`, for the requests of the same operations (moto's parser, dict params, its default
+  blob and timestamp parsers): the body is read by moto's own `_parse_body_as_json`, then a converter
+  compiled once per input shape does what the parser's walk does — members in the shape's order, under
+  their JSON names, null members left out, blobs base64-decoded by moto's `default_blob_parser`, numbers
+  `int()` / `float()`, strings and booleans as JSON gave them — without asking each structure for all of
+  its members (an attribute value has ten). A body that is not a JSON object, a member value of the wrong
+  JSON type, a null inside a list or map, a blob or number that does not convert: moto's `_parse_shape`
+  reads that request instead (and fails as it fails).
 * `method_names_from_class` (as moto.core.responses calls it): moto's own list, computed once per class
   (a copy is returned each time). A method added to a response class after its first request would not
   be seen; nothing in moto or here does that.
+* `BaseResponse._enrich_response`: moto's own steps (status as a string, a new request id in the headers,
+  and in an XML body's <RequestId> by moto's regex), the regex run only on a body containing
+  "<RequestId>" — moto ran it over every body, a JSON answer of a hundred items included, though it can
+  only match after that text (a bytes body fails both ways and is left as it is, as moto leaves it).
 
 Everything else — FIFO groups and their in-flight blocking, visibility, deduplication, redrive to the DLQ,
 receipt handles, DynamoDB's reads, writes, conditions and transactions — is moto's own code, unchanged;
 tests/integration/test_local_moto_fixes.py and test_local_moto_fixes_dynamodb.py run the same scenarios
 with and without the fixes and compare the results (for DynamoDB: status, headers, raw body and parsed
-answer of every call).
+answer of every call, and every request's parsed parameters against moto's parser).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -310,6 +323,143 @@ def _execute_result(self: Any, context: Any) -> Any:
     return _ORIGINALS["ActionResult.execute_result"](self, context)
 
 
+# --- DynamoDB requests: moto's JSON parser, specialised per input shape -----------------------
+def _compile_input(shape: Any, memo: dict[str, Converter]) -> Converter:
+    """A converter doing for a JSON value of `shape` what moto's `JSONParser` does (memoised by shape name)."""
+    from moto.core import parse
+
+    default_blob_parser: Any = parse.default_blob_parser
+    if shape.name in memo:
+        return memo[shape.name]
+    kind = shape.type_name
+    if kind in ("string", "boolean"):
+        return _as_it_is  # moto's `_default_handle`: whatever JSON gave
+    if kind == "blob":
+
+        def blob(value: Any) -> Any:
+            try:
+                return default_blob_parser(value)
+            except Exception as exc:  # moto's parser will fail the same way
+                raise _Fallback from exc
+
+        return blob
+    if kind in ("integer", "long", "short", "byte", "float", "double"):
+        cast = int if kind in ("integer", "long", "short", "byte") else float
+
+        def number(value: Any) -> Any:
+            try:
+                return cast(value)
+            except Exception as exc:
+                raise _Fallback from exc
+
+        return number
+    if kind == "structure":
+        if shape.is_document_type:
+            raise _Unsupported(shape.name)
+        members: list[tuple[str, Converter]] = []
+        by_json_name: dict[str, list[int]] = {}
+
+        def convert_structure(value: Any) -> dict[str, Any]:
+            if type(value) is not dict:
+                raise _Fallback  # (moto: None stays None, anything else fails on `.get`)
+            present = sorted(i for k in value if k in by_json_name for i in by_json_name[k])
+            out = {}
+            for index in present:
+                name, convert = members[index]
+                raw = value[json_names[index]]
+                if raw is not None:
+                    out[name] = convert(raw)
+            return out
+
+        memo[shape.name] = convert_structure  # before the members: the shapes are recursive (M, L)
+        json_names = []
+        for index, (name, member) in enumerate(shape.members.items()):
+            json_name = member.serialization.get("name", name)
+            json_names.append(json_name)
+            by_json_name.setdefault(json_name, []).append(index)
+            members.append((name, _compile_input(member, memo)))
+        return convert_structure
+    if kind == "list":
+        item = _compile_input(shape.member, memo)
+
+        def convert_list(value: Any) -> list[Any]:
+            if type(value) is not list:
+                raise _Fallback
+            out = []
+            for v in value:
+                if v is None:
+                    raise _Fallback
+                out.append(item(v))
+            return out
+
+        memo[shape.name] = convert_list
+        return convert_list
+    if kind == "map":
+        key = _compile_input(shape.key, memo)
+        entry = _compile_input(shape.value, memo)
+
+        def convert_map(value: Any) -> dict[Any, Any]:
+            if type(value) is not dict:
+                raise _Fallback
+            out = {}
+            for k, v in value.items():
+                if v is None:
+                    raise _Fallback
+                out[key(k)] = entry(v)
+            return out
+
+        memo[shape.name] = convert_map
+        return convert_map
+    raise _Unsupported(f"{shape.name} ({kind})")
+
+
+def _as_it_is(value: Any) -> Any:
+    return value
+
+
+# operation name -> (its operation model, the input converter), or None.
+_FAST_INPUT: dict[str, tuple[Any, Converter] | None] = {}
+
+
+def _fast_parse(parser: Any, request_dict: Any) -> Any:
+    """moto's `JSONParser.parse` of a DynamoDB request through the converter, or None (then moto's parser)."""
+    from moto.core.parse import JSONParser, default_blob_parser, default_timestamp_parser
+
+    operation = parser.operation_model
+    name = operation.name
+    if (type(parser) is not JSONParser or parser.MAP_TYPE is not dict or name not in FAST_DYNAMODB_OPERATIONS
+            or parser._blob_parser is not default_blob_parser
+            or parser._timestamp_parser is not default_timestamp_parser
+            or operation.service_model.service_name != "dynamodb"):
+        return None
+    compiled = _FAST_INPUT.get(name)
+    if compiled is None or compiled[0] is not operation:
+        if name in _FAST_INPUT and compiled is None:
+            return None
+        try:
+            if operation.input_shape is None:
+                raise _Unsupported(name)
+            compiled = (operation, _compile_input(operation.input_shape, {}))
+        except _Unsupported:
+            compiled = None
+        _FAST_INPUT[name] = compiled
+        if compiled is None:
+            return None
+    moto_parser: Any = parser  # (moto's parser methods are untyped)
+    parsed_json = moto_parser._parse_body_as_json(request_dict["body"])
+    try:
+        return compiled[1](parsed_json)
+    except _Fallback:
+        return moto_parser._parse_shape(operation.input_shape, parsed_json)
+
+
+def _parse(self: Any, request_dict: Any) -> Any:
+    parsed = _fast_parse(self, request_dict)
+    if parsed is not None:
+        return parsed
+    return _ORIGINALS["RequestParser.parse"](self, request_dict)
+
+
 # --- per-request lookups that depend only on the class --------------------------------------
 _METHOD_NAMES: dict[type, list[str]] = {}
 
@@ -320,6 +470,23 @@ def _method_names_from_class(clazz: Any) -> list[str]:
     if names is None:
         names = _METHOD_NAMES[clazz] = _ORIGINALS["method_names_from_class"](clazz)
     return list(names)
+
+
+def _enrich_response(headers: dict[str, Any], body: Any) -> tuple[dict[str, Any], Any]:
+    """moto's `BaseResponse._enrich_response` (the status as a string, a new request id in the headers and in
+    an XML body's <RequestId>), with the regex run only on bodies that contain "<RequestId>": moto scanned
+    every body, a JSON one of a hundred items included, for a match that needs that text."""
+    from moto.core import responses
+
+    if "status" in headers:
+        headers["status"] = str(headers["status"])
+    request_id = vars(responses)["gen_amzn_requestid_long"](headers)
+    try:
+        if "<RequestId>" in body:  # bytes raise TypeError here, as moto's str pattern does on them
+            body = re.sub(r"(?<=<RequestId>).*(?=<\/RequestId>)", request_id, body)
+    except Exception:  # noqa: S110  (moto's own: "Will just ignore if it cant work")
+        pass
+    return headers, body
 
 
 def installed() -> bool:
@@ -350,6 +517,13 @@ def install() -> None:
     responses.ActionResult.execute_result = _execute_result  # type: ignore[method-assign]
     _ORIGINALS["method_names_from_class"] = vars(responses)["method_names_from_class"]
     setattr(responses, "method_names_from_class", _method_names_from_class)  # noqa: B010
+    _ORIGINALS["BaseResponse._enrich_response"] = responses.BaseResponse.__dict__["_enrich_response"]
+    responses.BaseResponse._enrich_response = staticmethod(_enrich_response)  # type: ignore[method-assign]
+    from moto.core import parse
+
+    assert "parse" not in vars(parse.JSONParser)  # it inherits RequestParser's (uninstall deletes the override)
+    _ORIGINALS["RequestParser.parse"] = parse.RequestParser.parse
+    parse.JSONParser.parse = _parse  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
@@ -370,6 +544,11 @@ def uninstall() -> None:
 
     responses.ActionResult.execute_result = _ORIGINALS.pop("ActionResult.execute_result")  # type: ignore[method-assign]
     setattr(responses, "method_names_from_class", _ORIGINALS.pop("method_names_from_class"))  # noqa: B010
+    responses.BaseResponse._enrich_response = _ORIGINALS.pop("BaseResponse._enrich_response")  # type: ignore[method-assign]
+    from moto.core import parse
+
+    del parse.JSONParser.parse
+    _ORIGINALS.pop("RequestParser.parse")
 
 
 @contextmanager

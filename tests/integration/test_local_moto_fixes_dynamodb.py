@@ -208,13 +208,25 @@ def test_moto_dynamodb_answers_the_same_with_the_local_fixes(monkeypatch: pytest
             fast[context.operation_model.name] = fast.get(context.operation_model.name, 0) + 1
         return got
 
+    parsed: dict[str, int] = {}
+    fast_parse = motofixes._fast_parse
+
+    def checked_parse(parser: Any, request_dict: Any) -> Any:
+        got = fast_parse(parser, request_dict)
+        if got is not None:  # the request as moto's own parser reads it: the same values, types and order
+            assert repr(got) == repr(motofixes._ORIGINALS["RequestParser.parse"](parser, request_dict))
+            parsed[parser.operation_model.name] = parsed.get(parser.operation_model.name, 0) + 1
+        return got
+
     monkeypatch.setattr(motofixes, "_fast_answer", counted)
+    monkeypatch.setattr(motofixes, "_fast_parse", checked_parse)
     fixed = _record(True)
     assert len(fixed) == len(plain)
     for was, now in zip(plain, fixed, strict=True):
         assert now == was, f"{was[0]} answered differently"
     # The comparison did exercise the fast path, for every operation it serves.
     assert set(fast) == motofixes.FAST_DYNAMODB_OPERATIONS, fast
+    assert set(parsed) == motofixes.FAST_DYNAMODB_OPERATIONS, parsed
     # …and the battery does reach what it claims (moto's own answers, from the plain run).
     by_operation: dict[str, list[Any]] = {}
     for operation, status, _headers, _body, parsed in plain:
@@ -339,3 +351,68 @@ def test_the_fast_path_serializes_what_moto_s_serializer_does(operation: str, re
         assert answer() == plain
         if isinstance(result, Exception):
             assert motofixes._fast_answer(result, context) is None
+
+
+@pytest.mark.parametrize("body", [
+    '{"Items": [{"s": {"S": "no request id here"}}]}',
+    "<R><RequestId>old</RequestId><RequestId>two</RequestId>\n<RequestId>line</RequestId></R>",
+    "<RequestId>unclosed", "", b"<RequestId>x</RequestId>", None, {"<RequestId>": 1}, ["<RequestId>"],
+])
+@pytest.mark.parametrize("status", [None, 404])
+def test_the_request_id_is_added_as_moto_adds_it(body: Any, status: int | None) -> None:
+    from moto.core.responses import BaseResponse
+    from moto.moto_api._internal import mock_random
+
+    def enrich() -> Any:
+        mock_random.seed(7)  # the same request id both times
+        headers = {} if status is None else {"status": status}
+        return BaseResponse._enrich_response(headers, copy.deepcopy(body))
+
+    with motofixes.fixes(False):
+        plain = enrich()
+    with motofixes.fixes(True):
+        assert enrich() == plain
+    assert plain[0]["x-amzn-requestid"]
+
+
+@pytest.mark.parametrize(("operation", "body"), [
+    ("GetItem", b'{"TableName": "t", "Key": {"k": {"S": "a", "N": null}}, "ConsistentRead": true, "X": 1}'),
+    ("GetItem", b'{"Key": {"k": {"B": "AAEC"}, "l": {"L": [{"BS": ["AA==", "/w=="]}, {"M": {"": {"NULL": true}}}]}}}'),
+    ("GetItem", b'{"Key": {"k": {"B": "not base64!"}}}'),
+    ("GetItem", b'{"Key": {"k": {"B": 5}}}'),
+    ("GetItem", b'{"Key": {"k": ["a list"]}}'),
+    ("GetItem", b'{"Key": {"k": null}}'),
+    ("GetItem", b'{"Key": "a string"}'),
+    ("GetItem", '{"TableName": "str body ☃"}'),
+    ("GetItem", b"null"),
+    ("GetItem", b"[1, 2]"),
+    ("GetItem", b"not json"),
+    ("GetItem", b""),
+    ("Query", b'{"Limit": "5", "ScanIndexForward": "yes", "ExclusiveStartKey": {"k": {"N": 1.5}}}'),
+    ("Query", b'{"Limit": 2.7}'),
+    ("Query", b'{"Limit": "x"}'),
+    ("Query", b'{"ExpressionAttributeNames": {"#a": "a"}, "AttributesToGet": ["a", null]}'),
+    ("BatchWriteItem",
+     b'{"RequestItems": {"t": [{"PutRequest": {"Item": {"a": {"SS": ["x"]}}}, "DeleteRequest": {}}]}}'),
+    ("TransactWriteItems",
+     b'{"TransactItems": [{"Update": {"Key": {}, "UpdateExpression": "SET a = :a"}}], "x": null}'),
+])
+def test_the_fast_path_parses_requests_as_moto_s_parser_does(operation: str, body: bytes | str) -> None:
+    """Requests an SDK would not send (odd types, nulls, bad base64, bodies that are not JSON objects): the
+    same parsed parameters (values, types and order) or the same failure, whether the fast path reads them
+    or leaves them to moto."""
+    from moto.core.parse import JSONParser
+    from moto.core.utils import get_service_model
+
+    operation_model = get_service_model("dynamodb").operation_model(operation)
+
+    def parse() -> Any:
+        try:
+            return repr(JSONParser(operation_model, map_type=dict).parse({"body": body}))  # type: ignore[typeddict-item]
+        except Exception as exc:
+            return type(exc)
+
+    with motofixes.fixes(False):
+        plain = parse()
+    with motofixes.fixes(True):
+        assert parse() == plain
