@@ -521,8 +521,8 @@ def install() -> None:
     responses.BaseResponse._enrich_response = staticmethod(_enrich_response)  # type: ignore[method-assign]
     from moto.core import parse
 
-    assert "parse" not in vars(parse.JSONParser)  # it inherits RequestParser's (uninstall deletes the override)
-    _ORIGINALS["RequestParser.parse"] = parse.RequestParser.parse
+    _ORIGINALS["JSONParser.parse (own)"] = vars(parse.JSONParser).get("parse")  # None: it inherits RequestParser's
+    _ORIGINALS["RequestParser.parse"] = parse.JSONParser.parse
     parse.JSONParser.parse = _parse  # type: ignore[method-assign]
 
 
@@ -547,7 +547,11 @@ def uninstall() -> None:
     responses.BaseResponse._enrich_response = _ORIGINALS.pop("BaseResponse._enrich_response")  # type: ignore[method-assign]
     from moto.core import parse
 
-    del parse.JSONParser.parse
+    own = _ORIGINALS.pop("JSONParser.parse (own)")
+    if own is None:
+        del parse.JSONParser.parse
+    else:
+        parse.JSONParser.parse = own  # type: ignore[method-assign]
     _ORIGINALS.pop("RequestParser.parse")
 
 

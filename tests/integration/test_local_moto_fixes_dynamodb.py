@@ -1,8 +1,9 @@
 """The local stack's DynamoDB fast path (local/motofixes.py) answers exactly as moto's serializer: a battery of
 DynamoDB calls — every attribute type, ReturnValues, ReturnConsumedCapacity, conditional failures, BatchGetItem
 with missing keys and UnprocessedKeys, paginated Query and Scan, TransactWriteItems cancelled — gives the same
-status, headers, raw JSON body and parsed answer with and without the fixes; with them moto's per-value attribute
-picker and `inspect.getmembers` are no longer run for every request."""
+status, headers, raw JSON body and parsed answer with and without the fixes, and every request is parsed to the same
+parameters as moto's parser gives; with them moto's per-value attribute picker, its parser's walk of every member
+and `inspect.getmembers` are no longer run for every request."""
 
 from __future__ import annotations
 
@@ -243,16 +244,25 @@ def test_moto_dynamodb_answers_the_same_with_the_local_fixes(monkeypatch: pytest
     assert sum("Attributes" in p for p in updated) == 5  # ALL_NEW, ALL_OLD, UPDATED_NEW, UPDATED_OLD, created
 
 
-def test_a_dynamodb_answer_no_longer_runs_moto_s_attribute_picker_or_getmembers(
+def test_a_dynamodb_call_no_longer_runs_moto_s_attribute_picker_parser_walk_or_getmembers(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Before: moto's picker ran for every member of every attribute value (≈ 140 times for one GetItem of 14
-    attributes) and `inspect.getmembers` listed the handler's methods on every request."""
+    """Before: moto's picker ran for every member of every attribute value of an answer (≈ 140 times for one
+    GetItem of 14 attributes), its parser walked every member of every request structure, and
+    `inspect.getmembers` listed the handler's methods on every request."""
+    from moto.core.parse import JSONParser
     from moto.core.serialize import XFormedAttributePicker
 
     picks = 0
     listings = 0
+    walks = 0
     pick = XFormedAttributePicker.__call__
     getmembers = inspect.getmembers
+    walk = JSONParser._parse_structure
+
+    def counted_walk(self: Any, shape: Any, value: Any) -> Any:
+        nonlocal walks
+        walks += 1
+        return walk(self, shape, value)
 
     def counted_pick(self: Any, context: Any) -> Any:
         nonlocal picks
@@ -272,12 +282,13 @@ def test_a_dynamodb_answer_no_longer_runs_moto_s_attribute_picker_or_getmembers(
         assert ddb.get_item(TableName="main", Key=key)["Item"]["b"] == {"B": bytes(range(256))}  # warm
         monkeypatch.setattr(XFormedAttributePicker, "__call__", counted_pick)
         monkeypatch.setattr(inspect, "getmembers", counted_getmembers)
+        monkeypatch.setattr(JSONParser, "_parse_structure", counted_walk)
         for n in range(5):
             ddb.put_item(TableName="main", Item=_everything(n))
             assert ddb.get_item(TableName="main", Key=key)["Item"] == ddb.batch_get_item(
                 RequestItems={"main": {"Keys": [key]}})["Responses"]["main"][0]
         monkeypatch.undo()
-    assert (picks, listings) == (0, 0)
+    assert (picks, walks, listings) == (0, 0, 0)
 
 
 def test_the_method_list_kept_per_class_is_moto_s_own() -> None:
