@@ -10,6 +10,8 @@ scans of the whole queue per received message). The replacements, loaded only by
 
 * `unix_time` / `unix_time_millis` as moto.sqs.models sees them: the same number (seconds since the epoch,
   to the microsecond, computed the same way) from `time.time_ns()` instead of three datetimes;
+* `camelcase_to_underscores` as moto.sqs.models sees it, memoised (a pure function of the name; `Queue.attributes`
+  converts every attribute name with it, several times per SendMessage);
 * `Queue.messages` (visible and not delayed) and the three approximate counts: the same filters, with one
   clock read per scan instead of one per message and check (so the whole queue is judged at one instant);
 * `SQSBackend.is_message_valid_based_on_retention_period`: reads the queue's `message_retention_period`
@@ -64,6 +66,7 @@ answer of every call, and every request's parsed parameters against moto's parse
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import time
@@ -502,6 +505,11 @@ def install() -> None:
     for name, fixed in (("unix_time", unix_time), ("unix_time_millis", unix_time_millis)):
         _ORIGINALS[name] = getattr(models, name)
         setattr(models, name, fixed)
+    # `Queue.attributes` (read three or four times per SendMessage) converts every attribute's name with this
+    # pure function each time: remember its answers (a few dozen names).
+    _ORIGINALS["sqs camelcase_to_underscores"] = vars(models)["camelcase_to_underscores"]
+    memoised = functools.lru_cache(maxsize=1024)(vars(models)["camelcase_to_underscores"])
+    setattr(models, "camelcase_to_underscores", memoised)  # noqa: B010
     _ORIGINALS["retention"] = models.SQSBackend.is_message_valid_based_on_retention_period
     setattr(models.SQSBackend, "is_message_valid_based_on_retention_period", _retention_valid)  # noqa: B010
     for name, getter in _PROPERTIES.items():
@@ -534,6 +542,7 @@ def uninstall() -> None:
 
     for name in ("unix_time", "unix_time_millis"):
         setattr(models, name, _ORIGINALS.pop(name))
+    setattr(models, "camelcase_to_underscores", _ORIGINALS.pop("sqs camelcase_to_underscores"))  # noqa: B010
     setattr(models.SQSBackend, "is_message_valid_based_on_retention_period", _ORIGINALS.pop("retention"))  # noqa: B010
     for name in _PROPERTIES:
         setattr(models.Queue, name, _ORIGINALS.pop(f"Queue.{name}"))

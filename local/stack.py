@@ -359,8 +359,8 @@ class LocalStack:
             f"  admin token     {token}",
             f"  telegram        {telegram}",
             f"  discord         {self._discord_line()}",
-            f"  queue poller    running in its own process ({QUEUE_HANDLER}, {POLLER_CONCURRENCY} batches of 10 at once, "
-            "long poll 1 s)",
+            f"  queue poller    running in its own process ({QUEUE_HANDLER}, {POLLER_CONCURRENCY} batches of 10 "
+            "at once, long poll 1 s)",
             "",
             "Try:",
             f"  curl -s {url}/health",

@@ -219,10 +219,8 @@ class WorkerProcess:
         answer = os.read(self._status, 6) if ready else b""
         if answer != b"ready\n":
             code = self.process.poll()
-            raise RuntimeError(
-                "the queue worker process did not start"
-                + (f" (exit status {code}; its error is in the log above)" if code is not None else f" in {timeout:g} s")
-            )
+            why = f" (exit status {code}; its error is in the log above)" if code is not None else f" in {timeout:g} s"
+            raise RuntimeError("the queue worker process did not start" + why)
         self._ready = True
         threading.Thread(target=self._read_counters, args=(self._status,), name="worker-counters", daemon=True).start()
         if self._supervisor is None:
