@@ -84,6 +84,9 @@ def _reset_caches() -> None:
     from chalicelib.services import outbound
 
     outbound.reset_hints()
+    from chalicelib.services import inbound
+
+    inbound.reset_hints()
     from chalicelib.channels.whatsapp import api as whatsapp_api
 
     whatsapp_api._display_numbers.clear()

@@ -33,8 +33,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +52,7 @@ from chalicelib.errors import (
     UnauthorizedError,
 )
 from chalicelib.models import Binding, OutboundRequest, TypingRequest
+from chalicelib.services.hints import HINT_LIMIT, Hints
 from chalicelib.storage import bindings, messages, table
 from chalicelib.storage import idempotency as store
 from chalicelib.storage import tenants as tenant_store
@@ -388,37 +388,6 @@ def _destination(tenant_id: str, channel: str, session_key: str, reads: table.Re
 
 
 # --- one round trip ---------------------------------------------------------------------------------
-class _Hints:
-    """A bounded, thread-safe LRU map of what earlier requests in this container learnt."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._items: OrderedDict[Hashable, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> Any:
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: Hashable, value: Any) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self._limit:
-                self._items.popitem(last=False)
-
-    def drop(self, key: Hashable) -> None:
-        with self._lock:
-            self._items.pop(key, None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
 # Names, not answers. A send's reads depend on each other (key → tenant → session route → route lock →
 # messages acted on), so this container remembers which tenant a key hash named and which binding a session
 # resolved to, only to *name* every item of the next send's single BatchGetItem. Nothing is ever answered from
@@ -426,9 +395,8 @@ class _Hints:
 # item present, session route → route lock naming this tenant and binding, message records). A remembered name
 # that went stale (key rotated, chat unbound, session moved) names an item that is not the one checked, which
 # is then read on its own: one more round trip, never a send the tenant may no longer make.
-HINT_LIMIT = 4096
-_TENANT_OF_KEY = _Hints(HINT_LIMIT)  # key hash → tenant id
-_BINDING_OF_SESSION = _Hints(HINT_LIMIT)  # (tenant id, channel, session key) → Binding
+_TENANT_OF_KEY = Hints(HINT_LIMIT)  # key hash → tenant id
+_BINDING_OF_SESSION = Hints(HINT_LIMIT)  # (tenant id, channel, session key) → Binding
 
 
 def reset_hints() -> None:

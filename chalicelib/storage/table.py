@@ -172,6 +172,10 @@ class ReadSet:
             for item in batch_get([{"pk": pk, "sk": sk} for pk, sk in wanted]):
                 self._items[(item["pk"], item["sk"])] = item
 
+    def found(self) -> list[dict[str, Any]]:
+        """Every item read so far that exists."""
+        return [item for item in self._items.values() if item is not None]
+
     def get(self, key: dict[str, str]) -> dict[str, Any] | None:
         name = (key["pk"], key["sk"])
         if name not in self._items:

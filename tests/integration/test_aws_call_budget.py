@@ -41,8 +41,8 @@ OUTBOUND_BUDGET: dict[str, dict[tuple[str, str], int]] = {
 # ReceiveMessage/DeleteMessageBatch are Lambda's, not ours, and are not counted).
 INBOUND_BUDGET = {
     ("sqs", "SendMessage"): 1,
-    ("dynamodb", "BatchGetItem"): 1,  # dedupe record + candidate routes
-    ("dynamodb", "GetItem"): 1,  # the tenant (inbound URL, key ciphertext)
+    # dedupe record + candidate routes + the tenant the route named last time (inbound URL, key ciphertext)
+    ("dynamodb", "BatchGetItem"): 1,
     ("dynamodb", "BatchWriteItem"): 1,  # dedupe record + message records
 }
 
