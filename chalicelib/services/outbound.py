@@ -306,17 +306,38 @@ def _run_idempotent(
         raise
     if outcome.status < 500 or outcome.body.get("code") == ProviderOutcomeUnknownError.code:
         # An unknown outcome is an answer too: replaying it is what keeps a blind retry from sending twice.
-        # The stored answer and the message records are independent writes, made side by side (one round trip
-        # of latency). Not one TransactWriteItems: that would double the write units of both, on every send
-        # OpenClaw makes (it sends an Idempotency-Key with each).
-        records = threading.Thread(target=progress.write_records, name="outbound-records")
-        records.start()
-        _safely(store.finish, got, outcome.status, response_json(outcome.body))
-        records.join()
+        _store_answer(got, outcome, progress)
     else:
         progress.write_records()
         _safely(_retryable, got, progress.ids)
     return outcome
+
+
+def _store_answer(claim: store.Claim, outcome: Outcome, progress: _Progress) -> None:
+    """The answer for replay and the message records. Normally one BatchWriteItem: the whole finished record,
+    unconditionally, beside the message records (`store.finished_item`: only while no other attempt can own the
+    key by the time it lands). Else, or if that write did not take the record, the conditional `finish`, side by
+    side with the records' write (one round trip of latency). Never one TransactWriteItems: that would double
+    the write units of both, on every send OpenClaw makes (it sends an Idempotency-Key with each)."""
+    answer = response_json(outcome.body)
+    finished = store.finished_item(claim, outcome.status, answer, now_ms=now_ms(), part_ids=progress.ids)
+    if finished is None:
+        records = threading.Thread(target=progress.write_records, name="outbound-records")
+        records.start()
+        _safely(store.finish, claim, outcome.status, answer)
+        records.join()
+        return
+    items, progress.records = [finished, *progress.records], []
+    try:
+        left = table.batch_write_once(items[:25]) + items[25:]
+    except Exception:  # noqa: BLE001 - whether it landed is unknown: the conditional writes below are safe either way
+        observability.logger().warning("outbound record keeping failed", exc_info=True)
+        left = items
+    if any(table.same_key(item, finished) for item in left):
+        _safely(store.finish, claim, outcome.status, answer)
+    rest = [item for item in left if not table.same_key(item, finished)]
+    if rest:
+        _safely(table.batch_put, rest)
 
 
 def _retryable(claim: store.Claim, delivered: list[str]) -> None:

@@ -209,6 +209,18 @@ def batch_put(items: list[dict[str, Any]]) -> None:
             raise RuntimeError("DynamoDB left items of a batch write unprocessed")
 
 
+def batch_write_once(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Unconditional puts of up to 25 items in one BatchWriteItem; the items it left unprocessed."""
+    name = table_name()
+    request = {name: [{"PutRequest": {"Item": to_ddb(i)}} for i in items]}
+    left = aws.dynamodb().batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+    return [from_ddb(r["PutRequest"]["Item"]) for r in left.get(name, []) if "PutRequest" in r]
+
+
+def same_key(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return bool(a.get("pk") == b.get("pk") and a.get("sk") == b.get("sk"))
+
+
 def delete(key: dict[str, str], condition: str | None = None, **expr: Any) -> None:
     kwargs: dict[str, Any] = {"TableName": table_name(), "Key": to_ddb(key)}
     if condition:

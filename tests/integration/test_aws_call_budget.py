@@ -29,8 +29,9 @@ OUTBOUND_BUDGET: dict[str, dict[tuple[str, str], int]] = {
     "text, new Idempotency-Key": {
         ("dynamodb", "BatchGetItem"): 1,
         ("dynamodb", "PutItem"): 1,  # the idempotency claim
-        ("dynamodb", "UpdateItem"): 1,  # the stored answer …
-        ("dynamodb", "BatchWriteItem"): 1,  # … and, side by side with it, the message record
+        # the message record and the finished idempotency record, written whole (no UpdateItem: see
+        # storage/idempotency.py `finished_item`)
+        ("dynamodb", "BatchWriteItem"): 1,
     },
     "text, replayed Idempotency-Key": {("dynamodb", "BatchGetItem"): 1, ("dynamodb", "PutItem"): 1},
     "reply to a forwarded message": {("dynamodb", "BatchGetItem"): 1, ("dynamodb", "BatchWriteItem"): 1},
