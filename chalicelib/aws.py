@@ -1,7 +1,14 @@
-"""Lazily created, cached boto3 clients; endpoints and credentials come from the standard AWS env vars."""
+"""Lazily created, cached boto3 clients; endpoints and credentials come from the standard AWS env vars.
+
+botocore's client-side parameter validation is off (its documented performance switch: a sixth of the client's
+CPU per DynamoDB call); the services validate every request themselves, so a malformed one is still refused,
+as a ValidationException. The tests turn it back on (MUX_AWS_VALIDATE_PARAMS=true) so a request our code
+builds wrong fails there, early and by name.
+"""
 
 from __future__ import annotations
 
+import os
 import threading
 from functools import cache
 from typing import Any
@@ -17,7 +24,12 @@ def _client(service: str) -> Any:
     with _lock:  # creating clients from one session is not thread-safe
         return boto3.session.Session().client(
             service,
-            config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10),
+            config=Config(
+                retries={"mode": "standard", "max_attempts": 3},
+                connect_timeout=3,
+                read_timeout=10,
+                parameter_validation=os.environ.get("MUX_AWS_VALIDATE_PARAMS", "").lower() == "true",
+            ),
         )
 
 

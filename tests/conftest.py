@@ -42,6 +42,8 @@ TEST_ENV = {
     "MUX_STAGE": "local",
     "MUX_RETRY_BASE_DELAY_SEC": "0",
     "MUX_PROBE_INTERVAL_SEC": "0",
+    # botocore's client-side parameter validation, off in the service (chalicelib/aws.py), on in the tests.
+    "MUX_AWS_VALIDATE_PARAMS": "true",
     # The tests' queue drivers honour batchItemFailures, as the packaged template's trigger does.
     "MUX_REPORT_BATCH_ITEM_FAILURES": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
@@ -84,6 +86,9 @@ def _reset_caches() -> None:
     from chalicelib.services import outbound
 
     outbound.reset_hints()
+    from chalicelib.services import inbound
+
+    inbound.reset_hints()
     from chalicelib.channels.whatsapp import api as whatsapp_api
 
     whatsapp_api._display_numbers.clear()

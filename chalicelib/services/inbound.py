@@ -24,6 +24,7 @@ from chalicelib.config import get_settings
 from chalicelib.delivery import post_envelope, status_dimension
 from chalicelib.models import Binding, QueuedEvent, Tenant
 from chalicelib.services import notify_events, sessions
+from chalicelib.services.hints import HINT_LIMIT, Hints
 from chalicelib.services.pairing import new_binding_id
 from chalicelib.storage import bindings as binding_store
 from chalicelib.storage import events, messages
@@ -89,17 +90,35 @@ def process(event: QueuedEvent, attempt: int, time_left_ms: Callable[[], int] | 
     return _process_message(receiver, msg, attempt, time_left_ms, event.receivedAtMs, gate)
 
 
-def _lookup(msg: InboundMessage) -> tuple[bool, Binding | None, dict[str, Binding]]:
-    """Dedupe record and candidate routes in one BatchGetItem."""
+# Names, not answers (as in services/outbound.py): the tenant that owned a route when this container last forwarded
+# from it, only to *name* the tenant item in the message's one BatchGetItem. The tenant used is always the one the
+# route read in that batch names, read strongly consistent for this message: when the hint went stale (the route
+# is another tenant's now) the named item is simply not the one used, and the right one is read on its own (one
+# more round trip, never a forward to a tenant the route no longer names).
+_TENANT_OF_ROUTE = Hints(HINT_LIMIT)  # route key → tenant id
+
+
+def reset_hints() -> None:
+    """Forget what earlier messages taught (tests that need a cold container)."""
+    _TENANT_OF_ROUTE.clear()
+
+
+def _lookup(msg: InboundMessage) -> tuple[bool, Binding | None, dict[str, Binding], tbl.ReadSet]:
+    """Dedupe record, candidate routes and the tenant the route named last time, in one BatchGetItem."""
     candidates = msg.route_candidates
     keys = [events.key(msg.event_id)] + [tbl.route_key(r) for r in candidates]
-    found = tbl.batch_get(keys)
+    for route in candidates:
+        hinted = _TENANT_OF_ROUTE.get(route)
+        if hinted is not None:
+            keys.append(tbl.tenant_key(hinted))
+    reads = tbl.ReadSet(keys)
+    found = reads.found()
     handled = any(i.get("type") == "event" and events.is_handled(i, now_ms()) for i in found)
     routes = {
         i["routeKey"]: binding_store.binding_from_item(i) for i in found if i.get("type") == "route"
     }
     binding = next((routes[r] for r in candidates if r in routes), None)
-    return handled, binding, routes
+    return handled, binding, routes, reads
 
 
 def _process_message(
@@ -107,7 +126,7 @@ def _process_message(
     received_at_ms: int, gate: ForwardGate | None = None,
 ) -> str:
     settings = get_settings()
-    handled, binding, routes = _lookup(msg)
+    handled, binding, routes, reads = _lookup(msg)
     if handled:
         observability.count("DuplicatesSkipped", channel=msg.channel)
         return "duplicate"
@@ -148,7 +167,7 @@ def _process_message(
             _answer_callback_once(rx, msg)
         _mark(msg, "not_forwarded", binding.tenant_id)
         return "not_forwarded"
-    _forward(rx, msg, binding, attempt, time_left_ms, gate)
+    _forward(rx, msg, binding, attempt, time_left_ms, gate, reads)
     _mark(msg, "forwarded", binding.tenant_id, owned_on=binding.route_key)
     return "forwarded"
 
@@ -205,13 +224,18 @@ def _session_for(rx: Receiver, msg: InboundMessage, binding: Binding) -> tuple[s
 
 def _forward(
     rx: Receiver, msg: InboundMessage, binding: Binding, attempt: int, time_left_ms: Callable[[], int] | None,
-    gate: ForwardGate | None = None,
+    gate: ForwardGate | None = None, reads: tbl.ReadSet | None = None,
 ) -> None:
     settings = get_settings()
     observability.log_keys(tenant_id=binding.tenant_id, route_key=binding.route_key, event_id=msg.event_id)
     if msg.kind == "callback":
         _answer_callback_once(rx, msg)
-    tenant = tenant_store.get(binding.tenant_id)
+    # The tenant the route read names: from the message's batch when the hint named it, else a GetItem.
+    tenant = tenant_store.get(binding.tenant_id, reads)
+    if tenant is None:
+        _TENANT_OF_ROUTE.drop(binding.route_key)
+    else:
+        _TENANT_OF_ROUTE.put(binding.route_key, tenant.tenant_id)
     if tenant is None:
         # A route lock outliving its tenant (written by a claim racing the delete): never forwarded.
         observability.count("ForwardSkipped", reason="tenant_deleted")

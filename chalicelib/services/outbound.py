@@ -33,8 +33,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +52,7 @@ from chalicelib.errors import (
     UnauthorizedError,
 )
 from chalicelib.models import Binding, OutboundRequest, TypingRequest
+from chalicelib.services.hints import HINT_LIMIT, Hints
 from chalicelib.storage import bindings, messages, table
 from chalicelib.storage import idempotency as store
 from chalicelib.storage import tenants as tenant_store
@@ -306,17 +306,38 @@ def _run_idempotent(
         raise
     if outcome.status < 500 or outcome.body.get("code") == ProviderOutcomeUnknownError.code:
         # An unknown outcome is an answer too: replaying it is what keeps a blind retry from sending twice.
-        # The stored answer and the message records are independent writes, made side by side (one round trip
-        # of latency). Not one TransactWriteItems: that would double the write units of both, on every send
-        # OpenClaw makes (it sends an Idempotency-Key with each).
-        records = threading.Thread(target=progress.write_records, name="outbound-records")
-        records.start()
-        _safely(store.finish, got, outcome.status, response_json(outcome.body))
-        records.join()
+        _store_answer(got, outcome, progress)
     else:
         progress.write_records()
         _safely(_retryable, got, progress.ids)
     return outcome
+
+
+def _store_answer(claim: store.Claim, outcome: Outcome, progress: _Progress) -> None:
+    """The answer for replay and the message records. Normally one BatchWriteItem: the whole finished record,
+    unconditionally, beside the message records (`store.finished_item`: only while no other attempt can own the
+    key by the time it lands). Else, or if that write did not take the record, the conditional `finish`, side by
+    side with the records' write (one round trip of latency). Never one TransactWriteItems: that would double
+    the write units of both, on every send OpenClaw makes (it sends an Idempotency-Key with each)."""
+    answer = response_json(outcome.body)
+    finished = store.finished_item(claim, outcome.status, answer, now_ms=now_ms(), part_ids=progress.ids)
+    if finished is None:
+        records = threading.Thread(target=progress.write_records, name="outbound-records")
+        records.start()
+        _safely(store.finish, claim, outcome.status, answer)
+        records.join()
+        return
+    items, progress.records = [finished, *progress.records], []
+    try:
+        left = table.batch_write_once(items[:25]) + items[25:]
+    except Exception:  # noqa: BLE001 - whether it landed is unknown: the conditional writes below are safe either way
+        observability.logger().warning("outbound record keeping failed", exc_info=True)
+        left = items
+    if any(table.same_key(item, finished) for item in left):
+        _safely(store.finish, claim, outcome.status, answer)
+    rest = [item for item in left if not table.same_key(item, finished)]
+    if rest:
+        _safely(table.batch_put, rest)
 
 
 def _retryable(claim: store.Claim, delivered: list[str]) -> None:
@@ -388,37 +409,6 @@ def _destination(tenant_id: str, channel: str, session_key: str, reads: table.Re
 
 
 # --- one round trip ---------------------------------------------------------------------------------
-class _Hints:
-    """A bounded, thread-safe LRU map of what earlier requests in this container learnt."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._items: OrderedDict[Hashable, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> Any:
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: Hashable, value: Any) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self._limit:
-                self._items.popitem(last=False)
-
-    def drop(self, key: Hashable) -> None:
-        with self._lock:
-            self._items.pop(key, None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
 # Names, not answers. A send's reads depend on each other (key → tenant → session route → route lock →
 # messages acted on), so this container remembers which tenant a key hash named and which binding a session
 # resolved to, only to *name* every item of the next send's single BatchGetItem. Nothing is ever answered from
@@ -426,9 +416,8 @@ class _Hints:
 # item present, session route → route lock naming this tenant and binding, message records). A remembered name
 # that went stale (key rotated, chat unbound, session moved) names an item that is not the one checked, which
 # is then read on its own: one more round trip, never a send the tenant may no longer make.
-HINT_LIMIT = 4096
-_TENANT_OF_KEY = _Hints(HINT_LIMIT)  # key hash → tenant id
-_BINDING_OF_SESSION = _Hints(HINT_LIMIT)  # (tenant id, channel, session key) → Binding
+_TENANT_OF_KEY = Hints(HINT_LIMIT)  # key hash → tenant id
+_BINDING_OF_SESSION = Hints(HINT_LIMIT)  # (tenant id, channel, session key) → Binding
 
 
 def reset_hints() -> None:

@@ -13,6 +13,12 @@ progress*. A send that failed retryably after delivering some parts is suspended
 attempt takes it over at once and resumes after `partIds`. A failure before any part was delivered releases
 the key. Every update after the claim is conditioned on the attempt id, so a slow attempt whose lock was taken
 over cannot clobber the new one.
+
+The one exception is the finished record of an attempt that is well inside both its lock and its TTL
+(`finished_item`): it is written whole, unconditionally, in the message records' BatchWriteItem (no round trip
+of its own). No other attempt can own the key then: a take-over needs the lock expired (or the record
+suspended, which only this attempt does, on its failure path), a new claim needs the record past its TTL, and
+only this attempt releases it. The margin covers the longest such a write can take to land.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ class Claim:
     key: dict[str, str]
     attempt_id: str
     delivered: tuple[str, ...] = ()
+    item: dict[str, Any] | None = None  # the record as this attempt wrote or took it over
+    safe_until_ms: int = 0  # no other attempt can own the key before this (lock expiry, TTL expiry)
 
 
 @dataclass(frozen=True)
@@ -84,7 +92,7 @@ def claim(
                 # The holder's record comes back with the refusal: no extra read on a conflict.
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-            return Claim(key=key, attempt_id=attempt_id)
+            return Claim(key=key, attempt_id=attempt_id, item=item, safe_until_ms=_safe_until(item))
         except Exception as exc:
             if table.error_code(exc) != "ConditionalCheckFailedException":
                 raise
@@ -99,15 +107,22 @@ def claim(
             return _existing(found)
         taken = _take_over(key, str(found.get("attemptId", "")), body_hash, attempt_id, now_ms, lock_ms)
         if taken is not None:
-            return Claim(key=key, attempt_id=attempt_id, delivered=tuple(taken))
+            delivered = tuple(str(i) for i in taken.get("partIds") or [])
+            return Claim(key=key, attempt_id=attempt_id, delivered=delivered, item=taken,
+                         safe_until_ms=_safe_until(taken))
         # Another attempt took it over first: look again.
     raise RuntimeError("idempotency key kept changing under us")
 
 
+def _safe_until(item: dict[str, Any]) -> int:
+    """Until when no other attempt can take the record over (its lock) or claim it afresh (its TTL), in ms."""
+    return min(int(item.get("lockExpiresAtMs", 0)), int(item.get(table.TTL_ATTRIBUTE, 0)) * 1000)
+
+
 def _take_over(
     key: dict[str, str], old_attempt: str, body_hash: str, attempt_id: str, now_ms: int, lock_ms: int
-) -> list[str] | None:
-    """Become the attempt of a suspended or abandoned record; its delivered part ids, or None if we lost."""
+) -> dict[str, Any] | None:
+    """Become the attempt of a suspended or abandoned record; the record as taken over, or None if we lost."""
     try:
         attrs = table.update(
             key,
@@ -124,7 +139,7 @@ def _take_over(
         if table.is_conditional_failure(exc):
             return None
         raise
-    return [str(i) for i in (attrs or {}).get("partIds") or []]
+    return attrs or {**key, "attemptId": attempt_id}
 
 
 def _existing(item: dict[str, Any]) -> Existing:
@@ -183,6 +198,30 @@ def finish(claim_: Claim, response_status: int, response_body: str) -> bool:
             return False
         raise
     return True
+
+
+# The longest a write sent now can take to land: the client's 3 attempts of at most 3 s connect + 10 s read
+# (chalicelib/aws.py), its backoff between them (at most 2 s + 4 s), and clock skew between containers.
+PLAIN_FINISH_MARGIN_MS = 50_000
+
+
+def finished_item(
+    claim_: Claim, response_status: int, response_body: str, *, now_ms: int, part_ids: list[str]
+) -> dict[str, Any] | None:
+    """The whole finished record, to write unconditionally beside the message records, while no other attempt
+    can own the key by the time the write lands; None when too close to that (use the conditional `finish`)."""
+    if claim_.item is None or now_ms + PLAIN_FINISH_MARGIN_MS > claim_.safe_until_ms:
+        return None
+    item = {
+        **claim_.item,
+        "status": DONE,
+        "attemptId": claim_.attempt_id,
+        "responseStatus": response_status,
+        "responseBody": response_body,
+    }
+    if len(part_ids) > 1:
+        item["partIds"] = list(part_ids)
+    return item
 
 
 def release(claim_: Claim) -> bool:

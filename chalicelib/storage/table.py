@@ -106,22 +106,51 @@ def _serializers() -> tuple[Any, Any]:
     return TypeSerializer(), TypeDeserializer()
 
 
+def _ser(value: Any) -> dict[str, Any]:
+    """One attribute value, as boto3's TypeSerializer writes it: the common scalar types directly (most of the
+    cost of a request's items), anything else through boto3's serializer (same output, same errors)."""
+    kind = type(value)
+    if kind is str:
+        return {"S": value}
+    if kind is bool:
+        return {"BOOL": value}
+    if kind is int and -_MAX_EXACT < value < _MAX_EXACT:
+        return {"N": str(value)}
+    if kind is list:
+        return {"L": [_ser(v) for v in value]}
+    if kind is dict and all(type(k) is str for k in value):
+        return {"M": {k: _ser(v) for k, v in value.items()}}
+    serialized: dict[str, Any] = _serializers()[0].serialize(value)
+    return serialized
+
+
+_MAX_EXACT = 10**38  # DynamoDB numbers carry 38 digits: boto3 refuses a larger int, and so does its serializer here
+
+
 def to_ddb(item: dict[str, Any]) -> dict[str, Any]:
-    ser = _serializers()[0]
-    return {k: ser.serialize(v) for k, v in item.items() if v is not None}
+    return {k: _ser(v) for k, v in item.items() if v is not None}
+
+
+def _top(value: dict[str, Any]) -> Any:
+    """One top-level attribute as `from_ddb` answers it: numbers as int (every number we store is an integer)."""
+    if "S" in value:
+        return value["S"]
+    number = value.get("N")
+    if number is not None and number.isdigit() and len(number) < 39:
+        return int(number)
+    out = _serializers()[1].deserialize(value)
+    return int(out) if type(out).__name__ == "Decimal" else out
 
 
 def from_ddb(item: dict[str, Any]) -> dict[str, Any]:
-    de = _serializers()[1]
-    out = {k: de.deserialize(v) for k, v in item.items()}
-    # Numbers come back as Decimal; every number we store is an integer.
-    return {k: (int(v) if type(v).__name__ == "Decimal" else v) for k, v in out.items()}
+    # Numbers come back as Decimal; every number we store is an integer. Nested ones (in maps and lists) stay
+    # Decimal, as boto3's deserializer answers them.
+    return {k: _top(v) for k, v in item.items()}
 
 
 def values(**kwargs: Any) -> dict[str, Any]:
     """ExpressionAttributeValues from keyword arguments (`now=1` → `{":now": {"N": "1"}}`)."""
-    ser = _serializers()[0]
-    return {f":{k}": ser.serialize(v) for k, v in kwargs.items()}
+    return {f":{k}": _ser(v) for k, v in kwargs.items()}
 
 
 # --- calls ------------------------------------------------------------------------------------
@@ -172,6 +201,10 @@ class ReadSet:
             for item in batch_get([{"pk": pk, "sk": sk} for pk, sk in wanted]):
                 self._items[(item["pk"], item["sk"])] = item
 
+    def found(self) -> list[dict[str, Any]]:
+        """Every item read so far that exists."""
+        return [item for item in self._items.values() if item is not None]
+
     def get(self, key: dict[str, str]) -> dict[str, Any] | None:
         name = (key["pk"], key["sk"])
         if name not in self._items:
@@ -203,6 +236,18 @@ def batch_put(items: list[dict[str, Any]]) -> None:
                 break
         if request:
             raise RuntimeError("DynamoDB left items of a batch write unprocessed")
+
+
+def batch_write_once(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Unconditional puts of up to 25 items in one BatchWriteItem; the items it left unprocessed."""
+    name = table_name()
+    request = {name: [{"PutRequest": {"Item": to_ddb(i)}} for i in items]}
+    left = aws.dynamodb().batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+    return [from_ddb(r["PutRequest"]["Item"]) for r in left.get(name, []) if "PutRequest" in r]
+
+
+def same_key(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return bool(a.get("pk") == b.get("pk") and a.get("sk") == b.get("sk"))
 
 
 def delete(key: dict[str, str], condition: str | None = None, **expr: Any) -> None:

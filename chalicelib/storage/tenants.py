@@ -85,8 +85,9 @@ def _key_free_or_ours(tenant: Tenant) -> dict[str, Any]:
     }
 
 
-def get(tenant_id: str) -> Tenant | None:
-    item = table.get(table.tenant_key(tenant_id))
+def get(tenant_id: str, reads: table.ReadSet | None = None) -> Tenant | None:
+    """The tenant, read strongly consistent (from the request's ReadSet when it named the item up front)."""
+    item = table.read(table.tenant_key(tenant_id), reads)
     return _to_tenant(item) if item else None
 
 

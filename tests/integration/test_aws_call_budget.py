@@ -29,8 +29,9 @@ OUTBOUND_BUDGET: dict[str, dict[tuple[str, str], int]] = {
     "text, new Idempotency-Key": {
         ("dynamodb", "BatchGetItem"): 1,
         ("dynamodb", "PutItem"): 1,  # the idempotency claim
-        ("dynamodb", "UpdateItem"): 1,  # the stored answer …
-        ("dynamodb", "BatchWriteItem"): 1,  # … and, side by side with it, the message record
+        # the message record and the finished idempotency record, written whole (no UpdateItem: see
+        # storage/idempotency.py `finished_item`)
+        ("dynamodb", "BatchWriteItem"): 1,
     },
     "text, replayed Idempotency-Key": {("dynamodb", "BatchGetItem"): 1, ("dynamodb", "PutItem"): 1},
     "reply to a forwarded message": {("dynamodb", "BatchGetItem"): 1, ("dynamodb", "BatchWriteItem"): 1},
@@ -41,8 +42,8 @@ OUTBOUND_BUDGET: dict[str, dict[tuple[str, str], int]] = {
 # ReceiveMessage/DeleteMessageBatch are Lambda's, not ours, and are not counted).
 INBOUND_BUDGET = {
     ("sqs", "SendMessage"): 1,
-    ("dynamodb", "BatchGetItem"): 1,  # dedupe record + candidate routes
-    ("dynamodb", "GetItem"): 1,  # the tenant (inbound URL, key ciphertext)
+    # dedupe record + candidate routes + the tenant the route named last time (inbound URL, key ciphertext)
+    ("dynamodb", "BatchGetItem"): 1,
     ("dynamodb", "BatchWriteItem"): 1,  # dedupe record + message records
 }
 

@@ -188,3 +188,101 @@ def test_without_a_key_nothing_is_stored(client: Any, bound: str, tg: FakeTelegr
 
     items = boto3.client("dynamodb", region_name="us-east-1").scan(TableName=aws_env.table_name)["Items"]
     assert not [i for i in items if i["pk"]["S"].startswith("IDEMP#")]
+
+
+class Updates:
+    """DynamoDB UpdateItem calls made by the service's client."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, model: Any, **_: Any) -> None:
+        if model.name == "UpdateItem":
+            self.count += 1
+
+
+@pytest.fixture
+def updates(aws_env: Any) -> Updates:
+    from chalicelib import aws
+
+    counter = Updates()
+    aws._client("dynamodb").meta.events.register("before-call.*.*", counter, unique_id="idem-updates")
+    return counter
+
+
+def test_a_prompt_answer_is_stored_whole_beside_the_message_records(
+    client: Any, bound: str, tg: FakeTelegram, updates: Updates
+) -> None:
+    before = int(time.time() * 1000)
+    status, text, _ = post(client, body(bound), "k-whole")
+    assert status == 200
+    item = record("t1", "k-whole")
+    assert item is not None
+    assert updates.count == 0  # no UpdateItem: the finished record rode in the message records' BatchWriteItem
+    assert (item["status"], item["responseStatus"], json.loads(item["responseBody"])) == ("done", 200, json.loads(text))
+    assert item["type"] == "idempotency" and item["tenantId"] == "t1" and item["attemptId"]
+    assert item["bodyHash"] == table.sha256_hex(outbound.canonical_json(body(bound)))
+    assert before <= item["createdAtMs"] <= item["lockExpiresAtMs"] - outbound.IDEMPOTENCY_LOCK_MS + 1000
+    route = table.get(table.session_key("t1", "telegram", bound))
+    assert route is not None
+    assert table.get(table.message_key(str(route["routeKey"]), json.loads(text)["messageId"])) is not None
+    again = post(client, body(bound), "k-whole")
+    assert (again[0], again[1], again[2].get("Idempotent-Replayed")) == (200, text, "true")
+    assert len(tg.calls("sendMessage")) == 1
+
+
+def test_near_its_lock_expiry_an_attempt_stores_its_answer_only_if_it_still_owns_the_key(
+    client: Any, bound: str, tg: FakeTelegram, updates: Updates, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A lock no longer than the margin: by the time the platform answered, another attempt could own the key.
+    monkeypatch.setattr(outbound, "IDEMPOTENCY_LOCK_MS", idempotency.PLAIN_FINISH_MARGIN_MS)
+    key = table.idempotency_key("t1", table.sha256_hex("k-late"))
+
+    def taken_over_meanwhile(request_body: dict[str, Any]) -> dict[str, Any]:
+        import boto3  # not the service's client: this write is the other attempt's, not counted
+
+        boto3.client("dynamodb", region_name="us-east-1").update_item(
+            TableName=table.table_name(), Key=table.to_ddb(key), UpdateExpression="SET attemptId = :other",
+            ExpressionAttributeValues=table.values(other="another-attempt"),
+        )
+        return {"ok": True, "result": tg.message(request_body)}
+
+    tg.script("sendMessage", taken_over_meanwhile)
+    status, _, _ = post(client, body(bound), "k-late")
+    assert status == 200  # the message is out
+    item = record("t1", "k-late")
+    assert item is not None
+    assert (item["attemptId"], item["status"]) == ("another-attempt", "in_progress")  # not clobbered
+    assert "responseBody" not in item
+    assert updates.count == 1  # the conditional finish, refused
+
+
+def test_a_short_ttl_stores_the_answer_conditionally(
+    client: Any, bound: str, tg: FakeTelegram, updates: Updates, configure: Any
+) -> None:
+    # A record this close to its TTL could be claimed afresh (another body) before an unconditional write lands.
+    # (The TTL attribute is in whole seconds, rounded up: 2 s off the margin keeps the record inside it.)
+    configure(MUX_IDEMPOTENCY_TTL_MS=str(idempotency.PLAIN_FINISH_MARGIN_MS - 2000))
+    status, text, _ = post(client, body(bound), "k-short")
+    assert status == 200
+    item = record("t1", "k-short")
+    assert item is not None and (item["status"], item["responseBody"]) == ("done", text)
+    assert updates.count == 1
+
+
+def test_a_finished_record_left_unprocessed_is_stored_conditionally(
+    client: Any, bound: str, tg: FakeTelegram, updates: Updates, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = table.batch_write_once
+
+    def throttled(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # DynamoDB took the message records and handed the idempotency record back unprocessed.
+        kept = [i for i in items if i.get("type") == "idempotency"]
+        return real([i for i in items if i.get("type") != "idempotency"]) + kept
+
+    monkeypatch.setattr(table, "batch_write_once", throttled)
+    status, text, _ = post(client, body(bound), "k-unprocessed")
+    assert status == 200
+    item = record("t1", "k-unprocessed")
+    assert item is not None and (item["status"], item["responseBody"]) == ("done", text)
+    assert updates.count == 1
