@@ -220,12 +220,24 @@ def run(
                 client.join()
             enqueue_s = time.monotonic() - began
             released, cpu, api_cpu = time.monotonic(), _cpu_seconds(pid), _cpu_seconds(pid, own_only=True)
+            spies = []
+            if os.environ.get("BENCH_PYSPY"):  # development only: profile both processes during the drain
+                import subprocess
+
+                for n, member in enumerate(_tree(pid)):
+                    spies.append(subprocess.Popen([os.environ["BENCH_PYSPY"], "record", "-p", str(member), "-o",
+                                                   f"/tmp/drain-{n}.txt", "-f", "raw", "-r", "100", "--gil",
+                                                   "--nonblocking"]))
+                time.sleep(1)
             openclaw.gate.set()
             if not openclaw.wait_for(lambda got: len(got) >= messages, timeout=600):
                 raise RuntimeError(f"OpenClaw got {len(openclaw.received)} of {messages}")
             drain = time.monotonic() - released
             drain_cpu_ms = (_cpu_seconds(pid) - cpu) * 1000 / messages
             drain_api_cpu_ms = (_cpu_seconds(pid, own_only=True) - api_cpu) * 1000 / messages
+            for spy in spies:
+                spy.send_signal(2)
+                spy.wait()
             _, rss_peak = _rss_mib(pid)
             got = openclaw.bodies()
             order_kept = len(got) == messages and all(

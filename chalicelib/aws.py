@@ -1,14 +1,11 @@
 """Lazily created, cached boto3 clients; endpoints and credentials come from the standard AWS env vars.
 
-botocore's client-side parameter validation is off (its documented performance switch: a sixth of the client's
-CPU per DynamoDB call); the services validate every request themselves, so a malformed one is still refused,
-as a ValidationException. The tests turn it back on (MUX_AWS_VALIDATE_PARAMS=true) so a request our code
-builds wrong fails there, early and by name.
+botocore's client-side parameter validation stays on, in the service as in the tests (one configuration, and a
+request built wrong fails early and by name); turning it off saved about 0.05 ms of 0.5 ms per call measured.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from functools import cache
 from typing import Any
@@ -28,7 +25,6 @@ def _client(service: str) -> Any:
                 retries={"mode": "standard", "max_attempts": 3},
                 connect_timeout=3,
                 read_timeout=10,
-                parameter_validation=os.environ.get("MUX_AWS_VALIDATE_PARAMS", "").lower() == "true",
             ),
         )
 

@@ -42,8 +42,6 @@ TEST_ENV = {
     "MUX_STAGE": "local",
     "MUX_RETRY_BASE_DELAY_SEC": "0",
     "MUX_PROBE_INTERVAL_SEC": "0",
-    # botocore's client-side parameter validation, off in the service (chalicelib/aws.py), on in the tests.
-    "MUX_AWS_VALIDATE_PARAMS": "true",
     # The tests' queue drivers honour batchItemFailures, as the packaged template's trigger does.
     "MUX_REPORT_BATCH_ITEM_FAILURES": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
