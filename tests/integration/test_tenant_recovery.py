@@ -165,8 +165,11 @@ def test_a_healthy_tenant_reads_no_health_item_and_is_not_held_by_another_tenant
         keys: list[str] = []
 
         def record(params: dict[str, Any], **_: Any) -> None:
-            body = params.get("Key") or {}
-            keys.extend(str(v.get("S", "")) for k, v in body.items() if k == "pk")
+            # Every item read: a GetItem's Key, or each key of a BatchGetItem (where the tenant now rides).
+            named = [params.get("Key") or {}]
+            for request in (params.get("RequestItems") or {}).values():
+                named += request.get("Keys", []) if isinstance(request, dict) else []
+            keys.extend(str(v.get("S", "")) for body in named for k, v in body.items() if k == "pk")
 
         dynamodb = aws.dynamodb()
         dynamodb.meta.events.register("provide-client-params.dynamodb.*", record)
@@ -178,7 +181,7 @@ def test_a_healthy_tenant_reads_no_health_item_and_is_not_held_by_another_tenant
             dynamodb.meta.events.unregister("provide-client-params.dynamodb.*", record)
         assert healthy.bodies() == ["fine 0", "fine 1", "fine 2"]
         assert "TENANTHEALTH#beta" not in keys  # the steady state costs nothing extra
-        assert keys.count("TENANT#beta") == 3  # one tenant read per message, as before
+        assert keys.count("TENANT#beta") == 3  # one tenant read per message, as before (in its batch now)
         assert openclaw.bodies() == []
 
 
