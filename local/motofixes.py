@@ -10,6 +10,8 @@ scans of the whole queue per received message). The replacements, loaded only by
 
 * `unix_time` / `unix_time_millis` as moto.sqs.models sees them: the same number (seconds since the epoch,
   to the microsecond, computed the same way) from `time.time_ns()` instead of three datetimes;
+* `DynamoDBBackend.transact_write_items`: each table deep-copied once per transaction for its rollback, not once per
+  item naming it (`_CopyEachTableOnce`; the copies were equal and only the last was kept);
 * `camelcase_to_underscores` as moto.sqs.models sees it, memoised (a pure function of the name; `Queue.attributes`
   converts every attribute name with it, several times per SendMessage);
 * `Queue.messages` (visible and not delayed) and the three approximate counts: the same filters, with one
@@ -492,6 +494,43 @@ def _enrich_response(headers: dict[str, Any], body: Any) -> tuple[dict[str, Any]
     return headers, body
 
 
+class _CopyEachTableOnce:
+    """`copy` as moto.dynamodb.models sees it during one `transact_write_items` call: a deep copy of one table
+    is made once and handed out again (moto copies the whole table for the rollback once per item of the
+    transaction that names it, equal copies of the same untouched table, the last one kept; ≈ 1 s per copy at
+    6,000 items here, so a 5-item claim took longer than the SDK's 10 s read timeout). Everything else is the
+    real `copy`."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self._made: dict[int, tuple[Any, Any]] = {}
+
+    def deepcopy(self, obj: Any, memo: Any = None) -> Any:
+        from moto.dynamodb.models.table import Table
+
+        if memo is not None or type(obj) is not Table:  # an item's copy (an update's "before") stays moto's
+            return self._real.deepcopy(obj, memo)
+        made = self._made.get(id(obj))
+        if made is None or made[0] is not obj:
+            made = (obj, self._real.deepcopy(obj))
+            self._made[id(obj)] = made
+        return made[1]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def _transact_write_items(self: Any, transact_items: Any) -> Any:
+    from moto.dynamodb import models
+
+    real = vars(models)["copy"]
+    setattr(models, "copy", _CopyEachTableOnce(real))  # noqa: B010 - requests are serialised (DurableApp's lock)
+    try:
+        return _ORIGINALS["transact_write_items"](self, transact_items)
+    finally:
+        setattr(models, "copy", real)  # noqa: B010
+
+
 def installed() -> bool:
     return bool(_ORIGINALS)
 
@@ -510,6 +549,10 @@ def install() -> None:
     _ORIGINALS["sqs camelcase_to_underscores"] = vars(models)["camelcase_to_underscores"]
     memoised = functools.lru_cache(maxsize=1024)(vars(models)["camelcase_to_underscores"])
     setattr(models, "camelcase_to_underscores", memoised)  # noqa: B010
+    from moto.dynamodb import models as dynamodb_models
+
+    _ORIGINALS["transact_write_items"] = dynamodb_models.DynamoDBBackend.transact_write_items
+    setattr(dynamodb_models.DynamoDBBackend, "transact_write_items", _transact_write_items)  # noqa: B010
     _ORIGINALS["retention"] = models.SQSBackend.is_message_valid_based_on_retention_period
     setattr(models.SQSBackend, "is_message_valid_based_on_retention_period", _retention_valid)  # noqa: B010
     for name, getter in _PROPERTIES.items():
@@ -543,6 +586,9 @@ def uninstall() -> None:
     for name in ("unix_time", "unix_time_millis"):
         setattr(models, name, _ORIGINALS.pop(name))
     setattr(models, "camelcase_to_underscores", _ORIGINALS.pop("sqs camelcase_to_underscores"))  # noqa: B010
+    from moto.dynamodb import models as dynamodb_models
+
+    setattr(dynamodb_models.DynamoDBBackend, "transact_write_items", _ORIGINALS.pop("transact_write_items"))  # noqa: B010
     setattr(models.SQSBackend, "is_message_valid_based_on_retention_period", _ORIGINALS.pop("retention"))  # noqa: B010
     for name in _PROPERTIES:
         setattr(models.Queue, name, _ORIGINALS.pop(f"Queue.{name}"))
