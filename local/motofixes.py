@@ -192,6 +192,23 @@ _SCALARS: dict[str, Converter] = {"string": _string, "blob": _blob, "integer": _
                                   "float": _double, "double": _double, "boolean": _boolean}
 
 
+def _list_of(item: Callable[[Any], Any]) -> Callable[[Any], list[Any]]:
+    """A list converter (answers and requests alike): each member through `item`; a non-list or a null member
+    goes back to moto's own code."""
+
+    def convert_list(value: Any) -> list[Any]:
+        if type(value) is not list:
+            raise _Fallback
+        out = []
+        for v in value:
+            if v is None:
+                raise _Fallback
+            out.append(item(v))
+        return out
+
+    return convert_list
+
+
 def _compile(shape: Any, memo: dict[str, Converter]) -> Converter:
     """A converter doing for a value of `shape` what moto's JSON serializer does (memoised by shape name)."""
     if shape.name in memo:
@@ -205,20 +222,8 @@ def _compile(shape: Any, memo: dict[str, Converter]) -> Converter:
         member = shape.member
         if member.serialization.get("name", member.name) != member.name:
             raise _Unsupported(shape.name)  # moto would append the raw item
-        item = _compile(member, memo)
-
-        def convert_list(value: Any) -> list[Any]:
-            if type(value) is not list:
-                raise _Fallback
-            out = []
-            for v in value:
-                if v is None:
-                    raise _Fallback
-                out.append(item(v))
-            return out
-
-        memo[shape.name] = convert_list
-        return convert_list
+        memo[shape.name] = converter = _list_of(_compile(member, memo))
+        return converter
     if kind == "map":
         if "name" in shape.value.serialization:
             raise _Unsupported(shape.name)  # moto would store every entry under that one name
@@ -385,20 +390,8 @@ def _compile_input(shape: Any, memo: dict[str, Converter]) -> Converter:
             members.append((name, _compile_input(member, memo)))
         return convert_structure
     if kind == "list":
-        item = _compile_input(shape.member, memo)
-
-        def convert_list(value: Any) -> list[Any]:
-            if type(value) is not list:
-                raise _Fallback
-            out = []
-            for v in value:
-                if v is None:
-                    raise _Fallback
-                out.append(item(v))
-            return out
-
-        memo[shape.name] = convert_list
-        return convert_list
+        memo[shape.name] = converter = _list_of(_compile_input(shape.member, memo))
+        return converter
     if kind == "map":
         key = _compile_input(shape.key, memo)
         entry = _compile_input(shape.value, memo)
