@@ -129,6 +129,7 @@ def main() -> int:
         ("recovery lag after a 10 s outage, median s", lambda r: r["outage"]["lag_median"], ".2f"),
         ("recovery lag after a 10 s outage, p95 s", lambda r: r["outage"]["lag_p95"], ".2f"),
         ("attempts per down tenant per s (8 chats down)", lambda r: r["outage"]["attempts_per_sec"], ".2f"),
+        ("  of them after the outage's first 2 s, per s", lambda r: r["outage"]["steady_attempts_per_sec"], ".2f"),
         ("healthy tenant during the outage: delivered of 100", lambda r: r["outage"]["healthy_delivered"], "g"),
         ("healthy tenant during the outage: median latency ms", lambda r: r["outage"]["healthy_median_ms"], ".0f"),
         ("healthy tenant during the outage: max latency ms", lambda r: r["outage"]["healthy_max_ms"], ".0f"),
