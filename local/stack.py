@@ -24,7 +24,7 @@ from typing import Any
 from local.awsstate import EmbeddedAws, StateDir, StateError
 from local.httpserver import create_server, install_contract_errors
 from local.provision import TEMPLATE_PATH, Resources, provision
-from local.worker import POLLER_CONCURRENCY, QUEUE_HANDLER, WorkerProcess
+from local.worker import POLLER_CONCURRENCY, QUEUE_HANDLER, WorkerProcess, warm_clients
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 STAGE = "local"
@@ -139,6 +139,7 @@ class LocalStack:
             self._apply_resources()
             self._serve()
             self._start_worker()
+            threading.Thread(target=warm_clients, name="warm-clients", daemon=True).start()
         except BaseException:
             self.stop()
             raise

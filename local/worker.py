@@ -116,6 +116,20 @@ def _pollers(environ: dict[str, str]) -> list[Any]:
     return found
 
 
+def warm_clients() -> None:
+    """Create the service's SDK clients now, in the background, rather than inside the first batch that needs
+    one: botocore's first client of a kind loads its endpoint data (≈ 1 s here), and the worker's first SQS
+    call is typically the first retry at a tenant's outage, with every poller waiting on that one creation
+    (a healthy tenant's first messages then waited 1.5 s). A Lambda container pays it once too."""
+    from chalicelib import aws
+
+    try:
+        for make in (aws.dynamodb, aws.sqs, aws.kms):
+            make()
+    except Exception:  # noqa: BLE001 - created on first use instead
+        log.warning("could not create the SDK clients ahead of use", exc_info=True)
+
+
 def _read_line(fd: int) -> str:
     """One line from the control pipe ('' if it closed first)."""
     data = b""
@@ -152,6 +166,7 @@ def main(argv: list[str]) -> int:
     for poller in pollers:
         poller.start()
     os.write(status_fd, b"ready\n")
+    threading.Thread(target=warm_clients, name="warm-clients", daemon=True).start()
     # The control pipe closes when the parent exits or stops the worker: stop then as well.
     threading.Thread(target=_until_closed, args=(control_fd, stop), name="control", daemon=True).start()
     from chalicelib import observability

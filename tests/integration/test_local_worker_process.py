@@ -137,3 +137,17 @@ def test_the_receive_precheck_waits_out_a_delay_and_knows_no_unknown_queue(aws_e
     from local.awsstate import DurableApp
 
     assert DurableApp(lambda *_: [], None)._receivable(None, "us-east-1") is True
+
+
+def test_the_worker_creates_its_sdk_clients_before_a_batch_needs_them(aws_env):
+    """The first client of a kind costs ≈ 1 s (botocore's endpoint data); made inside a batch at a tenant's
+    outage, every poller waited on it and a healthy tenant's messages with them."""
+    from chalicelib import aws
+    from local.worker import warm_clients
+
+    aws.reset_clients()
+    assert aws._client.cache_info().currsize == 0
+    warm_clients()
+    assert aws._client.cache_info().currsize == 3
+    made = aws.sqs()
+    assert aws.sqs() is made  # the warmed one is the one used
