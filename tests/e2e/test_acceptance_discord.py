@@ -135,6 +135,10 @@ def test_discord_acceptance_through_interactions_and_the_gateway_relay(
     assert answer.json() == {"type": 5}
     assert relay(stack, gateway_message("summarise the release thread", guild=True)).json() == {"ok": True}
     assert openclaw.wait_for(lambda got: len(got) == 2)
+    # The worker records what it forwarded (the /ask's interaction, which the reply edits) right after the forward,
+    # in the dedupe write: a reply racing that write finds no interaction yet (a known gap, in the closing note).
+    # OpenClaw answers later than that; so does this test, once the worker is done with both messages.
+    wait_until(lambda: inbound_depth(stack) == 0, what="the worker to finish both messages")
     got = {e["body"]: e for e in openclaw.received}
     assert (got["Draft a polite reply"]["sessionKey"], got["Draft a polite reply"]["event"]["kind"]) == (
         dm_session, "command")
