@@ -1,8 +1,4 @@
-"""Lazily created, cached boto3 clients; endpoints and credentials come from the standard AWS env vars.
-
-botocore's client-side parameter validation stays on, in the service as in the tests (one configuration, and a
-request built wrong fails early and by name); turning it off saved about 0.05 ms of 0.5 ms per call measured.
-"""
+"""Lazily created, cached boto3 clients; endpoints and credentials come from the standard AWS env vars."""
 
 from __future__ import annotations
 
@@ -21,11 +17,7 @@ def _client(service: str) -> Any:
     with _lock:  # creating clients from one session is not thread-safe
         return boto3.session.Session().client(
             service,
-            config=Config(
-                retries={"mode": "standard", "max_attempts": 3},
-                connect_timeout=3,
-                read_timeout=10,
-            ),
+            config=Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=3, read_timeout=10),
         )
 
 

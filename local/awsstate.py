@@ -775,5 +775,6 @@ class EmbeddedAws:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server = None  # in-process calls stop too (_InProcess hands them to the network, which refuses)
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -192,6 +192,22 @@ _SCALARS: dict[str, Converter] = {"string": _string, "blob": _blob, "integer": _
                                   "float": _double, "double": _double, "boolean": _boolean}
 
 
+def _compiled_for(
+    cache: dict[str, Any], name: str, operation: Any, build: Callable[[], tuple[Any, ...]]
+) -> tuple[Any, ...] | None:
+    """(operation, *what `build` made) for this operation model, made once; None when it is unsupported (then
+    remembered as such: moto's own code answers that operation)."""
+    compiled = cache.get(name)
+    if compiled is None or compiled[0] is not operation:
+        if name in cache and compiled is None:
+            return None
+        try:
+            compiled = (operation, *build())
+        except _Unsupported:
+            compiled = None
+        cache[name] = compiled
+    return compiled
+
 def _list_of(item: Callable[[Any], Any]) -> Callable[[Any], list[Any]]:
     """A list converter (answers and requests alike): each member through `item`; a non-list or a null member
     goes back to moto's own code."""
@@ -298,22 +314,17 @@ def _fast_answer(result: Any, context: Any) -> tuple[int, dict[str, str], str] |
             or context.service_model.service_name != "dynamodb" or type(result) is not dict
             or getattr(context.response, "RESPONSE_KEY_PATH_TO_TRANSFORMER", None)):
         return None
-    compiled = _FAST.get(name)
-    if compiled is None or compiled[0] is not operation:
-        if name in _FAST and compiled is None:
-            return None
-        try:
-            if operation.has_event_stream_output or operation.output_shape is None:
-                raise _Unsupported(name)
-            serializer = JSONSerializer(operation_model=operation)
-            compiled = (operation, _compile_structure(operation.output_shape, {}),
-                        serializer._create_default_response()["status_code"],
-                        serializer._get_protocol_specific_content_type())
-        except _Unsupported:
-            compiled = None
-        _FAST[name] = compiled
-        if compiled is None:
-            return None
+
+    def build() -> tuple[Any, ...]:
+        if operation.has_event_stream_output or operation.output_shape is None:
+            raise _Unsupported(name)
+        serializer = JSONSerializer(operation_model=operation)
+        return (_compile_structure(operation.output_shape, {}), serializer._create_default_response()["status_code"],
+                serializer._get_protocol_specific_content_type())
+
+    compiled = _compiled_for(_FAST, name, operation, build)
+    if compiled is None:
+        return None
     _, convert, status, content_type = compiled
     try:
         body = convert(result)
@@ -430,19 +441,15 @@ def _fast_parse(parser: Any, request_dict: Any) -> Any:
             or parser._timestamp_parser is not default_timestamp_parser
             or operation.service_model.service_name != "dynamodb"):
         return None
-    compiled = _FAST_INPUT.get(name)
-    if compiled is None or compiled[0] is not operation:
-        if name in _FAST_INPUT and compiled is None:
-            return None
-        try:
-            if operation.input_shape is None:
-                raise _Unsupported(name)
-            compiled = (operation, _compile_input(operation.input_shape, {}))
-        except _Unsupported:
-            compiled = None
-        _FAST_INPUT[name] = compiled
-        if compiled is None:
-            return None
+
+    def build() -> tuple[Any, ...]:
+        if operation.input_shape is None:
+            raise _Unsupported(name)
+        return (_compile_input(operation.input_shape, {}),)
+
+    compiled = _compiled_for(_FAST_INPUT, name, operation, build)
+    if compiled is None:
+        return None
     moto_parser: Any = parser  # (moto's parser methods are untyped)
     parsed_json = moto_parser._parse_body_as_json(request_dict["body"])
     try:
