@@ -33,6 +33,7 @@ import logging
 import os
 import pickle
 import re
+import socket
 import threading
 import time
 import zlib
@@ -723,6 +724,62 @@ class _InProcess:
 
 
 # --- the server -----------------------------------------------------------------------------
+def _keep_alive_handler() -> type:
+    """moto's request handler with HTTP/1.1 keep-alive. werkzeug's development server closes every connection
+    after one answer, so each call of another process's SDK client (the worker's four a message) paid a new
+    TCP connection and a new server thread. DurableApp answers every request whole, with its Content-Length,
+    so the connection can carry the next request; the answer goes out in one write (status, headers, body).
+    A request this cannot frame safely (chunked or 100-continue uploads, HEAD) is left to werkzeug, which
+    closes the connection after it. The environ is werkzeug's and moto's own (`make_environ`)."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class KeepAliveHandler(MotoRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self.server.connections_lock:  # type: ignore[attr-defined]
+                self.server.connections.add(self.connection)  # type: ignore[attr-defined]
+
+        def finish(self) -> None:
+            with self.server.connections_lock:  # type: ignore[attr-defined]
+                self.server.connections.discard(self.connection)  # type: ignore[attr-defined]
+            super().finish()
+
+        def run_wsgi(self) -> None:
+            if (self.command == "HEAD" or "Transfer-Encoding" in self.headers
+                    or self.headers.get("Expect", "").lower().strip(" \t") == "100-continue"
+                    or (self.headers.get("Content-Length") is None and self.command not in ("GET", "DELETE"))):
+                self.close_connection = True
+                super().run_wsgi()
+                return
+            self.environ = environ = self.make_environ()
+            captured: dict[str, Any] = {}
+
+            def start_response(status: str, headers: Any, exc_info: Any = None) -> Callable[[bytes], None]:
+                captured["status"], captured["headers"] = status, headers
+                return lambda _data: None  # DurableApp returns its body; it never writes
+
+            try:
+                payload = b"".join(self.server.app(environ, start_response))
+                status, headers = captured["status"], captured["headers"]
+            except Exception:  # noqa: BLE001 - as werkzeug: the client gets a 500, the server keeps running
+                log.exception("the embedded AWS failed a request")
+                status, headers, payload = _internal_failure("the embedded AWS failed a request")
+                self.close_connection = True
+            head = [f"HTTP/1.1 {status}"]
+            head += [f"{name}: {value}" for name, value in headers if name.lower() not in ("content-length",
+                                                                                           "connection")]
+            head.append(f"Content-Length: {len(payload)}")
+            if self.close_connection:
+                head.append("Connection: close")
+            self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload)
+            self.log_request(int(status.split(" ", 1)[0]), len(payload))
+
+    return KeepAliveHandler
+
+
 class EmbeddedAws:
     """moto's server on `host:port` (0 = any free port) behind `DurableApp`; `state=None` keeps it in memory.
 
@@ -744,7 +801,7 @@ class EmbeddedAws:
 
     def start(self, *, restore: bool = False) -> None:
         """Bind and serve; with `restore`, load the saved state (and replay its journal) first."""
-        from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
+        from moto.moto_server.werkzeug_app import create_backend_app
         from werkzeug.serving import make_server
 
         from local import motofixes
@@ -754,7 +811,9 @@ class EmbeddedAws:
         self.app = DurableApp(inner, self.state)
         if restore and self.state is not None:
             self.state.restore(functools.partial(_replay, inner))
-        self._server = make_server(self.host, self.port, self.app, threaded=True, request_handler=MotoRequestHandler)
+        self._server = make_server(self.host, self.port, self.app, threaded=True,
+                                   request_handler=_keep_alive_handler())
+        self._server.connections, self._server.connections_lock = set(), threading.Lock()
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
         self._thread.start()
@@ -775,6 +834,12 @@ class EmbeddedAws:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            with self._server.connections_lock:  # kept-alive connections: their next request is refused
+                for connection in list(self._server.connections):
+                    try:
+                        connection.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
             self._server = None  # in-process calls stop too (_InProcess hands them to the network, which refuses)
         if self._thread is not None:
             self._thread.join(timeout=5)
