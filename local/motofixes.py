@@ -16,6 +16,10 @@ scans of the whole queue per received message). The replacements, loaded only by
   converts every attribute name with it, several times per SendMessage);
 * `Queue.messages` (visible and not delayed) and the three approximate counts: the same filters, with one
   clock read per scan instead of one per message and check (so the whole queue is judged at one instant);
+* `Queue.delete_message`: moto's steps in one pass over the queue instead of two, asking each message for its
+  current and old receipt handles without building the list of them (moto builds one per message and check,
+  twice per message and delete: with 1,000 queued a DeleteMessageBatch of 10 made 20,000 lists); an
+  unknown handle still raises ReceiptHandleIsInvalid before anything changed, a deleted one is still ignored;
 * `SQSBackend.is_message_valid_based_on_retention_period`: reads the queue's `message_retention_period`
   (the value `get_queue_attributes` returns for it) instead of computing every attribute three times.
 
@@ -104,6 +108,25 @@ def _retention_valid(self: Any, queue_name: str, message: Any) -> bool:
 
 
 # One clock read per scan instead of one per message and check (the same instant for the whole queue).
+def _delete_message(self: Any, receipt_handle: str) -> None:
+    if receipt_handle in self.deleted_messages:
+        return  # already deleted: moto ignores it
+    kept, gone = [], []
+    for message in self._messages:
+        if message.receipt_handle == receipt_handle or receipt_handle in message._old_receipt_handles:
+            gone.append(message)
+        else:
+            kept.append(message)
+    if not gone:
+        from moto.sqs.exceptions import ReceiptHandleIsInvalid
+
+        raise ReceiptHandleIsInvalid()
+    for message in gone:
+        self.pending_messages.discard(message)
+        self.deleted_messages.update(message.all_receipt_handles)
+    self._messages = kept
+
+
 def _messages(self: Any) -> list[Any]:
     now = unix_time_millis()
     return [m for m in self._messages if now > m.visible_at and not now < m.delayed_until]
@@ -555,6 +578,8 @@ def install() -> None:
     setattr(dynamodb_models.DynamoDBBackend, "transact_write_items", _transact_write_items)  # noqa: B010
     _ORIGINALS["retention"] = models.SQSBackend.is_message_valid_based_on_retention_period
     setattr(models.SQSBackend, "is_message_valid_based_on_retention_period", _retention_valid)  # noqa: B010
+    _ORIGINALS["Queue.delete_message"] = models.Queue.delete_message
+    setattr(models.Queue, "delete_message", _delete_message)  # noqa: B010
     for name, getter in _PROPERTIES.items():
         _ORIGINALS[f"Queue.{name}"] = getattr(models.Queue, name)
         setattr(models.Queue, name, property(getter))
@@ -590,6 +615,7 @@ def uninstall() -> None:
 
     setattr(dynamodb_models.DynamoDBBackend, "transact_write_items", _ORIGINALS.pop("transact_write_items"))  # noqa: B010
     setattr(models.SQSBackend, "is_message_valid_based_on_retention_period", _ORIGINALS.pop("retention"))  # noqa: B010
+    setattr(models.Queue, "delete_message", _ORIGINALS.pop("Queue.delete_message"))  # noqa: B010
     for name in _PROPERTIES:
         setattr(models.Queue, name, _ORIGINALS.pop(f"Queue.{name}"))
     from moto.core.common_models import BaseModel

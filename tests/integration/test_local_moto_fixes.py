@@ -125,6 +125,27 @@ def _scenario() -> list[Any]:
     queue._messages[0].sent_timestamp -= 120_000
     receive(short)
     receive(short, visibility=0)
+
+    # Deletes: by an old receipt handle (the message was received again since), twice, by an unknown handle.
+    again = sqs.create_queue(QueueName="again")["QueueUrl"]
+    for body in ("a", "b", "c"):
+        sqs.send_message(QueueUrl=again, MessageBody=body)
+    old = receive(again, 10, visibility=0)["Messages"]
+    new = receive(again, 10, visibility=30)["Messages"]
+    by_body = {m["Body"]: m["ReceiptHandle"] for m in old}
+    sqs.delete_message(QueueUrl=again, ReceiptHandle=by_body["a"])  # the old handle still deletes it
+    sqs.delete_message(QueueUrl=again, ReceiptHandle=by_body["a"])  # and again: ignored
+    answer = sqs.delete_message_batch(QueueUrl=again, Entries=[
+        {"Id": "new", "ReceiptHandle": next(m["ReceiptHandle"] for m in new if m["Body"] == "b")},
+        {"Id": "unknown", "ReceiptHandle": "not-a-handle"}])
+    out.append(([e["Id"] for e in answer.get("Successful", [])],
+                [(e["Id"], e["Code"]) for e in answer.get("Failed", [])]))
+    with pytest.raises(sqs.exceptions.ReceiptHandleIsInvalid):
+        sqs.delete_message(QueueUrl=again, ReceiptHandle="not-a-handle")
+    out.append(_counts(sqs, again))
+    sqs.change_message_visibility(QueueUrl=again, ReceiptHandle=next(m["ReceiptHandle"] for m in new
+                                                                    if m["Body"] == "c"), VisibilityTimeout=0)
+    receive(again)  # only "c" is left
     return out
 
 
@@ -144,6 +165,9 @@ def test_moto_sqs_answers_the_same_with_the_local_fixes() -> None:
     assert plain[0] == ("12", "0", "0")  # the duplicate was dropped
     assert plain[3] == []  # all four groups in flight
     assert [m[0] for m in plain[4]] == ["g1-0", "g1-1", "g2-1", "g1-2", "g2-2"]  # queue order, groups in order
+    assert plain[-3] == (["new"], [("unknown", "ReceiptHandleIsInvalid")])
+    assert plain[-2] == ("0", "1", "0")  # "a" and "b" gone, "c" in flight
+    assert [m[0] for m in plain[-1]] == ["c"]
 
 
 def test_a_receive_reads_the_clock_about_once_per_queued_message(monkeypatch: pytest.MonkeyPatch) -> None:
