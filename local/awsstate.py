@@ -9,7 +9,9 @@ whatever AWS acknowledged — a queued webhook, a bootstrapped tenant, a binding
 SIGKILL; there is no debounce window. Reads (Get*, Describe*, List*, Query, Scan, Decrypt, Encrypt …) and
 receives that return nothing are not written. The journal is group-committed: the append is made under the
 lock, its fdatasync after the lock is released, so requests running at once share one sync; still no
-DynamoDB answer (a read's included) leaves before every change it can show is on disk.
+DynamoDB answer (a read's included) leaves before every change it can show is on disk. Snapshots are
+group-committed too: one writer per service pickles under the lock and writes and syncs after it, and the
+SQS/KMS mutations made meanwhile are all held by the next writer's one snapshot.
 
 Semantics stay moto's own: the snapshot is of moto's objects. Two local deviations, both about the
 process that consumed the queue having died with it:
@@ -214,6 +216,9 @@ class StateDir:
         self.syncs = 0
         self._snapshot_synced: dict[str, int] = {}
         self._snapshot_lock = threading.Lock()
+        self._dumps: dict[str, int] = {}  # dumps made, per service (under the app's lock)
+        self._stored: dict[str, tuple[int, int]] = {}  # per service: (newest dump stored, its generation)
+        self._store_lock = threading.RLock()  # snapshot writes, one at a time (the journal's compaction nests)
 
     def acquire(self) -> None:
         """Create the folder and lock it for this process (released when the process ends, even by SIGKILL)."""
@@ -275,10 +280,34 @@ class StateDir:
     # always there.
     def save(self, service: str, *, defer: bool = False) -> int:
         """Snapshot `service` (under the app's lock); returns the generation written."""
+        sequence, payload = self.dump(service)
+        return self.store(service, sequence, payload, defer=defer)
+
+    def dump(self, service: str) -> tuple[int, bytes]:
+        """`service`'s moto backend pickled, with its place in the order of dumps (call under the app's lock)."""
         started = time.perf_counter()
         buffer = io.BytesIO()
         _BackendPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(_backend(service))
-        payload = buffer.getvalue()
+        self._dumps[service] = self._dumps.get(service, 0) + 1
+        self.save_seconds += time.perf_counter() - started
+        return self._dumps[service], buffer.getvalue()
+
+    def store(self, service: str, sequence: int, payload: bytes, *, defer: bool = False) -> int:
+        """Write a dump as the next snapshot generation (no app lock needed); returns the generation that
+        holds it. A dump older than one already stored is not written: that newer snapshot holds its changes
+        (it is synced here unless `defer`)."""
+        with self._store_lock:
+            stored, generation = self._stored.get(service, (0, 0))
+            if sequence <= stored:
+                if not defer:
+                    self.sync_snapshot(service, generation)
+                return generation
+            generation = self._store(service, payload, defer=defer)
+            self._stored[service] = (sequence, generation)
+            return generation
+
+    def _store(self, service: str, payload: bytes, *, defer: bool) -> int:
+        started = time.perf_counter()
         previous = self._generations.get(service, 0)
         generation = previous + 1
         with self._snapshot_lock:
@@ -477,6 +506,24 @@ class DurableApp:
         self.state = state
         self._lock = threading.Lock()
         self._sent = threading.Condition()
+        self._changes: dict[str, int] = {}  # snapshotted services' mutations so far (under the lock)
+        self._committed: dict[str, int] = {}  # … of which a synced snapshot holds the first n
+        self._committers: dict[str, Any] = {name: threading.Lock() for name in PERSISTED_SERVICES}
+
+    def _commit_snapshot(self, service: str, change: int) -> None:
+        """Return once a synced snapshot holds change number `change` of `service` (an SQS or KMS mutation).
+        Group commit: one writer at a time per service pickles the backend under the app's lock and writes
+        and syncs it after; the changes made meanwhile wait for the next writer, whose one snapshot holds
+        them all (with 1,000 messages queued a pickle of the SQS backend is ≈ 5 ms and 1.7 MB)."""
+        assert self.state is not None
+        with self._committers.setdefault(service, threading.Lock()):
+            if self._committed.get(service, 0) >= change:
+                return  # a snapshot taken after this change is on disk
+            with self._lock:
+                upto = self._changes[service]
+                sequence, payload = self.state.dump(service)
+            self.state.store(service, sequence, payload)
+            self._committed[service] = upto
 
     def snapshot_all(self) -> None:
         if self.state is not None:
@@ -507,7 +554,7 @@ class DurableApp:
                         if service in JOURNALED_SERVICES:
                             self.state.journal(service, _journal_headers(environ), body)
                         else:
-                            snapshot = self.state.save(service, defer=True)
+                            self._changes[service] = snapshot = self._changes.get(service, 0) + 1
                     except OSError as exc:
                         # Not durable, so not acknowledged: the SDK sees a server error and the caller retries.
                         log.error("cannot save the local %s state: %s", service, exc.strerror or exc)
@@ -521,7 +568,7 @@ class DurableApp:
                 if pending is not None:
                     self.state.sync(service, pending)
                 if snapshot:
-                    self.state.sync_snapshot(service, snapshot)
+                    self._commit_snapshot(service, snapshot)
             except OSError as exc:
                 log.error("cannot save the local %s state: %s", service, exc.strerror or exc)
                 return _internal_failure(f"cannot save the local {service} state")

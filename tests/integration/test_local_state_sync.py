@@ -75,3 +75,72 @@ def test_a_snapshot_slot_is_overwritten_only_once_the_other_is_synced(
         assert len(syncs) == 2
     finally:
         state.release()
+
+
+def test_sqs_changes_made_while_a_snapshot_is_written_are_all_held_by_the_next_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit of snapshots: a send is answered only once a synced snapshot holds it, and the sends made
+    while one snapshot is being written share the next one instead of one pickle of the whole queue each."""
+    import pickle
+    import threading
+
+    import boto3
+
+    from local import motofixes
+    from local.awsstate import EmbeddedAws
+    from tests.localstack import wait_until
+
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    state = StateDir(tmp_path / "state")
+    state.acquire()
+    with motofixes.fixes(True):
+        aws = EmbeddedAws("127.0.0.1", 0, state)
+        aws.start()
+        try:
+            sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=aws.endpoint)
+            url = sqs.create_queue(QueueName="group.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+            assert aws.app is not None
+            real_store = state.store
+            stored: list[int] = []
+            held, writing = threading.Event(), threading.Event()
+
+            def store(service: str, sequence: int, payload: bytes, **kwargs: Any) -> int:
+                if service == "sqs" and not writing.is_set():
+                    writing.set()
+                    assert held.wait(10)  # the first send's snapshot is being written…
+                if service == "sqs":
+                    stored.append(sequence)
+                return real_store(service, sequence, payload, **kwargs)
+
+            monkeypatch.setattr(state, "store", store)
+            answered: list[str] = []
+
+            def send(body: str) -> None:
+                sqs.send_message(QueueUrl=url, MessageBody=body, MessageGroupId=body, MessageDeduplicationId=body)
+                answered.append(body)
+
+            base = aws.app._changes["sqs"]
+            first = threading.Thread(target=send, args=("first",))
+            first.start()
+            assert writing.wait(10)
+            others = [threading.Thread(target=send, args=(f"m{n}",)) for n in range(5)]
+            for thread in others:
+                thread.start()
+            # …while five more sends are made (in moto, under the lock): none of them is answered yet.
+            wait_until(lambda: aws.app._changes["sqs"] == base + 6, timeout=10, what="the five sends")
+            assert answered == []
+            held.set()
+            for thread in [first, *others]:
+                thread.join(10)
+            assert sorted(answered) == ["first", "m0", "m1", "m2", "m3", "m4"]
+            assert len(stored) == 2  # the first send's snapshot, then one for the other five
+            _, payload = state._newest_snapshot("sqs")
+            queue = pickle.loads(payload)["123456789012"]["us-east-1"].queues["group.fifo"]  # noqa: S301
+            assert sorted(m.body for m in queue._messages) == sorted(answered)
+        finally:
+            aws.stop()
+            state.release()
