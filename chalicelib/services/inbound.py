@@ -362,6 +362,7 @@ def _claim(rx: Receiver, msg: InboundMessage, token: str, existing: Binding | No
         rx.notify(msg, settings.pairing_invalid_text)
         return "claim_refused"
     observability.count("Paired", channel=msg.channel)
+    _TENANT_OF_ROUTE.put(binding.route_key, tenant.tenant_id)  # the chat's first message reads it in its batch
     notify_events.claimed(tenant, binding, existing if replace else None, item.get("tokenId"), msg.event_id)
     observability.log_keys(tenant_id=tenant.tenant_id, route_key=binding.route_key)
     rx.notify(msg, settings.pairing_success_text)

@@ -135,3 +135,23 @@ def test_a_route_lock_outliving_its_tenant_is_not_forwarded(
     results = drain(sqs_event)
     assert results and results[0]["batchItemFailures"] == []  # dead-lettered (tenant deleted), not retried
     assert len(openclaw.received) == 1
+
+
+def test_a_chat_paired_in_this_container_reads_its_tenant_in_its_first_batch(
+    client: Any, make_tenant: Any, tg: FakeTelegram, openclaw: FakeOpenClaw, sqs_event: Any, gets: GetItems
+) -> None:
+    import json
+
+    _, key = make_tenant("t1", openclaw.url)
+    minted = client.http.post("/v1/pairings/token", headers={"Authorization": f"Bearer {key}"},
+                              body=json.dumps({"channel": "telegram"}))
+    assert minted.status_code == 200, minted.body
+    post_update(client, private_update(DM, minted.json_body["startCommand"]))
+    drain(sqs_event)
+    paired = client.http.get("/v1/pairings", headers={"Authorization": f"Bearer {key}"}).json_body["items"]
+    assert [b["routeKey"] for b in paired] == [f"telegram:default:chat:{DM}"]
+    gets.take()
+    post_update(client, private_update(DM, "first"))
+    drain(sqs_event)
+    assert texts(openclaw) == ["first"]
+    assert gets.take() == 0  # the claim taught the container which tenant the route names
