@@ -222,3 +222,33 @@ def test_moto_keeps_no_copy_of_every_item_it_ever_served() -> None:
                                  ExpressionAttributeValues={":n": {"N": str(n)}})
             assert dynamodb.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"]["n"] == {"N": str(n)}
         assert len(Item.instances_tracked) == before  # type: ignore[attr-defined]
+
+
+def _run_embedded(direct: bool, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The scenario through the embedded AWS's HTTP server, its SQS calls answered past Flask or by it."""
+    from moto.backends import get_backend
+
+    from local.awsstate import EmbeddedAws
+
+    with motofixes.fixes(True):
+        aws = EmbeddedAws("127.0.0.1", 0, None)
+        aws.start()
+        assert aws.app is not None
+        aws.app.direct = direct
+        try:
+            get_backend("sqs").reset()
+            monkeypatch.setenv("AWS_ENDPOINT_URL", aws.endpoint)
+            seen = _scenario()
+            assert bool(aws.app._routes.get("sqs")) == direct  # the calls did reach this server's direct path
+            return seen
+        finally:
+            monkeypatch.delenv("AWS_ENDPOINT_URL")
+            aws.stop()
+            get_backend("sqs").reset()
+
+
+def test_sqs_calls_past_flask_answer_as_through_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DurableApp._direct for SQS: the whole scenario (errors included) sees the same answers either way."""
+    through_flask = _run_embedded(False, monkeypatch)
+    assert _run_embedded(True, monkeypatch) == through_flask
+    assert through_flask == _run(True)  # and the same as moto's own in-process mock

@@ -454,3 +454,50 @@ def test_a_transaction_copies_each_table_once_for_its_rollback(
             {"Put": {"TableName": "main", "Item": {"pk": {"S": "t"}, "sk": {"S": str(n)}}}} for n in range(3)])
         assert made == ["main"] * copies
         assert len(ddb.scan(TableName="main")["Items"]) == 3
+
+
+def _record_embedded(direct: bool) -> list[tuple[Any, ...]]:
+    """The battery through the embedded AWS's HTTP server, its DynamoDB calls answered past Flask or by it."""
+    from moto.backends import get_backend
+
+    from local.awsstate import EmbeddedAws
+
+    out: list[tuple[Any, ...]] = []
+    volatile = VOLATILE_HEADERS | {"server", "date"}
+    with motofixes.fixes(True):
+        aws = EmbeddedAws("127.0.0.1", 0, None)
+        aws.start()
+        assert aws.app is not None
+        aws.app.direct = direct
+        try:
+            get_backend("dynamodb").reset()
+            ddb = boto3.client("dynamodb", region_name=REGION, endpoint_url=aws.endpoint)
+            _create_tables(ddb)
+
+            def raw(operation_model: Any, response_dict: dict[str, Any], **_: Any) -> None:
+                headers = {k.lower(): v for k, v in response_dict["headers"].items() if k.lower() not in volatile}
+                out.append((operation_model.name, response_dict["status_code"], headers, response_dict["body"], None))
+
+            def parsed(parsed: dict[str, Any], **_: Any) -> None:
+                answer = {k: v for k, v in parsed.items() if k != "ResponseMetadata"}
+                out[-1] = (*out[-1][:4], answer)
+
+            ddb.meta.events.register("before-parse.dynamodb.*", raw)
+            ddb.meta.events.register("after-call.dynamodb.*", parsed)
+            _battery(ddb)
+            ddb.list_tables()  # an operation outside the fast paths of local/motofixes.py
+            assert bool(aws.app._routes.get("dynamodb")) == direct
+        finally:
+            aws.stop()
+            get_backend("dynamodb").reset()
+    return out
+
+
+def test_dynamodb_calls_past_flask_answer_as_through_it() -> None:
+    """DurableApp._direct: status, headers (the CORS header included), raw body and parsed answer are the ones
+    moto's Flask app gives, errors and conditional failures included."""
+    through_flask = _record_embedded(direct=False)
+    assert _record_embedded(direct=True) == through_flask
+    statuses = {status for _, status, *_ in through_flask}
+    assert 200 in statuses and 400 in statuses  # the battery reaches both kinds of answer
+    assert all(headers.get("access-control-allow-origin") == "*" for _, _, headers, *_ in through_flask)
