@@ -16,7 +16,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -158,3 +159,27 @@ class LocalStack:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+@contextmanager
+def embedded_aws(service: str, *, direct: bool) -> Iterator[Any]:
+    """The local stack's embedded AWS alone (moto behind DurableApp, in memory, moto's local fixes on), on a free
+    port, with `service`'s moto backend empty before and after; `direct`: DynamoDB and SQS JSON calls skip Flask
+    (DurableApp._direct) or go through it."""
+    from moto.backends import get_backend
+
+    from local import motofixes
+    from local.awsstate import EmbeddedAws
+
+    with motofixes.fixes(True):
+        aws = EmbeddedAws("127.0.0.1", 0, None)
+        aws.start()
+        assert aws.app is not None
+        aws.app.direct = direct
+        try:
+            get_backend(service).reset()
+            yield aws
+        finally:
+            aws.stop()
+            get_backend(service).reset()
+

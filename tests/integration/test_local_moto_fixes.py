@@ -226,25 +226,13 @@ def test_moto_keeps_no_copy_of_every_item_it_ever_served() -> None:
 
 def _run_embedded(direct: bool, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """The scenario through the embedded AWS's HTTP server, its SQS calls answered past Flask or by it."""
-    from moto.backends import get_backend
+    from tests.localstack import embedded_aws
 
-    from local.awsstate import EmbeddedAws
-
-    with motofixes.fixes(True):
-        aws = EmbeddedAws("127.0.0.1", 0, None)
-        aws.start()
-        assert aws.app is not None
-        aws.app.direct = direct
-        try:
-            get_backend("sqs").reset()
-            monkeypatch.setenv("AWS_ENDPOINT_URL", aws.endpoint)
-            seen = _scenario()
-            assert bool(aws.app._routes.get("sqs")) == direct  # the calls did reach this server's direct path
-            return seen
-        finally:
-            monkeypatch.delenv("AWS_ENDPOINT_URL")
-            aws.stop()
-            get_backend("sqs").reset()
+    with embedded_aws("sqs", direct=direct) as aws, monkeypatch.context() as patch:
+        patch.setenv("AWS_ENDPOINT_URL", aws.endpoint)
+        seen = _scenario()
+        assert bool(aws.app._routes.get("sqs")) == direct  # the calls did reach this server's direct path
+        return seen
 
 
 def test_sqs_calls_past_flask_answer_as_through_it(monkeypatch: pytest.MonkeyPatch) -> None:

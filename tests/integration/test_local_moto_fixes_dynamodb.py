@@ -178,23 +178,30 @@ def _unprocessed(ddb: Any) -> None:
 
 def _record(fixed: bool) -> list[tuple[Any, ...]]:
     """Every battery call's operation, status, stable headers, raw body and parsed answer."""
-    out: list[tuple[Any, ...]] = []
     with motofixes.fixes(fixed), mock_aws():
         ddb = boto3.client("dynamodb", region_name=REGION)
         _create_tables(ddb)
-
-        def raw(operation_model: Any, response_dict: dict[str, Any], **_: Any) -> None:
-            headers = {k.lower(): v for k, v in response_dict["headers"].items() if k.lower() not in VOLATILE_HEADERS}
-            out.append((operation_model.name, response_dict["status_code"], headers, response_dict["body"], None))
-
-        def parsed(parsed: dict[str, Any], **_: Any) -> None:
-            answer = {k: v for k, v in parsed.items() if k != "ResponseMetadata"}
-            out[-1] = (*out[-1][:4], answer)
-
-        ddb.meta.events.register("before-parse.dynamodb.*", raw)
-        ddb.meta.events.register("after-call.dynamodb.*", parsed)
+        out = _recording(ddb, VOLATILE_HEADERS)
         _battery(ddb)
         _unprocessed(ddb)
+    return out
+
+
+def _recording(ddb: Any, volatile: set[str]) -> list[tuple[Any, ...]]:
+    """The list `ddb`'s calls from now on are recorded in: operation, status, headers but `volatile`, raw body,
+    parsed answer."""
+    out: list[tuple[Any, ...]] = []
+
+    def raw(operation_model: Any, response_dict: dict[str, Any], **_: Any) -> None:
+        headers = {k.lower(): v for k, v in response_dict["headers"].items() if k.lower() not in volatile}
+        out.append((operation_model.name, response_dict["status_code"], headers, response_dict["body"], None))
+
+    def parsed(parsed: dict[str, Any], **_: Any) -> None:
+        answer = {k: v for k, v in parsed.items() if k != "ResponseMetadata"}
+        out[-1] = (*out[-1][:4], answer)
+
+    ddb.meta.events.register("before-parse.dynamodb.*", raw)
+    ddb.meta.events.register("after-call.dynamodb.*", parsed)
     return out
 
 
@@ -458,38 +465,15 @@ def test_a_transaction_copies_each_table_once_for_its_rollback(
 
 def _record_embedded(direct: bool) -> list[tuple[Any, ...]]:
     """The battery through the embedded AWS's HTTP server, its DynamoDB calls answered past Flask or by it."""
-    from moto.backends import get_backend
+    from tests.localstack import embedded_aws
 
-    from local.awsstate import EmbeddedAws
-
-    out: list[tuple[Any, ...]] = []
-    volatile = VOLATILE_HEADERS | {"server", "date"}
-    with motofixes.fixes(True):
-        aws = EmbeddedAws("127.0.0.1", 0, None)
-        aws.start()
-        assert aws.app is not None
-        aws.app.direct = direct
-        try:
-            get_backend("dynamodb").reset()
-            ddb = boto3.client("dynamodb", region_name=REGION, endpoint_url=aws.endpoint)
-            _create_tables(ddb)
-
-            def raw(operation_model: Any, response_dict: dict[str, Any], **_: Any) -> None:
-                headers = {k.lower(): v for k, v in response_dict["headers"].items() if k.lower() not in volatile}
-                out.append((operation_model.name, response_dict["status_code"], headers, response_dict["body"], None))
-
-            def parsed(parsed: dict[str, Any], **_: Any) -> None:
-                answer = {k: v for k, v in parsed.items() if k != "ResponseMetadata"}
-                out[-1] = (*out[-1][:4], answer)
-
-            ddb.meta.events.register("before-parse.dynamodb.*", raw)
-            ddb.meta.events.register("after-call.dynamodb.*", parsed)
-            _battery(ddb)
-            ddb.list_tables()  # an operation outside the fast paths of local/motofixes.py
-            assert bool(aws.app._routes.get("dynamodb")) == direct
-        finally:
-            aws.stop()
-            get_backend("dynamodb").reset()
+    with embedded_aws("dynamodb", direct=direct) as aws:
+        ddb = boto3.client("dynamodb", region_name=REGION, endpoint_url=aws.endpoint)
+        _create_tables(ddb)
+        out = _recording(ddb, VOLATILE_HEADERS | {"server", "date"})
+        _battery(ddb)
+        ddb.list_tables()  # an operation outside the fast paths of local/motofixes.py
+        assert bool(aws.app._routes.get("dynamodb")) == direct
     return out
 
 
