@@ -220,7 +220,7 @@ class StateDir:
         self._snapshot_lock = threading.Lock()
         self._dumps: dict[str, int] = {}  # dumps made, per service (under the app's lock)
         self._stored: dict[str, tuple[int, int]] = {}  # per service: (newest dump stored, its generation)
-        self._store_lock = threading.RLock()  # snapshot writes, one at a time (the journal's compaction nests)
+        self._store_lock = threading.Lock()  # snapshot writes, one at a time
 
     def acquire(self) -> None:
         """Create the folder and lock it for this process (released when the process ends, even by SIGKILL)."""
@@ -520,7 +520,7 @@ class DurableApp:
         and syncs it after; the changes made meanwhile wait for the next writer, whose one snapshot holds
         them all (with 1,000 messages queued a pickle of the SQS backend is ≈ 5 ms and 1.7 MB)."""
         assert self.state is not None
-        with self._committers.setdefault(service, threading.Lock()):
+        with self._committers[service]:
             if self._committed.get(service, 0) >= change:
                 return  # a snapshot taken after this change is on disk
             with self._lock:

@@ -107,7 +107,6 @@ def _retention_valid(self: Any, queue_name: str, message: Any) -> bool:
     return not retain_until <= unix_time()
 
 
-# One clock read per scan instead of one per message and check (the same instant for the whole queue).
 def _delete_message(self: Any, receipt_handle: str) -> None:
     if receipt_handle in self.deleted_messages:
         return  # already deleted: moto ignores it
@@ -127,6 +126,7 @@ def _delete_message(self: Any, receipt_handle: str) -> None:
     self._messages = kept
 
 
+# One clock read per scan instead of one per message and check (the same instant for the whole queue).
 def _messages(self: Any) -> list[Any]:
     now = unix_time_millis()
     return [m for m in self._messages if now > m.visible_at and not now < m.delayed_until]
@@ -230,6 +230,7 @@ def _compiled_for(
             compiled = None
         cache[name] = compiled
     return compiled
+
 
 def _list_of(item: Callable[[Any], Any]) -> Callable[[Any], list[Any]]:
     """A list converter (answers and requests alike): each member through `item`; a non-list or a null member
