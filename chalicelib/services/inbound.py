@@ -252,6 +252,9 @@ def _forward(
         raise DeferredError()
     if gate is not None:  # before the media downloads (inside the envelope): a parked message costs none
         gate.before(tenant.tenant_id, tenant.inbound_timeout_ms)
+        # It may have waited for another forward's first contact with the tenant.
+        if time_left_ms is not None and time_left_ms() < tenant.inbound_timeout_ms + DEADLINE_MARGIN_MS:
+            raise DeferredError()
     session_key, sub_session = _session_for(rx, msg, binding)
     envelope = rx.envelope(
         msg,

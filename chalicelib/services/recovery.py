@@ -17,6 +17,12 @@ Per forward of one queue record (a `ForwardGate`):
 * any answer from the tenant (delivered, or permanently refused) after reading its item deletes the item
   and releases every parked head at once (visibility 0): they are received again within the poll.
 
+First contact: a tenant this process has not heard answer lately (`TRUSTED_FOR_MS`) gets one forward at a
+time until it answers. Concurrent first receives of its other chats (parallel groups of a batch, concurrent
+batches) wait for that one's outcome, at most `FIRST_CONTACT_WAIT_MS`: an answer lets them all go at once; a
+failure has marked the tenant down by the time they wake, so they are parked instead of each failing on their
+own. A tenant that answered lately is forwarded to in parallel as before, with no wait.
+
 Budget: a probe is charged to its message like any attempt only when that message's own backoff step has
 come (`Parked.due_ms`); a probe ahead of it is not charged, so a short probe cadence never dead-letters a
 message earlier than its backoff would. A head that cannot be parked (item full, write failed) is tried
@@ -66,9 +72,63 @@ def reset() -> None:
     """Forget what this process knows (tests, and a fresh process)."""
     with _suspects_lock:
         _suspects.clear()
+    _first_contact.clear()
 
 
 PLAIN, PROBE = "plain", "probe"
+
+TRUSTED_FOR_MS = 60_000  # a tenant that answered this long ago or less is forwarded to in parallel
+FIRST_CONTACT_WAIT_MS = 1_000  # the longest a forward waits for another's first contact (OpenClaw answers 202 at once)
+
+
+class _FirstContact:
+    """Per process: when each tenant last answered, and the one forward in flight to each tenant that has not
+    answered lately (waiters block on its Event, set when its record's handling ends)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._answered: dict[str, int] = {}
+        self._leads: dict[str, threading.Event] = {}
+
+    def begin(self, tenant_id: str, now: int) -> tuple[threading.Event | None, bool]:
+        """(event, leading): (None, False) for a tenant that answered lately; (a new event, True) when this
+        forward is the tenant's first contact; (the lead's event, False) when another forward is."""
+        with self._lock:
+            answered = self._answered.get(tenant_id)
+            if answered is not None and now - answered < TRUSTED_FOR_MS:
+                return None, False
+            lead = self._leads.get(tenant_id)
+            if lead is not None:
+                return lead, False
+            if len(self._leads) >= MAX_SUSPECTS:
+                return None, False  # bounded: beyond it, forwards simply go
+            event = self._leads[tenant_id] = threading.Event()
+            return event, True
+
+    def answered(self, tenant_id: str, now: int) -> None:
+        with self._lock:
+            if len(self._answered) >= MAX_SUSPECTS and tenant_id not in self._answered:
+                self._answered.clear()  # a first contact too many is the only cost
+            self._answered[tenant_id] = now
+            lead = self._leads.pop(tenant_id, None)
+        if lead is not None:
+            lead.set()
+
+    def end(self, tenant_id: str, event: threading.Event) -> None:
+        with self._lock:
+            if self._leads.get(tenant_id) is event:
+                del self._leads[tenant_id]
+        event.set()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._answered.clear()
+            leads, self._leads = list(self._leads.values()), {}
+        for event in leads:
+            event.set()
+
+
+_first_contact = _FirstContact()
 
 
 class ForwardGate:
@@ -84,6 +144,7 @@ class ForwardGate:
         self.forward_failed = False  # the tenant did not answer (set after the forward)
         self._seen_answering = False  # received again, and its tenant was not down when it was tried
         self._health: health.Health | None = None
+        self._lead: threading.Event | None = None  # this forward is its tenant's first contact
         self.tenant: Tenant | None = None  # whose message this is, once the pipeline read it (for events)
         self.binding: Binding | None = None
 
@@ -95,7 +156,7 @@ class ForwardGate:
     def before(self, tenant_id: str, timeout_ms: int) -> None:
         """Called right before the HTTP forward; raises ParkedError when the record is parked instead."""
         self.tenant_id = tenant_id
-        if not self.retried and not _is_suspect(tenant_id):
+        if not self.retried and not _is_suspect(tenant_id) and not self._after_first_contact(tenant_id, timeout_ms):
             return
         now = now_ms()
         try:
@@ -128,8 +189,30 @@ class ForwardGate:
     def after(self, tenant_up: bool) -> None:
         """Called with whether the tenant answered (delivered, or refused for good)."""
         self.forward_failed = not tenant_up
-        if tenant_up and self._health is not None and self.tenant_id is not None:
-            self._release(self.tenant_id)
+        if tenant_up and self.tenant_id is not None:
+            _first_contact.answered(self.tenant_id, now_ms())
+            self._lead = None
+            if self._health is not None:
+                self._release(self.tenant_id)
+
+    def close(self) -> None:
+        """The record's handling ended (however): forwards waiting on this one's first contact go on, and find
+        the tenant marked down if this forward failed (the worker marks it before closing)."""
+        if self._lead is not None and self.tenant_id is not None:
+            _first_contact.end(self.tenant_id, self._lead)
+            self._lead = None
+
+    def _after_first_contact(self, tenant_id: str, timeout_ms: int) -> bool:
+        """A first receive of a tenant not known down: lead or await the tenant's first contact. True when the
+        awaited one failed (the tenant is suspect now: the caller reads its health, and probes or parks)."""
+        event, leading = _first_contact.begin(tenant_id, now_ms())
+        if event is None:
+            return False
+        if leading:
+            self._lead = event
+            return False
+        event.wait(min(timeout_ms, FIRST_CONTACT_WAIT_MS) / 1000)
+        return _is_suspect(tenant_id)
 
     # --- after a failed forward (called by the worker) ----------------------------------------------
     def on_failure(self, attempt: int) -> bool:

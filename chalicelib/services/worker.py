@@ -153,6 +153,15 @@ def handle_record(record: dict[str, Any], time_left_ms: Callable[[], int] | None
     observability.log_keys(event_id=event.eventId, route_key=event.routeKey, attempt=attempt)
     gate = ForwardGate(record["messageId"], record["receiptHandle"], retried=receive_count(record) > 1)
     try:
+        return _handled(record, event, attempt, precounted, channel, gate, time_left_ms)
+    finally:
+        gate.close()
+
+
+def _handled(record: dict[str, Any], event: QueuedEvent, attempt: int, precounted: bool | None, channel: str,
+             gate: ForwardGate, time_left_ms: Callable[[], int] | None) -> int | None:
+    settings = get_settings()
+    try:
         outcome = process(event, attempt, time_left_ms, gate)
     except ParkedError:
         if precounted:

@@ -38,6 +38,7 @@ class FakeOpenClaw:
         self.status = 202
         self.error_text: str | None = None  # put into error answers (OpenClaw may echo what it refused)
         self.gate: threading.Event | None = None  # when set to an Event, answers wait until it is set
+        self.arrivals = 0  # POSTs read so far, counted before the gate holds them
         self._failures: list[int] = []
         # Runtime-JWT generation: an object with `refuse(headers, raw) -> (status, answer) | None` (see
         # tests/fakes/openclaw_jwt.py) checked before anything else, as OpenClaw's handler does.
@@ -60,6 +61,9 @@ class FakeOpenClaw:
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
+                with fake._lock:
+                    fake.arrivals += 1
+                    fake._cond.notify_all()
                 if fake.gate is not None:
                     fake.gate.wait(30)
                 lowered = {k.lower(): v for k, v in self.headers.items()}
@@ -145,6 +149,17 @@ class FakeOpenClaw:
         deadline = time.monotonic() + timeout
         with self._cond:
             while not predicate(self.received):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    def wait_for_arrivals(self, count: int, timeout: float = 10.0) -> bool:
+        """Until `count` POSTs have arrived (answered or still held by `gate`)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self.arrivals < count:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False

@@ -232,3 +232,48 @@ def test_a_message_failing_again_after_its_tenant_recovered_keeps_its_own_backof
     assert openclaw.bodies() == ["X", "X2"]  # … so the other chat goes on at once
     wait_until(lambda: pump(sqs_event) >= 0 and "P" in openclaw.bodies(), timeout=15, what="P at its backoff")
     assert dlq_messages() == []
+
+
+def test_a_tenant_not_heard_from_lately_gets_one_first_contact_so_its_outage_costs_one_attempt_not_one_per_chat(
+    client: Any, make_tenant: Any, sqs_event: Any, tg: FakeTelegram, openclaw: FakeOpenClaw, configure: Any
+) -> None:
+    """Four chats' heads in one batch (forwarded in parallel groups): the first contact goes alone; its failure
+    marks the tenant down before the others wake, so they are parked, not tried (before: four attempts)."""
+    chats = [2701, 2702, 2703, 2704]
+    setup_down_tenant(client, make_tenant, sqs_event, openclaw, configure, chats)
+    for chat in chats:
+        post_update(client, private_update(chat, f"head {chat}"))
+    assert pump(sqs_event) == 4
+    assert len(openclaw.attempts) == 1, openclaw.attempts
+    assert counter("Parked") == 3
+    openclaw.status = 202
+    wait_until(lambda: pump(sqs_event) >= 0 and len(openclaw.received) == 4, timeout=5, what="all four heads")
+    assert dlq_messages() == []
+
+
+def test_an_answering_tenant_is_forwarded_to_in_parallel_with_no_first_contact_wait(
+    client: Any, make_tenant: Any, sqs_event: Any, tg: FakeTelegram, openclaw: FakeOpenClaw, configure: Any
+) -> None:
+    """Once the tenant answered, three chats' heads are all in flight at the same time (the fake holds every
+    answer until released), and a first contact that answers lets the waiting heads go in the same batch."""
+    import threading
+
+    chats = [2801, 2802, 2803]
+    setup_down_tenant(client, make_tenant, sqs_event, openclaw, configure, chats)
+    openclaw.status = 202
+    for chat in chats:  # not heard from yet: one first contact, then the other two at once
+        post_update(client, private_update(chat, f"first {chat}"))
+    assert pump(sqs_event) == 3
+    assert len(openclaw.received) == 3 and counter("Parked") == 0
+    hold = threading.Event()
+    openclaw.gate = hold
+    for chat in chats:
+        post_update(client, private_update(chat, f"second {chat}"))
+    worker = threading.Thread(target=pump, args=(sqs_event,))
+    worker.start()
+    try:
+        assert openclaw.wait_for_arrivals(6, timeout=10), openclaw.arrivals  # all three held at once
+    finally:
+        hold.set()
+        worker.join(15)
+    assert sorted(openclaw.bodies()[3:]) == sorted(f"second {chat}" for chat in chats)
