@@ -29,6 +29,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from chalicelib import aws as _aws  # noqa: E402 - after the checkout is importable
+
+_aws.PARAMETER_VALIDATION = True  # botocore checks every request here, as moto does not check all AWS does
+
 ADMIN_TOKEN = "test-admin-token-0123456789"
 REGION = "us-east-1"
 
