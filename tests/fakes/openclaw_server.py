@@ -146,9 +146,12 @@ class FakeOpenClaw:
             return [e["body"] for e in self.received]
 
     def wait_for(self, predicate: Callable[[list[dict[str, Any]]], bool], timeout: float = 10.0) -> bool:
+        return self._wait(lambda: predicate(self.received), timeout)
+
+    def _wait(self, done: Callable[[], bool], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         with self._cond:
-            while not predicate(self.received):
+            while not done():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -157,14 +160,7 @@ class FakeOpenClaw:
 
     def wait_for_arrivals(self, count: int, timeout: float = 10.0) -> bool:
         """Until `count` POSTs have arrived (answered or still held by `gate`)."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self.arrivals < count:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._cond.wait(remaining)
-            return True
+        return self._wait(lambda: self.arrivals >= count, timeout)
 
     def answer_for(self, status: int, seconds: float) -> None:
         with self._lock:
